@@ -1,0 +1,230 @@
+"""Deterministic binary checks (promptfoo-style names) and the strict parser for judge verdicts.
+
+Every check answers pass or fail with a short reason saying what was expected and what was seen;
+a check that crashes raises CheckError, which the runner records as an error, never as a fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import AutoresearchError
+
+
+class CheckError(AutoresearchError):
+    """A check could not give a verdict (a python check raised, or returned something unusable)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """A deterministic check: `type` is a name from CHECK_TYPES, `negate` inverts it (`not-` prefix)."""
+
+    type: str
+    value: Any = None
+    negate: bool = False
+    min: int | None = None
+    max: int | None = None
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return ("not-" if self.negate else "") + self.type
+
+
+def _snippet(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def _as_list(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+
+def _contains(output: str, c: Check) -> Verdict:
+    ok = c.value in output
+    return Verdict(ok, f"{'found' if ok else 'did not find'} {c.value!r}; output starts {_snippet(output)}")
+
+
+def _icontains(output: str, c: Check) -> Verdict:
+    ok = str(c.value).lower() in output.lower()
+    return Verdict(ok, f"{'found' if ok else 'did not find'} {c.value!r} (any case); output starts {_snippet(output)}")
+
+
+def _equals(output: str, c: Check) -> Verdict:
+    ok = output.strip() == str(c.value).strip()
+    return Verdict(ok, f"expected exactly {_snippet(str(c.value))}, got {_snippet(output)}")
+
+
+def _starts_with(output: str, c: Check) -> Verdict:
+    ok = output.lstrip().startswith(c.value)
+    return Verdict(ok, f"expected to start with {c.value!r}, starts {_snippet(output.lstrip(), 40)}")
+
+
+def _ends_with(output: str, c: Check) -> Verdict:
+    ok = output.rstrip().endswith(c.value)
+    return Verdict(ok, f"expected to end with {c.value!r}, ends {_snippet(output.rstrip()[-40:], 40)}")
+
+
+def _regex(output: str, c: Check) -> Verdict:
+    match = re.search(c.value, output, re.MULTILINE)
+    seen = f"matched {_snippet(match.group(0), 40)}" if match else f"no match in {_snippet(output)}"
+    return Verdict(bool(match), f"pattern /{c.value}/: {seen}")
+
+
+def _contains_any(output: str, c: Check, fold: bool = False) -> Verdict:
+    hay = output.lower() if fold else output
+    found = [v for v in _as_list(c.value) if (v.lower() if fold else v) in hay]
+    return Verdict(bool(found), f"expected any of {_as_list(c.value)}; found {found or 'none'}")
+
+
+def _contains_all(output: str, c: Check, fold: bool = False) -> Verdict:
+    hay = output.lower() if fold else output
+    missing = [v for v in _as_list(c.value) if (v.lower() if fold else v) not in hay]
+    return Verdict(not missing, f"expected all of {_as_list(c.value)}; missing {missing or 'none'}")
+
+
+def _bounds(count: int, unit: str, c: Check) -> Verdict:
+    low_ok = c.min is None or count >= c.min
+    high_ok = c.max is None or count <= c.max
+    wanted = " and ".join(x for x in (f"at least {c.min}" if c.min is not None else "",
+                                      f"at most {c.max}" if c.max is not None else "") if x)
+    return Verdict(low_ok and high_ok, f"expected {wanted} {unit}, got {count}")
+
+
+def _is_json(output: str, c: Check) -> Verdict:
+    text = output.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*\n(.*?)\n```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return Verdict(False, f"not valid JSON ({exc.msg} at char {exc.pos}); output starts {_snippet(output)}")
+    keys = _as_list(c.value) if c.value else []
+    if keys:
+        if not isinstance(data, dict):
+            return Verdict(False, f"JSON is a {type(data).__name__}, expected an object with keys {keys}")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            return Verdict(False, f"JSON object lacks keys {missing}; has {sorted(data)[:8]}")
+    return Verdict(True, "valid JSON" + (f" with keys {keys}" if keys else ""))
+
+
+def _python(output: str, c: Check, context: dict[str, Any]) -> Verdict:
+    fn = c.function
+    assert fn is not None
+    try:
+        takes_context = len(inspect.signature(fn).parameters) >= 2
+        result = fn(output, context) if takes_context else fn(output)
+    except Exception as exc:  # the user's code: any exception is a crashed check
+        raise CheckError(f"python check {c.value} raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, bool):
+        return Verdict(result, f"{c.value} returned {result}")
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
+        return Verdict(result[0], str(result[1]))
+    raise CheckError(f"python check {c.value} returned {result!r}; expected a bool or a (bool, reason) pair")
+
+
+CHECK_TYPES: dict[str, Callable[..., Verdict]] = {
+    "contains": _contains,
+    "icontains": _icontains,
+    "equals": _equals,
+    "starts-with": _starts_with,
+    "ends-with": _ends_with,
+    "regex": _regex,
+    "contains-any": _contains_any,
+    "contains-all": _contains_all,
+    "icontains-any": lambda o, c: _contains_any(o, c, fold=True),
+    "icontains-all": lambda o, c: _contains_all(o, c, fold=True),
+    "word-count": lambda o, c: _bounds(len(o.split()), "words", c),
+    "char-count": lambda o, c: _bounds(len(o), "characters", c),
+    "is-json": _is_json,
+    "python": _python,
+}
+NEEDS_VALUE = {"contains", "icontains", "equals", "starts-with", "ends-with", "regex", "contains-any",
+               "contains-all", "icontains-any", "icontains-all", "python"}
+
+
+def run_check(check: Check, output: str, context: dict[str, Any] | None = None) -> Verdict:
+    """Apply one check to an output. Negation flips the verdict and says so in the reason."""
+    fn = CHECK_TYPES[check.type]
+    verdict = fn(output, check, context or {}) if check.type == "python" else fn(output, check)
+    if check.negate:
+        return Verdict(not verdict.passed, f"negated ({check.name}): {verdict.reason}")
+    return verdict
+
+
+def describe(check: Check) -> str:
+    """The expectation in plain words, for people and for the mutator's prompt."""
+    v = check.value
+    words = {
+        "contains": f"contains `{v}`",
+        "icontains": f"contains `{v}` (any case)",
+        "equals": f"equals `{v}`",
+        "starts-with": f"starts with `{v}`",
+        "ends-with": f"ends with `{v}`",
+        "regex": f"matches the regular expression /{v}/",
+        "contains-any": f"contains at least one of {', '.join(f'`{x}`' for x in _as_list(v))}",
+        "contains-all": f"contains all of {', '.join(f'`{x}`' for x in _as_list(v))}",
+        "icontains-any": f"contains at least one of {', '.join(f'`{x}`' for x in _as_list(v))} (any case)",
+        "icontains-all": f"contains all of {', '.join(f'`{x}`' for x in _as_list(v))} (any case)",
+        "is-json": "is valid JSON" + (f" with the keys {', '.join(f'`{k}`' for k in _as_list(v))}" if v else ""),
+        "python": f"passes the python check {v}",
+    }
+    if check.type in ("word-count", "char-count"):
+        unit = "words" if check.type == "word-count" else "characters"
+        parts = [f"at least {check.min} {unit}" if check.min is not None else "",
+                 f"at most {check.max} {unit}" if check.max is not None else ""]
+        text = "has " + " and ".join(p for p in parts if p)
+    else:
+        text = words[check.type]
+    if check.negate:
+        return f"does not satisfy: {text}"
+    return text
+
+
+def load_python_function(spec: str, base: Path) -> Callable[..., Any]:
+    """Load `file.py:function` (relative to `base`); raises ValueError with a plain message."""
+    file_part, _, func_name = spec.partition(":")
+    if not file_part.endswith(".py") or not func_name:
+        raise ValueError(f"python check value must look like 'checks.py:function', got {spec!r}")
+    path = (base / file_part).resolve()
+    if not path.is_file():
+        raise ValueError(f"python check file {file_part!r} not found (looked in {path})")
+    module_name = f"autoresearch_user_check_{abs(hash(str(path)))}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    assert module_spec and module_spec.loader
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ValueError(f"python check file {file_part!r} raised {type(exc).__name__} on import: {exc}") from None
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        raise ValueError(f"python check file {file_part!r} has no function {func_name!r}")
+    return fn
+
+
+_VERDICT = re.compile(r"^\s*VERDICT:\s*(PASS|FAIL)\s*$", re.MULTILINE)
+_REASON = re.compile(r"^\s*REASON:\s*(.+)$", re.MULTILINE)
+
+
+def parse_judge_answer(text: str) -> Verdict:
+    """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError."""
+    verdicts = _VERDICT.findall(text)
+    if len(verdicts) != 1:
+        raise CheckError(f"judge answer has {len(verdicts)} VERDICT lines, expected exactly one: {_snippet(text)}")
+    reason = _REASON.search(text)
+    return Verdict(verdicts[0] == "PASS", f"judge: {reason.group(1).strip() if reason else verdicts[0]}")

@@ -1,0 +1,78 @@
+"""Models behind one small async interface: `await model.complete(system, prompt, sample=i)`.
+
+`sample` is the run index: the same (system, prompt, sample) is the same draw, so N runs stay N
+independent samples and a response cache can key on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which model and how to call it. `name` is `sim`, `anthropic:<model>` or `command:<cli>`."""
+
+    name: str = "sim"
+    max_tokens: int = 1024
+    temperature: float = 1.0
+    seed: int = 0
+    options: tuple[tuple[str, Any], ...] = field(default=())
+
+    @property
+    def backend(self) -> str:
+        return self.name.split(":", 1)[0]
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return dict(self.options).get(key, default)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(*(a + b for a, b in zip(self.astuple(), other.astuple())))
+
+    def astuple(self) -> tuple[int, int, int, int]:
+        return (self.input_tokens, self.output_tokens, self.cache_read_input_tokens,
+                self.cache_creation_input_tokens)
+
+    @property
+    def total(self) -> int:
+        return sum(self.astuple())
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: Usage = Usage()
+    cost: float = 0.0
+    cached: bool = False
+
+
+class Model(Protocol):
+    spec: ModelSpec
+
+    async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
+        """Answer `prompt` under `system`; raise ModelError when the call fails for good."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+KNOWN_BACKENDS = ("sim",)
+
+
+def open_model(spec: ModelSpec) -> Model:
+    """Build the model named by `spec` (backends import lazily to keep start-up fast)."""
+    if spec.backend == "sim":
+        from .sim import SimModel
+
+        return SimModel(spec)
+    raise ValueError(f"unknown model {spec.name!r}; known backends: {', '.join(KNOWN_BACKENDS)}")

@@ -1,0 +1,362 @@
+"""Eval suites: the target skill, model settings, inputs (train / holdout) and binary evals, from YAML.
+
+Loading validates everything up front and reports each problem with file, line and key, so that a
+typo is caught before any model call is paid for.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checks import CHECK_TYPES, NEEDS_VALUE, Check, load_python_function
+from .errors import InputError, Problem, input_error
+from .models import ModelSpec
+from .yamlsource import LocatedDict, LocatedList, load_located
+
+SPLITS = ("train", "holdout")
+DEFAULT_RUNS = 5
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
+              "inputs", "evals"}
+MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "command", "timeout", "prices", "input_mode"}
+INPUT_KEYS = {"id", "text", "file", "split"}
+EVAL_KEYS = {"id", "question", "check", "judge", "threshold"}
+CHECK_KEYS = {"type", "value", "min", "max"}
+JUDGE_KEYS = {"pass", "fail", "model"}
+
+
+@dataclass(frozen=True)
+class Input:
+    id: str
+    text: str
+    split: str = "train"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """A yes/no question answered by a model, with explicit pass and fail conditions."""
+
+    pass_condition: str
+    fail_condition: str
+    model: ModelSpec | None = None
+
+
+@dataclass(frozen=True)
+class Eval:
+    """One binary eval: a question plus either a deterministic check or a judge."""
+
+    id: str
+    question: str
+    check: Check | None = None
+    judge: Judge | None = None
+    threshold: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.check.name if self.check else "judge"
+
+
+@dataclass(frozen=True)
+class Suite:
+    path: Path
+    skill_path: Path
+    inputs: tuple[Input, ...]
+    evals: tuple[Eval, ...]
+    runs: int = DEFAULT_RUNS
+    model: ModelSpec = ModelSpec()
+    judge_model: ModelSpec | None = None
+    mutator_model: ModelSpec | None = None
+    concurrency: int = 8
+    threshold: float | None = None
+    name: str = ""
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
+
+    def split(self, name: str) -> tuple[Input, ...]:
+        return tuple(i for i in self.inputs if i.split == name)
+
+    def input(self, input_id: str) -> Input:
+        return next(i for i in self.inputs if i.id == input_id)
+
+    def eval(self, eval_id: str) -> Eval:
+        return next(e for e in self.evals if e.id == eval_id)
+
+
+class _Reader:
+    """Collects every problem of one suite file, so the user sees them all at once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def fail(self, message: str, line: int | None, key: str | None = None) -> None:
+        self.problems.append(Problem(str(self.path), message, line, key))
+
+    def mapping(self, value: Any, where: str, line: int) -> LocatedDict | None:
+        if not isinstance(value, LocatedDict):
+            self.fail(f"must be a mapping, got {type(value).__name__}", line, where)
+            return None
+        return value
+
+    def known_keys(self, data: LocatedDict, allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(allowed))})"
+                self.fail(f"unknown key '{key}'{hint}", data.line_of(key), f"{where}.{key}" if where else key)
+
+    def number(self, data: LocatedDict, key: str, where: str, kind: type, low: float, high: float | None = None):
+        value = data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            self.fail(f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}", data.line_of(key),
+                      f"{where}{key}")
+            return None
+        if value < low or (high is not None and value > high):
+            self.fail(f"must be between {low} and {high}" if high is not None else f"must be at least {low}",
+                      data.line_of(key), f"{where}{key}")
+            return None
+        return value
+
+    def text(self, data: LocatedDict, key: str, where: str, required: bool = True) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(f"required key '{key}' is missing", data.line, f"{where}{key}")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail("must be a non-empty string", data.line_of(key), f"{where}{key}")
+            return None
+        return value
+
+
+def parse_model(value: Any, reader: _Reader, where: str, line: int) -> ModelSpec | None:
+    """A model is a name (`sim`, `anthropic:claude-...`, `command:...`) or a mapping with settings."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return ModelSpec(name=value)
+    data = reader.mapping(value, where, line)
+    if data is None:
+        return None
+    reader.known_keys(data, MODEL_KEYS, where)
+    name = reader.text(data, "name", f"{where}.")
+    max_tokens = reader.number(data, "max_tokens", f"{where}.", int, 1)
+    temperature = reader.number(data, "temperature", f"{where}.", float, 0, 2)
+    seed = reader.number(data, "seed", f"{where}.", int, 0)
+    options = tuple(sorted((k, _freeze(v)) for k, v in data.items()
+                           if k not in ("name", "max_tokens", "temperature", "seed")))
+    return ModelSpec(name=name or "sim", max_tokens=max_tokens or 1024,
+                     temperature=1.0 if temperature is None else float(temperature), seed=seed or 0, options=options)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
+    raw = data.get("inputs")
+    if raw is None:
+        reader.fail("no inputs: add an `inputs:` list with at least one item", data.line, "inputs")
+        return []
+    if not isinstance(raw, LocatedList) or not raw:
+        reader.fail("must be a non-empty list of inputs", data.line_of("inputs"), "inputs")
+        return []
+    inputs: list[Input] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        where = f"inputs[{index}]"
+        item_data = reader.mapping(item, where, raw.line_of(index))
+        if item_data is None:
+            continue
+        reader.known_keys(item_data, INPUT_KEYS, where)
+        input_id = _parse_id(reader, item_data, where, seen)
+        split = item_data.get("split", "train")
+        if split not in SPLITS:
+            reader.fail(f"must be 'train' or 'holdout', got {split!r}", item_data.line_of("split"), f"{where}.split")
+        if ("text" in item_data) == ("file" in item_data):
+            reader.fail("give exactly one of `text` or `file`", item_data.line, where)
+            continue
+        if "text" in item_data:
+            text = item_data["text"]
+            if not isinstance(text, str):
+                reader.fail("must be a string", item_data.line_of("text"), f"{where}.text")
+                continue
+        else:
+            file = reader.text(item_data, "file", f"{where}.")
+            if file is None:
+                continue
+            target = reader.path.parent / file
+            try:
+                text = target.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reader.fail(f"cannot read input file {file!r}: {getattr(exc, 'strerror', None) or exc}",
+                            item_data.line_of("file"), f"{where}.file")
+                continue
+        if input_id:
+            inputs.append(Input(input_id, text, split if split in SPLITS else "train"))
+    return inputs
+
+
+def _parse_id(reader: _Reader, data: LocatedDict, where: str, seen: dict[str, int]) -> str | None:
+    value = data.get("id")
+    if value is None:
+        reader.fail("required key 'id' is missing", data.line, f"{where}.id")
+        return None
+    value = str(value)
+    if not _ID.match(value):
+        reader.fail(f"id {value!r} may use letters, digits, '.', '_' and '-' only", data.line_of("id"), f"{where}.id")
+        return None
+    if value in seen:
+        reader.fail(f"duplicate id {value!r} (first used on line {seen[value]})", data.line_of("id"), f"{where}.id")
+        return None
+    seen[value] = data.line_of("id")
+    return value
+
+
+def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | None:
+    data = reader.mapping(raw, where, line)
+    if data is None:
+        return None
+    reader.known_keys(data, CHECK_KEYS, where)
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        reader.fail("required key 'type' is missing", data.line, f"{where}.type")
+        return None
+    negate = kind.startswith("not-")
+    base = kind[4:] if negate else kind
+    if base not in CHECK_TYPES:
+        names = sorted(CHECK_TYPES) + [f"not-{k}" for k in CHECK_TYPES]
+        close = difflib.get_close_matches(kind, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(CHECK_TYPES))})"
+        reader.fail(f"unknown check type '{kind}'{hint}", data.line_of("type"), f"{where}.type")
+        return None
+    value = data.get("value")
+    if base in NEEDS_VALUE and (value is None or value == "" or value == []):
+        reader.fail(f"check '{kind}' needs a `value`", data.line, f"{where}.value")
+        return None
+    if base in ("contains-any", "contains-all", "icontains-any", "icontains-all") and not isinstance(value, list):
+        value = [value]
+    if base in ("contains", "icontains", "equals", "starts-with", "ends-with", "regex", "python") \
+            and not isinstance(value, str):
+        value = str(value)
+    if base == "is-json" and value is not None and not isinstance(value, list):
+        reader.fail("must be a list of required keys", data.line_of("value"), f"{where}.value")
+        return None
+    low = reader.number(data, "min", f"{where}.", int, 0)
+    high = reader.number(data, "max", f"{where}.", int, 0)
+    if base in ("word-count", "char-count") and low is None and high is None:
+        reader.fail(f"check '{kind}' needs `min`, `max` or both", data.line, where)
+        return None
+    function = None
+    if base == "regex":
+        try:
+            re.compile(value)
+        except re.error as exc:
+            reader.fail(f"invalid regex {value!r}: {exc.msg} at position {exc.pos}", data.line_of("value"),
+                        f"{where}.value")
+            return None
+    if base == "python":
+        try:
+            function = load_python_function(value, reader.path.parent)
+        except ValueError as exc:
+            reader.fail(str(exc), data.line_of("value"), f"{where}.value")
+            return None
+    return Check(base, value, negate, low, high, function)
+
+
+def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
+    raw = data.get("evals")
+    if raw is None or (isinstance(raw, LocatedList) and not raw):
+        reader.fail("no evals: add an `evals:` list with at least one binary eval", data.line_of("evals"), "evals")
+        return []
+    if not isinstance(raw, LocatedList):
+        reader.fail("must be a list of evals", data.line_of("evals"), "evals")
+        return []
+    evals: list[Eval] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        where = f"evals[{index}]"
+        item_data = reader.mapping(item, where, raw.line_of(index))
+        if item_data is None:
+            continue
+        reader.known_keys(item_data, EVAL_KEYS, where)
+        eval_id = _parse_id(reader, item_data, where, seen)
+        question = reader.text(item_data, "question", f"{where}.")
+        threshold = reader.number(item_data, "threshold", f"{where}.", float, 0, 1)
+        if ("check" in item_data) == ("judge" in item_data):
+            reader.fail("give exactly one of `check` or `judge`", item_data.line, where)
+            continue
+        check = judge = None
+        if "check" in item_data:
+            check = _parse_check(reader, item_data["check"], f"{where}.check", item_data.line_of("check"))
+            if check is None:
+                continue
+        else:
+            jd = reader.mapping(item_data["judge"], f"{where}.judge", item_data.line_of("judge"))
+            if jd is None:
+                continue
+            reader.known_keys(jd, JUDGE_KEYS, f"{where}.judge")
+            passed = reader.text(jd, "pass", f"{where}.judge.")
+            failed = reader.text(jd, "fail", f"{where}.judge.")
+            model = parse_model(jd.get("model"), reader, f"{where}.judge.model", jd.line_of("model"))
+            if passed is None or failed is None:
+                continue
+            judge = Judge(passed, failed, model)
+        if eval_id and question:
+            evals.append(Eval(eval_id, " ".join(question.split()), check, judge, threshold))
+    return evals
+
+
+def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
+    """Read and validate a suite file; raises InputError listing every problem found."""
+    from .skill import load_skill, validate_skill
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise input_error(str(path), "suite file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise input_error(str(path), f"cannot read: {exc}") from None
+    data = load_located(text, str(path))
+    reader = _Reader(path)
+    if not isinstance(data, LocatedDict):
+        raise input_error(str(path), "a suite is a YAML mapping with `skill`, `inputs` and `evals`", 1)
+    reader.known_keys(data, SUITE_KEYS, "")
+    skill_value = reader.text(data, "skill", "")
+    skill_path = Path(os.path.normpath(path.parent / skill_value)) if skill_value else path.parent / "SKILL.md"
+    if skill_value and not skill_path.is_file():
+        reader.fail(f"target skill {skill_value!r} not found (looked for {skill_path})", data.line_of("skill"), "skill")
+    runs = reader.number(data, "runs", "", int, 1, 1000) or DEFAULT_RUNS
+    concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8
+    threshold = reader.number(data, "threshold", "", float, 0, 1)
+    model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or ModelSpec()
+    judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"))
+    mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"))
+    inputs = _parse_inputs(reader, data)
+    evals = _parse_evals(reader, data)
+    warnings: list[Problem] = []
+    if not reader.problems and check_skill:
+        doc = load_skill(skill_path)
+        problems = validate_skill(doc, skill_path.parent.name)
+        if [p for p in problems if p.severity == "error"]:
+            raise InputError([p for p in problems if p.severity == "error"])
+        warnings = problems
+    if reader.problems:
+        raise InputError(reader.problems)
+    if not any(i.split == "train" for i in inputs):
+        raise input_error(str(path), "every input is holdout: at least one must be `split: train`",
+                          data.line_of("inputs"), "inputs")
+    return Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
+                 threshold, str(data.get("name") or path.stem), tuple(warnings))
