@@ -1,0 +1,5 @@
+"""`python -m autoresearch` runs the CLI."""
+
+from .cli import main
+
+main()
