@@ -19,7 +19,7 @@ from .models import ModelSpec
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
-DEFAULT_RUNS = 5
+DEFAULT_RUNS = 8
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
