@@ -173,3 +173,126 @@ def sections(skill_file: Path) -> None:
         words = len(s.body.split())
         title = "(text before the first heading)" if s.level == 0 else f"{'#' * s.level} {s.title}"
         click.echo(f"{s.id:<40} line {s.line:<5} {words:>4} words  {title}")
+
+
+def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s.strip() for v in values for s in v.split(",") if s.strip())
+
+
+@main.command()
+@click.argument("suite_file", metavar="[SUITE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--resume", "resume", metavar="RUN", help="Continue a stopped or crashed run (id or directory).")
+@click.option("--target", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+              help="Stop when the train pass rate reaches this, confirmed on fresh runs.")
+@click.option("--plateau", type=click.IntRange(1), default=10, show_default=True,
+              help="Stop after this many attempts in a row without a keep.")
+@click.option("--max-experiments", type=click.IntRange(0), help="Budget: experiments after the baseline.")
+@click.option("--max-calls", type=click.IntRange(0), help="Budget: model calls (target, judge and mutator).")
+@click.option("--max-tokens", type=click.IntRange(0), help="Budget: tokens, all kinds added up.")
+@click.option("--max-dollars", type=click.FloatRange(0), help="Budget: dollars, from the price table.")
+@click.option("--max-minutes", type=click.FloatRange(0), help="Budget: wall time.")
+@click.option("--sections", "sections_", multiple=True, metavar="IDS",
+              help="Only these section ids may change (comma-separated or repeated); see `sections`.")
+@click.option("--allow-description", is_flag=True, help="Let the loop change the frontmatter description too.")
+@click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
+              help="paired: exact sign test with confirmation and racing; naive: any higher raw score (comparison only).")
+@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
+              help="Significance level a keep must reach.")
+@click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
+@click.option("--no-racing", is_flag=True, help="Evaluate every candidate on all runs, however hopeless.")
+@click.option("--template", type=click.Path(dir_okay=False, exists=True), help="Your own jinja2 mutator prompt.")
+@click.option("--git", "use_git", is_flag=True, help="Commit each keep on a branch autoresearch/<tag>.")
+@click.option("--tag", help="Branch tag for --git (default: the run id).")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+              show_default=True, help="Where run directories live.")
+@click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
+@_reports_errors
+def run(suite_file: Path | None, resume: str | None, target: float, plateau: int, max_experiments: int | None,
+        max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
+        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
+        no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
+        run_id: str | None) -> None:
+    """Optimise a skill: baseline, then one section at a time, keeping only real gains.
+
+    Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
+    baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
+    Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
+    """
+    import dataclasses
+
+    from .journal import RunDir
+    from .loop import Budget, Experiment, LoopConfig, new_run, start_git_branch
+    from .runner import Models
+    from .stats import KeepRule
+    from .suite import load_suite
+
+    budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
+                    max_minutes * 60 if max_minutes is not None else None)
+    if resume:
+        run_dir = RunDir.find(resume, runs_dir)
+        saved = run_dir.config()
+        config = LoopConfig.from_dict(saved["config"])
+        given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None}
+        if given:
+            config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
+        suite = load_suite(saved["suite"])
+    else:
+        if suite_file is None:
+            raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
+        suite = load_suite(suite_file)
+        rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
+        config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
+                            use_git)
+        run_dir = new_run(suite, config, runs_dir, run_id)
+        if use_git:
+            click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_dir.id)}")
+    click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
+               f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
+               f"model {suite.model.name}")
+    experiment = Experiment(suite, run_dir, config, Models.for_suite(suite), click.echo)
+    try:
+        experiment.run_sync()
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
+                   f"continue with: autoresearch run --resume {run_dir.id}", err=True)
+        sys.exit(130)
+    from .report import status_text
+
+    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config()))
+    click.echo(f"changelog: {run_dir.path / 'changelog.md'}")
+
+
+@main.command()
+@click.argument("run_ref", metavar="[RUN]", required=False, default="")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+              show_default=True)
+@_reports_errors
+def status(run_ref: str, runs_dir: Path) -> None:
+    """Best score, experiments, keeps and discards, budget spent, train beside holdout (default: newest run)."""
+    from .journal import RunDir
+    from .report import status_text
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config()))
+
+
+@main.command()
+@click.argument("run_ref", metavar="[RUN]", required=False, default="")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+              show_default=True)
+@_reports_errors
+def diff(run_ref: str, runs_dir: Path) -> None:
+    """Baseline against best, section by section, as a unified diff (default: newest run)."""
+    from .journal import RunDir
+    from .report import section_diff
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    before = (run_dir.path / "baseline" / "SKILL.md").read_text(encoding="utf-8")
+    best = run_dir.path / "best" / "SKILL.md"
+    after = best.read_text(encoding="utf-8") if best.exists() else before
+    changes = section_diff(before, after)
+    if not changes:
+        click.echo("no change: the best version is the baseline")
+    for section_id, text in changes:
+        click.echo(f"=== {section_id} ===")
+        click.echo(text, nl=False)

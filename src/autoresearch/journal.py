@@ -21,3 +21,132 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RunDir:
+    """One run's directory: run.json, journal.jsonl, changelog.md, baseline/, best/, versions/, cells/.
+
+    The journal is the source of truth: one line per attempt, appended and fsynced before anything
+    it describes touches the target file, so a crash never loses or double-counts an attempt.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @classmethod
+    def create(cls, root: Path, run_id: str, config: dict) -> "RunDir":
+        import json
+
+        from .errors import AutoresearchError
+
+        path = Path(root) / run_id
+        if (path / "run.json").exists():
+            raise AutoresearchError(f"run {run_id!r} already exists in {root}; resume it with --resume {run_id}")
+        run = cls(path)
+        atomic_write(path / "run.json", json.dumps(config, indent=1) + "\n")
+        return run
+
+    @classmethod
+    def find(cls, ref: str | Path, root: Path = Path(".autoresearch")) -> "RunDir":
+        """A run by path, by id under `root`, or the newest run under `root` when `ref` is empty."""
+        from .errors import AutoresearchError
+
+        candidates = [Path(ref), Path(root) / str(ref)] if ref else \
+            sorted((p for p in Path(root).glob("*") if (p / "run.json").is_file()), key=lambda p: p.stat().st_mtime)[-1:]
+        for path in candidates:
+            if (path / "run.json").is_file():
+                return cls(path)
+        where = f"{ref!r} (looked in {Path(ref)} and {Path(root) / str(ref)})" if ref else f"any run in {root}"
+        raise AutoresearchError(f"cannot find {where}: a run directory holds run.json and journal.jsonl")
+
+    def config(self) -> dict:
+        import json
+
+        from .errors import input_error
+
+        try:
+            return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise input_error(str(self.path / "run.json"), f"unreadable run configuration: {exc}") from None
+
+    def entries(self) -> list[dict]:
+        """Every complete journal line. A torn last line (a crash, or a writer mid-append) is ignored."""
+        import json
+
+        from .errors import input_error
+
+        path = self.path / "journal.jsonl"
+        if not path.exists():
+            return []
+        data = path.read_bytes()
+        entries = []
+        for number, line in enumerate(data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines(), 1):
+            try:
+                entries.append(json.loads(line))
+            except ValueError as exc:
+                raise input_error(str(path), f"corrupt journal line: {exc}", number) from None
+        return entries
+
+    def repair(self) -> None:
+        """Cut a torn last line left by a crash, so the next append starts on a fresh line. Writer only."""
+        path = self.path / "journal.jsonl"
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as handle:
+                    handle.truncate(data.rfind(b"\n") + 1)
+
+    def append(self, entry: dict) -> None:
+        import json
+
+        path = self.path / "journal.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def save_version(self, text: str) -> str:
+        digest = sha256(text)
+        path = self.path / "versions" / f"{digest}.md"
+        if not path.exists():
+            atomic_write(path, text)
+        return digest
+
+    def version(self, digest: str) -> str:
+        return (self.path / "versions" / f"{digest}.md").read_text(encoding="utf-8")
+
+    def has_version(self, digest: str) -> bool:
+        return (self.path / "versions" / f"{digest}.md").exists()
+
+    def save_cells(self, digest: str, cells: list, outputs: dict) -> None:
+        """Store a version's scored train cells, so the next candidate is paired without re-running it."""
+        import json
+
+        data = {"cells": [[c.input_id, c.eval_id, c.run, c.status, c.reason] for c in cells],
+                "outputs": [[k[0], k[1], v] for k, v in outputs.items()]}
+        atomic_write(self.path / "cells" / f"{digest}.json", json.dumps(data))
+
+    def load_cells(self, digest: str) -> tuple[list, dict] | None:
+        import json
+
+        from .runner import Cell
+
+        path = self.path / "cells" / f"{digest}.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Cell(*c) for c in data["cells"]], {(i, r): t for i, r, t in data["outputs"]}
+
+    def write_text(self, relative: str, text: str) -> None:
+        atomic_write(self.path / relative, text)

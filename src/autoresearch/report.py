@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from typing import Any
 
 from .runner import EvalResult
@@ -70,3 +71,86 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
                   "cost_usd": round(result.spend.cost, 6)},
         "seconds": round(result.seconds, 3),
     }
+
+
+def _pct(rate: dict | None) -> str:
+    return f"{rate['rate']:.1%}" if rate else "–"
+
+
+def render_changelog(entries: list[dict], name: str) -> str:
+    """The human log of a run: every attempt, kept or not, with its hypothesis, scores, reason and diff."""
+    keeps = sum(e["decision"] == "keep" for e in entries)
+    lines = [f"# Changelog of the autoresearch run on {name}", "",
+             f"{len(entries) - 1} experiments after the baseline, {keeps} kept. Every attempt is listed, kept or not.", ""]
+    for e in entries:
+        if e["decision"] == "baseline":
+            lines += ["## #0 baseline", "", f"- train: {_pct(e['scores']['train'])}, holdout: "
+                      f"{_pct(e['scores'].get('holdout'))}", ""]
+            continue
+        lines += [f"## #{e['id']} {e['decision']}: `{e['section']}`", ""]
+        if e["hypothesis"]:
+            lines.append(f"- hypothesis ({e['kind']}): {e['hypothesis']}")
+        if e["decision"] != "refused":
+            lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(e['scores']['train'])} "
+                         f"({e['wins']} wins, {e['losses']} losses on paired checks, p = {e['p_value']:.4g},"
+                         f" runs {len(e['runs'])}{', raced out' if e['raced'] else ''})")
+            if e["decision"] == "keep":
+                lines.append(f"- holdout: {_pct(e['best_scores'].get('holdout'))} -> {_pct(e['scores'].get('holdout'))}")
+        lines.append(f"- decision: **{e['decision']}**: {e['reason']}")
+        if e["motivation"]:
+            lines.append("- motivated by failures: " + "; ".join(e["motivation"]))
+        lines.append(f"- spent: {e['calls']} model calls, ${e['cost']:.4f}, {e['seconds']:.1f}s")
+        if e["diff"]:
+            lines += ["", "```diff", e["diff"].rstrip("\n"), "```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def status_text(run_id: str, entries: list[dict], config: dict) -> str:
+    """Best score, experiments, keeps and discards, spend, train beside holdout."""
+    if not entries:
+        return f"run {run_id}: no experiments yet"
+    decisions = Counter(e["decision"] for e in entries[1:])
+    base = entries[0]
+    best = next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+    calls = sum(e["calls"] for e in entries)
+    tokens = sum(sum(e["tokens"].values()) for e in entries)
+    cost = sum(e["cost"] for e in entries)
+    seconds = sum(e["seconds"] for e in entries)
+    budget = config.get("config", {}).get("budget", {})
+    limits = ", ".join(f"{k} {v}" for k, v in budget.items() if v is not None) or "none"
+    return "\n".join([
+        f"run {run_id}",
+        f"  experiments: {len(entries) - 1} ({decisions['keep']} kept, {decisions['discard']} discarded, "
+        f"{decisions['refused']} refused)",
+        f"  train:   baseline {_pct(base['scores']['train'])} -> best {_pct(best['scores']['train'])} (#{best['id']})",
+        f"  holdout: baseline {_pct(base['scores'].get('holdout'))} -> best {_pct(best['scores'].get('holdout'))}",
+        f"  spent: {calls} model calls, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
+        f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
+    ])
+
+
+def section_diff(before: str, after: str, path: str = "SKILL.md") -> list[tuple[str, str]]:
+    """(section id, unified diff) for every section that differs between two versions of a skill."""
+    from .skill import parse_skill
+
+    old, new = parse_skill(before, path), parse_skill(after, path)
+    out = []
+    if old.frontmatter_raw != new.frontmatter_raw:
+        out.append(("frontmatter", _unified(old.frontmatter_raw, new.frontmatter_raw, "frontmatter")))
+    new_sections = {s.id: s for s in new.sections}
+    for s in old.sections:
+        other = new_sections.get(s.id)
+        if other is None or other.text != s.text:
+            out.append((s.id, _unified(s.text, other.text if other else "", s.id)))
+    for s in new.sections:
+        if s.id not in {o.id for o in old.sections}:
+            out.append((s.id, _unified("", s.text, s.id)))
+    return out
+
+
+def _unified(before: str, after: str, name: str) -> str:
+    import difflib
+
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        f"baseline/{name}", f"best/{name}"))

@@ -10,6 +10,7 @@ nothing about a real model; they exist so the whole loop can run, and be tested,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -17,14 +18,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..keywords import content_words, stem
 from . import Completion, ModelSpec, Usage
 
-_STOP = set("""a an the and or but if of to in on at by for with from into onto as is are was were be been
-being it its this that these those your you yours our we they them their there here what which who whom
-whose when where why how does do did done has have had can could should would will shall may might must
-not no nor any each every all some such than then so very just only also about above below over under
-output answer response reply text result please make sure ensure always never least most more less
-using use used other same own both between while after before during because without within upon""".split())
 _STRONG = re.compile(r"\b(must|always|never|required|important|make sure|ensure|exactly|only)\b", re.I)
 _SHOULD = re.compile(r"\bshould\b", re.I)
 _WEAK = re.compile(r"\b(may|might|can|could|consider|try to|if possible|optionally|ideally|feel free)\b", re.I)
@@ -49,20 +45,6 @@ class Directive:
     number: int = 0
     keys: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
-
-
-def stem(word: str) -> str:
-    """A crude stem shared by the follower and the judge so their keywords meet."""
-    w = word.lower()
-    for suffix in ("ing", "ed", "es", "s"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: -len(suffix)]
-            break
-    return w[:5]
-
-
-def content_words(text: str) -> list[str]:
-    return [w for w in re.findall(r"[A-Za-z][A-Za-z'-]+", text) if len(w) >= 4 and w.lower() not in _STOP]
 
 
 def _rng(*parts: object) -> random.Random:
@@ -163,7 +145,7 @@ def follow(skill_text: str, user_input: str, rng: random.Random) -> str:
         i += 1
     for d, ok in obeyed:
         if d.kind == "mention" and ok:
-            phrase = " ".join(d.words[:6])
+            phrase = " ".join(d.words[:8])
             body.insert(rng.randint(1 if body else 0, len(body)), f"{phrase[0].upper()}{phrase[1:]}: {_sentence(rng.choice(source))}")
     start = [d.literal for d, ok in obeyed if d.kind == "include" and ok and d.where == "start"]
     end = [d.literal for d, ok in obeyed if d.kind == "include" and ok and d.where == "end"]
@@ -176,7 +158,12 @@ def follow(skill_text: str, user_input: str, rng: random.Random) -> str:
         if d.kind == "limit":
             budget = d.number - sum(len(x.split()) for x in start + end)
             if ok:
-                body = _truncate(body, max(0, budget))
+                keep = {d.literal for d, _ in obeyed if d.kind == "include"}
+                pinned = [line for line in body if line in keep or ": " in line and line.split(": ")[0][:1].isupper()
+                          and line not in source]
+                budget -= sum(len(x.split()) for x in pinned)
+                rest = _truncate([line for line in body if line not in pinned], max(0, budget))
+                body = [line for line in body if line in pinned] + rest
             else:
                 while sum(len(x.split()) for x in body) < int(d.number * rng.uniform(1.15, 1.8)):
                     body.append(rng.choice(fillers))
@@ -253,14 +240,14 @@ def _instruction(check: str, value: str, negate: bool, low: str, high: str, ques
     if check == "is-json":
         keys = ", ".join(f"`{k}`" for k in v.split(",") if k)
         return "Respond only with a JSON object" + (f" with the keys {keys}." if keys else ".")
-    q = re.sub(r"^(does|do|is|are|has|have|can|will)\s+(the\s+)?(output|answer|response|notes|summary|it)\s+",
-               "", question.strip().rstrip("?"), flags=re.I)
-    return f"Make sure that {q[0].lower()}{q[1:]}." if q else "Follow the expected format exactly."
+    topics = list(dict.fromkeys(w.lower() for w in content_words(question)))
+    return f"Cover these points in every answer: {', '.join(topics)}." if topics else "Follow the expected format."
 
 
 def mutate(prompt: str, rng: random.Random) -> str:
     """Propose a new body for the section in a mutation prompt, with a one-line hypothesis."""
-    body = _tag(prompt, "section_body")
+    section = re.search(r"<section id=[^>]*>\s*<section_body>\n?(.*?)\n?</section_body>", prompt, re.S)
+    body = section.group(1) if section else ""
     failures = [m for m in _FAILURE.finditer(prompt)]
     tried = {(k, e) for k, e, _ in _TRIED.findall(prompt)}
     lines = body.rstrip("\n").split("\n") if body.strip() else []
@@ -297,7 +284,10 @@ def mutate(prompt: str, rng: random.Random) -> str:
         line = lines.pop(related[-1])
         return _answer("move-up", f"{why}; the rule is buried, moving it to the top should raise compliance.",
                        [line] + lines)
-    if kind == "add-example" and "`" in instruction:
+    if kind == "add-example" and check == "judge":
+        return _answer("add-example", f"{why}; a worked example line should show what a complete item holds.",
+                       lines + [f"- Example of a complete item: {instruction.split(': ', 1)[-1]}"])
+    if kind == "add-example" and "`" in instruction and negate != "true":
         literal = re.search(r"`([^`]+)`", instruction).group(1)
         return _answer("add-example", f"{why}; an example of `{literal}` should anchor the format.",
                        lines + [f"- {instruction} For example:", "", "```", literal, "```"])
@@ -319,6 +309,9 @@ class SimModel:
         self.spec = spec or ModelSpec()
 
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
+        latency = float(self.spec.option("latency", 0) or 0)
+        if latency:
+            await asyncio.sleep(latency)  # pretend to be a remote model, for benchmarks and crash tests
         rng = _rng(self.spec.seed, system, prompt, sample)
         if "<judge_task>" in prompt:
             text = judge(prompt, rng)

@@ -1,0 +1,425 @@
+"""The experiment loop: measure the baseline, then change one section at a time and keep only real gains.
+
+Each experiment: pick a section from the failures, ask the mutator for a new body and a hypothesis,
+race the candidate against the best on the same train cells, let the keep rule decide, log it.
+Holdout inputs are never shown to the mutator nor used to decide; they are measured for every kept
+version so overfitting shows. The journal line is written before the target file changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import subprocess
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .journal import RunDir, atomic_write, sha256
+from .mutation import (Attempted, MutationRefused, apply_proposal, choose_section, editable_sections,
+                       failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
+from .runner import Cell, EvalResult, Models, Spend, evaluate
+from .skill import SkillDocument, parse_skill
+from .stats import KeepRule, decide
+from .suite import Suite
+
+MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop after any of these is spent (None: no limit). Checked between experiments."""
+
+    experiments: int | None = None
+    calls: int | None = None
+    tokens: int | None = None
+    dollars: float | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    rule: KeepRule = KeepRule()
+    target: float = 0.95
+    plateau: int = 10
+    budget: Budget = Budget()
+    sections: tuple[str, ...] = ()
+    allow_description: bool = False
+    template: str | None = None
+    git: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LoopConfig":
+        return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
+                   tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+
+
+@dataclass
+class State:
+    """Everything the loop needs, rebuilt from the journal on resume."""
+
+    best_sha: str
+    next_id: int
+    spend: Spend = field(default_factory=Spend)
+    seconds: float = 0.0
+    no_gain_streak: int = 0
+    history: list[str] = field(default_factory=list)
+    tried: dict[str, list[Attempted]] = field(default_factory=dict)
+    keeps: int = 0
+    candidates: dict[str, int] = field(default_factory=dict)  # candidate hash -> first attempt id
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _cells_map(cells: list[Cell]) -> dict:
+    return {(c.input_id, c.eval_id, c.run): c.status == "pass" for c in cells if c.status != "error"}
+
+
+def state_from(entries: list[dict]) -> State:
+    """Fold the journal into the loop's state: best version, spend, streaks and what was tried."""
+    state = State(best_sha=entries[0]["skill_after"], next_id=entries[-1]["id"] + 1)
+    for e in entries:
+        state.spend.calls += e["calls"]
+        state.spend.cost += e["cost"]
+        state.spend.usage = state.spend.usage.__class__(**e["tokens"]) + state.spend.usage
+        state.seconds += e["seconds"]
+        if e["decision"] in ("baseline", "keep"):
+            state.best_sha = e["skill_after"]
+            state.no_gain_streak = 0
+            state.keeps += e["decision"] == "keep"
+        else:
+            state.no_gain_streak += 1
+        if e.get("candidate") and e["decision"] != "refused":
+            state.candidates.setdefault(e["candidate"], e["id"])
+        if e["section"]:
+            state.history.append(e["section"])
+            state.tried.setdefault(e["section"], []).append(
+                Attempted(e["kind"], e.get("focus", ""), e["decision"], e["hypothesis"], e["reason"]))
+    return state
+
+
+class Experiment:
+    """One run of the loop on a suite, writing into a RunDir. Use `run()`; see `run_loop` for the one-call form."""
+
+    def __init__(self, suite: Suite, run: RunDir, config: LoopConfig, models: Models,
+                 on_event: Callable[[str], None] = lambda line: None):
+        self.suite, self.run, self.config, self.models, self.say = suite, run, config, models, on_event
+        self.train = suite.split("train")
+        self.holdout = suite.split("holdout")
+        self.screen_runs = list(range(suite.runs))
+        self.confirm_runs = list(range(suite.runs, 2 * suite.runs))
+        self.best_result: EvalResult | None = None
+        self.pending = Spend()  # calls made between experiments, charged to the next journal line
+
+    # -- evaluation helpers -------------------------------------------------------------------
+    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend) -> EvalResult:
+        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs)
+        spend.merge(result.spend)
+        return result
+
+    async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
+        """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
+        assert self.best_result is not None
+        known = {c.run for c in self.best_result.cells}
+        missing = [r for r in runs if r not in known]
+        if missing:
+            extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend)
+            self.best_result = self.best_result.merged(extra)
+            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+        return _cells_map(self.best_result.select(runs=runs))
+
+    def _load_best(self) -> None:
+        stored = self.run.load_cells(self.state.best_sha)
+        if stored:
+            cells, outputs = stored
+            self.best_result = EvalResult(cells, {i.id: i.split for i in self.train}, outputs)
+
+    # -- journal ------------------------------------------------------------------------------
+    def _entry(self, **fields) -> dict:
+        entry = {"id": self.state.next_id, "timestamp": _now(), "parent": None, "section": None, "focus": "",
+                 "hypothesis": "", "kind": "", "decision": "", "reason": "", "scores": {}, "best_scores": {},
+                 "per_eval": {}, "p_value": None, "wins": None, "losses": None, "runs": [], "raced": False,
+                 "calls": 0, "tokens": asdict(Spend().usage), "cost": 0.0, "seconds": 0.0,
+                 "skill_before": self.state.best_sha, "skill_after": self.state.best_sha, "diff": "",
+                 "motivation": []}
+        entry.update(fields)
+        return entry
+
+    def _record(self, entry: dict, spend: Spend, started: float) -> None:
+        spend.merge(self.pending)
+        self.pending = Spend()
+        entry.update(calls=spend.calls, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
+                     seconds=round(time.perf_counter() - started, 3))
+        self.run.append(entry)
+        self.state = state_from(self.run.entries())
+        self._publish(entry)
+
+    def _publish(self, entry: dict) -> None:
+        """Bring the files derived from the journal up to date: target, best/, changelog, git."""
+        from .report import render_changelog
+
+        best_text = self.run.version(self.state.best_sha)
+        if self.suite.skill_path.read_text(encoding="utf-8") != best_text:
+            atomic_write(self.suite.skill_path, best_text)
+            if self.config.git and entry["decision"] == "keep":
+                _git_commit(self.suite.skill_path, entry)
+        if not (self.run.path / "best" / "SKILL.md").exists() or \
+                (self.run.path / "best" / "SKILL.md").read_text(encoding="utf-8") != best_text:
+            self.run.write_text("best/SKILL.md", best_text)
+        self.run.write_text("changelog.md", render_changelog(self.run.entries(), self.suite.name))
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def baseline(self) -> None:
+        started, spend = time.perf_counter(), Spend()
+        text = self.suite.skill_path.read_text(encoding="utf-8")
+        digest = self.run.save_version(text)
+        self.run.write_text("baseline/SKILL.md", text)
+        self.say("measuring the baseline (experiment 0)")
+        train = await self._evaluate(text, self.screen_runs, self.train, spend)
+        holdout = await self._evaluate(text, self.screen_runs, self.holdout, spend) if self.holdout else None
+        self.run.save_cells(digest, train.cells, train.outputs)
+        self.state = State(best_sha=digest, next_id=0)
+        entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
+                            scores=_scores(train, holdout), per_eval=_per_eval(train), runs=self.screen_runs,
+                            skill_before=digest, skill_after=digest)
+        self._record(entry, spend, started)
+        self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + _holdout_note(entry))
+
+    def stop_reason(self) -> str | None:
+        b, s = self.config.budget, self.state
+        best = self.best_result.rate() if self.best_result else None
+        if best and best.n and best.value >= self.config.target and \
+                {c.run for c in self.best_result.cells} >= set(self.screen_runs + self.confirm_runs):
+            return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
+                   f"{len(self.screen_runs) + len(self.confirm_runs)} runs"
+        experiments = s.next_id - 1
+        checks = [(b.experiments, experiments, "experiments"), (b.calls, s.spend.calls, "model calls"),
+                  (b.tokens, s.spend.usage.total, "tokens"), (b.dollars, s.spend.cost, "dollars"),
+                  (b.seconds, s.seconds, "seconds")]
+        for limit, spent, what in checks:
+            if limit is not None and spent >= limit:
+                return f"budget spent: {spent:g} {what} of {limit:g}"
+        if s.no_gain_streak >= self.config.plateau:
+            return f"plateau: {s.no_gain_streak} attempts in a row without a keep"
+        return None
+
+    async def confirm_target(self) -> None:
+        """When the best looks on target, measure it on the confirmation runs before stopping for it."""
+        best = self.best_result.rate() if self.best_result else None
+        if best and best.value >= self.config.target:
+            await self._best_cells(self.screen_runs + self.confirm_runs, self.pending)
+
+    async def step(self) -> dict:
+        """One experiment: choose, mutate, guard, race, decide, log."""
+        started, spend = time.perf_counter(), Spend()
+        best_text = self.run.version(self.state.best_sha)
+        doc = parse_skill(best_text, self.suite.skill_path)
+        assert self.best_result is not None
+        failures = failure_summary(self.suite, self.best_result)
+        candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
+        section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
+                                 self.state.history, self.state.next_id)
+        prompt = mutation_prompt(doc, section, failures, failing_outputs(self.best_result),
+                                 self.state.tried.get(section, [])[-8:], self.config.template)
+        base = dict(parent=self.state.best_sha, section=section,
+                    motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}" for f in failures[:3]])
+        try:
+            completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
+            spend.add(completion.usage, completion.cost)
+            proposal = parse_proposal(completion.text)
+            base.update(hypothesis=proposal.hypothesis, kind=proposal.kind, focus=_focus(proposal.hypothesis, failures))
+            candidate = apply_proposal(doc, section, proposal, self.suite)
+        except MutationRefused as exc:
+            entry = self._entry(**base, decision="refused", reason=str(exc))
+            self._record(entry, spend, started)
+            return entry
+        candidate_text = candidate.render()
+        digest = sha256(candidate_text)
+        earlier = self.state.candidates.get(digest)
+        if earlier is not None:
+            entry = self._entry(**base, decision="refused", candidate=digest,
+                                reason=f"identical to the candidate of attempt #{earlier}, already decided")
+            self._record(entry, spend, started)
+            return entry
+        self.run.save_version(candidate_text)
+        results: list[EvalResult] = []
+
+        async def candidate_stage(runs: list[int]) -> dict:
+            results.append(await self._evaluate(candidate_text, runs, self.train, spend))
+            return _cells_map(results[-1].cells)
+
+        async def best_stage(runs: list[int]) -> dict:
+            return await self._best_cells(runs, spend)
+
+        shorter = len(candidate_text) < len(best_text)
+        outcome = await decide(self.config.rule, [[r] for r in self.screen_runs], candidate_stage, best_stage,
+                               shorter=shorter, confirm_runs=self.confirm_runs)
+        train = results[0]
+        for more in results[1:]:
+            train = train.merged(more)
+        best_same = self.best_result.select(runs=outcome.candidate_runs)
+        diff = _diff(section_text(doc, section), section_text(candidate, section), section)
+        fields = dict(base, decision=outcome.decision, reason=outcome.reason, p_value=round(outcome.paired.p_value, 6),
+                      wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
+                      raced=outcome.raced, skill_after=digest if outcome.decision == "keep" else self.state.best_sha,
+                      candidate=digest, diff=diff, per_eval=_per_eval(train))
+        holdout = None
+        if outcome.decision == "keep":
+            holdout = await self._evaluate(candidate_text, self.screen_runs, self.holdout, spend) if self.holdout else None
+            self.run.save_cells(digest, train.cells, train.outputs)
+        best_holdout = self._last_holdout()
+        entry = self._entry(**fields, scores=_scores(train, holdout),
+                            best_scores={"train": _rate_dict(best_same), "holdout": best_holdout})
+        self._record(entry, spend, started)
+        if outcome.decision == "keep":
+            self.best_result = train
+        return entry
+
+    def _last_holdout(self) -> dict | None:
+        for e in reversed(self.run.entries()):
+            if e["decision"] in ("baseline", "keep"):
+                return e["scores"].get("holdout")
+        return None
+
+    async def run_async(self) -> str:
+        """Run (or resume) until a stop condition; returns why it stopped."""
+        self.run.repair()
+        entries = self.run.entries()
+        if not entries:
+            await self.baseline()
+        else:
+            self.state = state_from(entries)
+            self._recover()
+        self._load_best()
+        if self.best_result is None:  # the cells file was lost: measure the best again
+            spend = Spend()
+            text = self.run.version(self.state.best_sha)
+            self.best_result = await self._evaluate(text, self.screen_runs, self.train, spend)
+            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+        while True:
+            await self.confirm_target()
+            reason = self.stop_reason()
+            if reason:
+                self.say(f"stopped: {reason}")
+                return reason
+            entry = await self.step()
+            self.say(_event_line(entry))
+
+    def _recover(self) -> None:
+        """After a crash: the target must hold the best version; derived files are rebuilt."""
+        best_text = self.run.version(self.state.best_sha)
+        current = self.suite.skill_path.read_text(encoding="utf-8") if self.suite.skill_path.exists() else None
+        if current != best_text and current is not None and not self.run.has_version(sha256(current)):
+            from .errors import AutoresearchError
+
+            raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
+                                    f"of run {self.run.id}); restore it or start a new run")
+        self._publish(self.run.entries()[-1])
+        self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
+                 f"({self.state.keeps} keeps so far)")
+
+    def run_sync(self) -> str:
+        async def go() -> str:
+            try:
+                return await self.run_async()
+            finally:
+                await self.models.aclose()
+
+        return asyncio.run(go())
+
+
+def _focus(hypothesis: str, failures: list[dict]) -> str:
+    for f in failures:
+        if f["id"] in hypothesis:
+            return f["id"]
+    return ""
+
+
+def _rate_dict(cells: list[Cell]) -> dict:
+    from .runner import rate_of
+
+    return rate_of(cells).to_dict()
+
+
+def _scores(train: EvalResult, holdout: EvalResult | None) -> dict:
+    return {"train": train.rate().to_dict(), "holdout": holdout.rate().to_dict() if holdout else None}
+
+
+def _per_eval(result: EvalResult) -> dict:
+    return {k: round(v.value, 6) for k, v in result.by("eval_id").items()}
+
+
+def _diff(before: str, after: str, section: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                        f"a/{section}", f"b/{section}"))
+
+
+def _holdout_note(entry: dict) -> str:
+    holdout = entry["scores"].get("holdout")
+    return f", holdout {holdout['rate']:.1%}" if holdout else ""
+
+
+def _event_line(e: dict) -> str:
+    head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}"
+    if e["decision"] == "refused":
+        return f"{head}: {e['reason']}"
+    before, after = e["best_scores"]["train"]["rate"], e["scores"]["train"]["rate"]
+    return f"{head}: train {before:.1%} -> {after:.1%} (p={_p(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
+
+
+def _p(value: float) -> str:
+    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
+
+
+def _git_commit(path: Path, entry: dict) -> None:
+    train = entry["scores"]["train"]["rate"]
+    holdout = entry["scores"].get("holdout")
+    message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
+               f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
+               + (f"holdout: {holdout['rate']:.1%}\n" if holdout else "") + f"decision: {entry['reason']}\n")
+    cwd = path.resolve().parent
+    subprocess.run(["git", "add", "--", path.resolve().name], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(["git", "commit", "-q", "-m", message, "--", path.resolve().name], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def start_git_branch(path: Path, tag: str) -> str:
+    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch name."""
+    from .errors import AutoresearchError
+
+    cwd = path.resolve().parent
+    branch = f"autoresearch/{tag}"
+    probe = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=cwd, capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise AutoresearchError(f"--git: {path} is not inside a git repository")
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", path.resolve().name], cwd=cwd, capture_output=True,
+                           text=True).stdout.strip()
+    if dirty:
+        raise AutoresearchError(f"--git: {path} has uncommitted changes; commit or stash them first")
+    made = subprocess.run(["git", "checkout", "-q", "-b", branch], cwd=cwd, capture_output=True, text=True)
+    if made.returncode != 0:
+        raise AutoresearchError(f"--git: cannot create branch {branch}: {made.stderr.strip()}")
+    return branch
+
+
+def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None) -> RunDir:
+    """Create a run directory for `suite` with its configuration."""
+    run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
+    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
+                                        "config": config.to_dict()})
+
+
+def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
+             on_event: Callable[[str], None] = print, models: Models | None = None) -> tuple[RunDir, str]:
+    """Start a new run and loop until a stop condition; returns the run and why it stopped."""
+    run = new_run(suite, config, root)
+    reason = Experiment(suite, run, config, models or Models.for_suite(suite), on_event).run_sync()
+    return run, reason

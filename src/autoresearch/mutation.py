@@ -1,0 +1,206 @@
+"""Mutation: which section to change, the mutator's prompt, parsing its answer, and the guards.
+
+A proposal is refused (and logged) when it changes nothing, breaks the document, or copies holdout
+inputs or judge wording into the skill (the leakage guard).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .checks import describe
+from .errors import AutoresearchError, InputError
+from .keywords import content_words, stem
+from .prompts import render
+from .runner import FAIL, EvalResult
+from .skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
+from .suite import Suite
+
+DESCRIPTION_ID = "_description"
+SHINGLE = 6  # words in a row that count as copying
+
+
+class MutationRefused(AutoresearchError):
+    """The proposal may not be tried; the reason is logged as a refused attempt."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    body: str
+    hypothesis: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """What the mutator is told about an earlier attempt on the same section."""
+
+    kind: str
+    eval: str
+    decision: str
+    hypothesis: str
+    reason: str
+
+
+def editable_sections(doc: SkillDocument, allowed: Sequence[str] | None = None,
+                      allow_description: bool = False) -> list[str]:
+    """Section ids the loop may change: non-empty bodies (or headed sections), limited by `allowed`."""
+    ids = [s.id for s in doc.sections if s.level > 0 or s.body.strip()]
+    if allow_description:
+        ids.append(DESCRIPTION_ID)
+    if allowed:
+        unknown = [a for a in allowed if a not in ids]
+        if unknown:
+            raise AutoresearchError(f"--sections: no section {', '.join(map(repr, unknown))} in {doc.path}; "
+                                    f"sections: {', '.join(ids)}")
+        ids = [i for i in ids if i in allowed]
+    return ids
+
+
+def section_text(doc: SkillDocument, section_id: str) -> str:
+    if section_id == DESCRIPTION_ID:
+        return str(doc.frontmatter.get("description", ""))
+    return doc.section(section_id).body
+
+
+def choose_section(doc: SkillDocument, suite: Suite, failures: Counter, candidates: Sequence[str],
+                   history: Sequence[str], experiment: int) -> str:
+    """Failure-driven: the section whose words best match the failing evals, less so the more it was
+    just tried. Every third experiment goes round-robin to the least recently tried section."""
+    if experiment % 3 == 0 or not failures:
+        never = [c for c in candidates if c not in history]
+        if never:
+            return never[0]
+        return min(candidates, key=lambda c: max(i for i, h in enumerate(history) if h == c))
+    eval_words = {ev.id: {stem(w) for w in content_words(ev.question + " " + (describe(ev.check) if ev.check else ""))}
+                  for ev in suite.evals}
+    recent = Counter(history[-6:])
+
+    def score(section_id: str) -> float:
+        heading = "" if section_id in (PREAMBLE_ID, DESCRIPTION_ID) else doc.section(section_id).title
+        words = {stem(w) for w in content_words(heading + " " + section_text(doc, section_id))}
+        related = sum(count * len(words & eval_words[e]) for e, count in failures.items())
+        return related / (1 + recent[section_id])
+
+    return max(candidates, key=lambda c: (score(c), -candidates.index(c)))
+
+
+def failure_summary(suite: Suite, result: EvalResult, limit_reasons: int = 3) -> list[dict[str, Any]]:
+    """Failing evals on train, most failures first, with a few distinct reasons each."""
+    rows = []
+    for ev in suite.evals:
+        cells = result.select(split="train", eval_id=ev.id)
+        failed = [c for c in cells if c.status == FAIL]
+        if not failed:
+            continue
+        reasons = list(dict.fromkeys(c.reason for c in failed))[:limit_reasons]
+        check = ev.check
+        rows.append({"id": ev.id, "failed": len(failed), "total": len(cells), "question": ev.question,
+                     "check": check.type if check else "judge", "negate": str(bool(check and check.negate)).lower(),
+                     "value": _attr(",".join(check.value) if check and isinstance(check.value, list) else
+                                    (check.value if check and check.value is not None else "")),
+                     "min": check.min if check and check.min is not None else "",
+                     "max": check.max if check and check.max is not None else "",
+                     "expectation": ("The output " + describe(check)) if check else ev.question,
+                     "reasons": reasons})
+    return sorted(rows, key=lambda r: -r["failed"])
+
+
+def _attr(value: Any) -> str:
+    return str(value).replace('"', "&quot;")
+
+
+def failing_outputs(result: EvalResult, limit: int = 3) -> list[dict[str, Any]]:
+    """A few train outputs that failed the most evals: what the mutator reads to form a hypothesis."""
+    failed_by_output: dict[tuple[str, int], list[str]] = {}
+    for c in result.select(split="train"):
+        if c.status == FAIL:
+            failed_by_output.setdefault((c.input_id, c.run), []).append(c.eval_id)
+    worst = sorted(failed_by_output.items(), key=lambda kv: -len(kv[1]))[:limit]
+    return [{"input_id": key[0], "failed": evals, "text": result.outputs.get(key, "")[:1500]} for key, evals in worst]
+
+
+def mutation_prompt(doc: SkillDocument, section_id: str, failures: list[dict[str, Any]],
+                    outputs: list[dict[str, Any]], tried: Iterable[Attempted], template: str | Path | None = None) -> str:
+    title = {DESCRIPTION_ID: "frontmatter description", PREAMBLE_ID: "text before the first heading"}.get(
+        section_id, None) or doc.section(section_id).title
+    return render("mutate.md.j2", template, skill=doc.render(), section_id=section_id, section_title=title,
+                  section_body=section_text(doc, section_id).strip("\n"), failures=failures, outputs=outputs,
+                  tried=list(tried))
+
+
+def parse_proposal(text: str) -> Proposal:
+    """Read the mutator's answer; a missing part makes the proposal refused, not a crash."""
+    body = re.search(r"<section_body>\n?(.*?)\n?</section_body>", text, re.S)
+    hypothesis = re.search(r"<hypothesis>(.*?)</hypothesis>", text, re.S)
+    kind = re.search(r"<kind>(.*?)</kind>", text, re.S)
+    if not body or not hypothesis:
+        raise MutationRefused("the mutator's answer lacks <hypothesis> or <section_body>")
+    return Proposal(body.group(1), " ".join(hypothesis.group(1).split()),
+                    (kind.group(1).strip() if kind else "unspecified") or "unspecified")
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
+    """What the proposal copied from holdout inputs or judge wording that the skill did not have already."""
+    added = _shingles(new_text) - _shingles(old_text)
+    if not added:
+        return None
+    for item in suite.split("holdout"):
+        if added & _shingles(item.text):
+            return f"copies text of holdout input '{item.id}'"
+    for ev in suite.evals:
+        wording = [ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition] if ev.judge else [])
+        if any(added & _shingles(w) for w in wording):
+            return f"copies the wording of eval '{ev.id}' into the skill"
+    return None
+
+
+def apply_proposal(doc: SkillDocument, section_id: str, proposal: Proposal, suite: Suite) -> SkillDocument:
+    """The document with the proposal applied, or MutationRefused saying why it may not be tried."""
+    old = section_text(doc, section_id)
+    if proposal.body.strip() == old.strip():
+        raise MutationRefused("the proposal changes nothing")
+    if section_id == DESCRIPTION_ID:
+        candidate = with_description(doc, proposal.body.strip())
+    else:
+        candidate = doc.replace_body(section_id, proposal.body)
+    try:
+        reparsed = parse_skill(candidate.render(), doc.path)
+    except InputError as exc:
+        raise MutationRefused(f"the result does not parse: {exc}") from None
+    if reparsed.ids != doc.ids:
+        raise MutationRefused("the proposal adds or removes headings, which would change the section structure")
+    if reparsed.frontmatter.get("name") != doc.frontmatter.get("name"):
+        raise MutationRefused("the frontmatter name may never change")
+    errors = [p for p in validate_skill(reparsed) if p.severity == "error"]
+    if errors:
+        raise MutationRefused(f"the result breaks the frontmatter: {errors[0]}")
+    leak = leakage(candidate.render(), doc.render(), suite)
+    if leak:
+        raise MutationRefused(f"leakage guard: the proposal {leak}")
+    return reparsed
+
+
+def with_description(doc: SkillDocument, description: str) -> SkillDocument:
+    """The document with a new frontmatter description; every other frontmatter line is kept."""
+    import json
+
+    lines = doc.frontmatter_raw.splitlines(keepends=True)
+    start = doc.frontmatter_lines.get("description")
+    if start is None:
+        raise MutationRefused("the skill has no description to change")
+    end = start
+    while end < len(lines) - 1 and (lines[end].startswith((" ", "\t")) or not lines[end].strip()):
+        end += 1
+    newline = lines[start - 1][len(lines[start - 1].rstrip("\r\n")):] or doc.newline
+    lines[start - 1:end] = [f"description: {json.dumps(description, ensure_ascii=False)}{newline}"]
+    return parse_skill(doc.bom + "".join(lines) + doc.body, doc.path)
