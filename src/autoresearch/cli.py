@@ -175,6 +175,14 @@ def sections(skill_file: Path) -> None:
         click.echo(f"{s.id:<40} line {s.line:<5} {words:>4} words  {title}")
 
 
+def _run_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The `[RUN]` argument (id or directory; default: the newest run) and `--runs-dir`, for commands that read a run."""
+    fn = _reports_errors(fn)
+    fn = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+                      show_default=True, help="Where run directories live.")(fn)
+    return click.argument("run_ref", metavar="[RUN]", required=False, default="")(fn)
+
+
 def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(s.strip() for v in values for s in v.split(",") if s.strip())
 
@@ -263,10 +271,7 @@ def run(suite_file: Path | None, resume: str | None, target: float, plateau: int
 
 
 @main.command()
-@click.argument("run_ref", metavar="[RUN]", required=False, default="")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
-              show_default=True)
-@_reports_errors
+@_run_reference
 def status(run_ref: str, runs_dir: Path) -> None:
     """Best score, experiments, keeps and discards, budget spent, train beside holdout (default: newest run)."""
     from .journal import RunDir
@@ -277,10 +282,7 @@ def status(run_ref: str, runs_dir: Path) -> None:
 
 
 @main.command()
-@click.argument("run_ref", metavar="[RUN]", required=False, default="")
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
-              show_default=True)
-@_reports_errors
+@_run_reference
 def diff(run_ref: str, runs_dir: Path) -> None:
     """Baseline against best, section by section, as a unified diff (default: newest run)."""
     from .journal import RunDir
