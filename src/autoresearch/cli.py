@@ -51,6 +51,60 @@ def _progress(label: str) -> tuple[Callable[[int, int], None] | None, Callable[[
     return update, close
 
 
+def _model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--model, --judge-model, --mutator-model, --batch and --no-cache, shared by eval and run."""
+    options = [
+        click.option("--model", "model_name", metavar="NAME",
+                     help="Target model: sim, anthropic:<model> or command:<cli> (default: the suite's)."),
+        click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
+                     "else the target). A judge that is not the model under test is recommended."),
+        click.option("--mutator-model", metavar="NAME", help="Model that proposes edits (default: the suite's "
+                     "`mutator`, else the target)."),
+        click.option("--batch", is_flag=True, help="Send anthropic calls through the Message Batches API "
+                     "(half price, slower): for overnight runs."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the response cache "
+                     "(.autoresearch/cache)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mutator_model: str | None,
+                 batch: bool) -> Any:
+    """The suite with the command line's model choices applied."""
+    import dataclasses
+
+    from .models import ModelSpec
+
+    def pick(current: ModelSpec | None, name: str | None) -> ModelSpec | None:
+        if name:
+            base = current or suite.model
+            current = ModelSpec(name, base.max_tokens, base.temperature, base.seed)
+        if current and batch and current.backend == "anthropic":
+            current = dataclasses.replace(current, options=tuple(sorted({**dict(current.options), "batch": True}.items())))
+        return current
+
+    suite = dataclasses.replace(suite, model=pick(suite.model, model_name), judge_model=pick(suite.judge_model, judge_model),
+                                mutator_model=pick(suite.mutator_model, mutator_model))
+    if batch:
+        suite = dataclasses.replace(suite, concurrency=100_000)
+    judge = suite.judge_model or suite.model
+    if any(e.judge for e in suite.evals) and judge == suite.model and suite.model.backend != "sim":
+        click.echo(f"warning: the judge is the model under test ({suite.model.name}); a separate judge "
+                   "(--judge-model) is less likely to grade its own habits kindly", err=True)
+    return suite
+
+
+def _open_models(suite: Any, no_cache: bool) -> Any:
+    import functools
+
+    from .models import open_model
+    from .runner import Models
+
+    return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="autoresearch")
 def main() -> None:
@@ -65,7 +119,7 @@ def main() -> None:
 @main.command("eval")
 @click.argument("suite_file", metavar="SUITE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--runs", type=click.IntRange(1, 1000), help="Samples per input (default: the suite's `runs`).")
-@click.option("--model", "model_name", metavar="NAME", help="Target model, e.g. sim (default: the suite's).")
+@_model_options
 @click.option("--skill", "skill_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Score this SKILL.md instead of the suite's target.")
 @click.option("--split", type=click.Choice(["train", "holdout", "all"]), default="all", show_default=True,
@@ -75,26 +129,24 @@ def main() -> None:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the full results as JSON (schema autoresearch.eval/1).")
 @_reports_errors
-def eval_command(suite_file: Path, runs: int | None, model_name: str | None, skill_file: Path | None, split: str,
+def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None,
+                 mutator_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, threshold: float | None, json_file: Path | None) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
     Exit code 0 when every threshold is met, 1 when one is not, 2 on bad input or when any cell
     is an error (a failed model call, an unparseable judge answer, a crashed check).
     """
-    import dataclasses
+    import asyncio
     import json
 
+    from .cost import estimate
     from .journal import atomic_write
-    from .models import ModelSpec
     from .report import eval_table, failing_thresholds, result_json
-    from .runner import evaluate_sync
+    from .runner import evaluate
     from .suite import load_suite
 
-    suite = load_suite(suite_file)
-    if model_name:
-        suite = dataclasses.replace(suite, model=ModelSpec(model_name, suite.model.max_tokens,
-                                                           suite.model.temperature, suite.model.seed))
+    suite = _with_models(load_suite(suite_file), model_name, judge_model, None, batch)
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path
@@ -103,14 +155,27 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, ski
     if not inputs:
         click.echo(f"error: {suite.path}: no {split} inputs", err=True)
         sys.exit(EXIT_ERROR)
+    models = _open_models(suite, no_cache)
     update, close = _progress(f"eval {suite.name}")
+
+    async def go() -> Any:
+        try:
+            if suite.model.backend != "sim":
+                cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
+                click.echo(f"estimate: {cost}", err=True)
+            return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
+                                  concurrency=concurrency, on_progress=update)
+        finally:
+            await models.aclose()
+
     try:
-        result = evaluate_sync(suite, skill_text, runs=range(runs or suite.runs), inputs=inputs,
-                               concurrency=concurrency, on_progress=update)
+        result = asyncio.run(go())
     finally:
         close()
+    cached = f" ({result.spend.cache_hits} from the cache)" if result.spend.cache_hits else ""
+    spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
     click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
-               f"{runs or suite.runs} runs, {result.spend.calls} model calls, {result.seconds:.1f}s")
+               f"{runs or suite.runs} runs, {result.spend.calls} model calls{cached}{spent}, {result.seconds:.1f}s")
     click.echo(eval_table(suite, result))
     if json_file:
         atomic_write(json_file, json.dumps(result_json(suite, result, skill_text), indent=1) + "\n")
@@ -190,6 +255,7 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @main.command()
 @click.argument("suite_file", metavar="[SUITE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--resume", "resume", metavar="RUN", help="Continue a stopped or crashed run (id or directory).")
+@_model_options
 @click.option("--target", type=click.FloatRange(0, 1), default=0.95, show_default=True,
               help="Stop when the train pass rate reaches this, confirmed on fresh runs.")
 @click.option("--plateau", type=click.IntRange(1), default=10, show_default=True,
@@ -215,7 +281,8 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
               show_default=True, help="Where run directories live.")
 @click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
 @_reports_errors
-def run(suite_file: Path | None, resume: str | None, target: float, plateau: int, max_experiments: int | None,
+def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
+        mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
         no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
@@ -230,7 +297,6 @@ def run(suite_file: Path | None, resume: str | None, target: float, plateau: int
 
     from .journal import RunDir
     from .loop import Budget, Experiment, LoopConfig, new_run, start_git_branch
-    from .runner import Models
     from .stats import KeepRule
     from .suite import load_suite
 
@@ -244,6 +310,11 @@ def run(suite_file: Path | None, resume: str | None, target: float, plateau: int
         if given:
             config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
         suite = load_suite(saved["suite"])
+        models_saved = saved.get("models", {})
+        model_name, judge_model, mutator_model = (model_name or models_saved.get("model"),
+                                                  judge_model or models_saved.get("judge"),
+                                                  mutator_model or models_saved.get("mutator"))
+        batch = batch or models_saved.get("batch", False)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -251,13 +322,15 @@ def run(suite_file: Path | None, resume: str | None, target: float, plateau: int
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
-        run_dir = new_run(suite, config, runs_dir, run_id)
+        run_dir = new_run(suite, config, runs_dir, run_id, models={"model": model_name, "judge": judge_model,
+                                                                   "mutator": mutator_model, "batch": batch})
         if use_git:
             click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_dir.id)}")
+    suite = _with_models(suite, model_name, judge_model, mutator_model, batch)
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
                f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
                f"model {suite.model.name}")
-    experiment = Experiment(suite, run_dir, config, Models.for_suite(suite), click.echo)
+    experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     try:
         experiment.run_sync()
     except KeyboardInterrupt:

@@ -233,7 +233,7 @@ class Experiment:
                     motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}" for f in failures[:3]])
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
-            spend.add(completion.usage, completion.cost)
+            spend.record(completion)
             proposal = parse_proposal(completion.text)
             base.update(hypothesis=proposal.hypothesis, kind=proposal.kind, focus=_focus(proposal.hypothesis, failures))
             candidate = apply_proposal(doc, section, proposal, self.suite)
@@ -293,6 +293,13 @@ class Experiment:
         """Run (or resume) until a stop condition; returns why it stopped."""
         self.run.repair()
         entries = self.run.entries()
+        if self.suite.model.backend != "sim":
+            from .cost import estimate
+
+            text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
+            cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
+            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
+                     "that (screen and confirmation), less when raced; the baseline adds the holdout inputs")
         if not entries:
             await self.baseline()
         else:
@@ -410,11 +417,12 @@ def start_git_branch(path: Path, tag: str) -> str:
     return branch
 
 
-def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None) -> RunDir:
-    """Create a run directory for `suite` with its configuration."""
+def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
+            models: dict | None = None) -> RunDir:
+    """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
     run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
     return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
-                                        "config": config.to_dict()})
+                                        "config": config.to_dict(), "models": models or {}})
 
 
 def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .checks import CheckError, Verdict, parse_judge_answer, run_check
 from .errors import AutoresearchError
-from .models import Model, ModelSpec, Usage, open_model
+from .models import Completion, Model, ModelSpec, Usage, open_model
 from .prompts import JUDGE_SYSTEM, render
 from .stats import Rate
 from .suite import Eval, Input, Suite
@@ -37,16 +37,22 @@ class Spend:
     calls: int = 0
     usage: Usage = Usage()
     cost: float = 0.0
+    cache_hits: int = 0
 
-    def add(self, usage: Usage, cost: float) -> None:
+    def record(self, completion: Completion) -> None:
+        """Count a completion; one served from the response cache costs nothing."""
+        if completion.cached:
+            self.cache_hits += 1
+            return
         self.calls += 1
-        self.usage = self.usage + usage
-        self.cost += cost
+        self.usage = self.usage + completion.usage
+        self.cost += completion.cost
 
     def merge(self, other: "Spend") -> None:
         self.calls += other.calls
         self.usage = self.usage + other.usage
         self.cost += other.cost
+        self.cache_hits += other.cache_hits
 
 
 @dataclass
@@ -143,7 +149,7 @@ async def _score(ev: Eval, item: Input, output: str, run: int, models: Models, s
     prompt = render("judge.md.j2", question=ev.question, pass_condition=ev.judge.pass_condition,
                     fail_condition=ev.judge.fail_condition, input=item.text, output=output)
     completion = await models.judge_for(ev).complete(JUDGE_SYSTEM, prompt, sample=run)
-    spend.add(completion.usage, completion.cost)
+    spend.record(completion)
     return parse_judge_answer(completion.text)
 
 
@@ -153,7 +159,7 @@ async def _one(item: Input, run: int, system: str, evals: Sequence[Eval], models
         completion = await models.target.complete(system, item.text, sample=run)
     except AutoresearchError as exc:
         return [Cell(item.id, ev.id, run, ERROR, f"model error: {exc}") for ev in evals]
-    spend.add(completion.usage, completion.cost)
+    spend.record(completion)
     outputs[(item.id, run)] = completion.text
     cells = []
     for ev in evals:

@@ -24,7 +24,8 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
               "inputs", "evals"}
-MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency"}
+MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
+              "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder"}
 INPUT_KEYS = {"id", "text", "file", "split"}
 EVAL_KEYS = {"id", "question", "check", "judge", "threshold"}
 CHECK_KEYS = {"type", "value", "min", "max"}

@@ -7,7 +7,10 @@ independent samples and a response cache can key on it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
+
+from ..errors import AutoresearchError
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,29 @@ class Model(Protocol):
         ...
 
 
-KNOWN_BACKENDS = ("sim",)
+KNOWN_BACKENDS = ("sim", "anthropic", "command")
+DEFAULT_CACHE = Path(".autoresearch") / "cache"
 
 
-def open_model(spec: ModelSpec) -> Model:
-    """Build the model named by `spec` (backends import lazily to keep start-up fast)."""
+def open_model(spec: ModelSpec, cache: Path | None = DEFAULT_CACHE) -> Model:
+    """Build the model named by `spec`; real backends answer through the response cache at `cache`
+    (None turns it off). Backends import lazily to keep start-up fast."""
     if spec.backend == "sim":
         from .sim import SimModel
 
         return SimModel(spec)
-    raise ValueError(f"unknown model {spec.name!r}; known backends: {', '.join(KNOWN_BACKENDS)}")
+    if spec.backend == "anthropic":
+        from .anthropic_api import AnthropicModel
+
+        model: Model = AnthropicModel(spec)
+    elif spec.backend == "command":
+        from .command import CommandModel
+
+        model = CommandModel(spec)
+    else:
+        raise AutoresearchError(f"unknown model {spec.name!r}: use sim, anthropic:<model> or command:<cli>")
+    if cache is None:
+        return model
+    from .cache import CachedModel
+
+    return CachedModel(model, cache)

@@ -1,0 +1,80 @@
+"""Cost preview: the calls, tokens and dollars an evaluation will take, before paying for it.
+
+Input tokens come from the model's count_tokens where it has one (the Anthropic API), otherwise
+from the approximation of 4 characters per token. Output is assumed at half of max_tokens.
+The skill is cached after the first call, so its tokens are priced as cache reads after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from .models import ModelSpec
+from .runner import Models
+from .suite import Suite
+
+
+@dataclass(frozen=True)
+class Estimate:
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    dollars: float
+    counted: bool  # True when count_tokens gave the input sizes
+
+    def __str__(self) -> str:
+        how = "counted" if self.counted else "approx. 4 chars/token"
+        return (f"{self.calls} calls, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), "
+                f"~${self.dollars:.2f}")
+
+
+def _prices(spec: ModelSpec) -> dict[str, float] | None:
+    if spec.backend != "anthropic":
+        return None
+    from .models.anthropic_api import price_table
+
+    return price_table(spec)
+
+
+async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
+    """What one evaluation of `skill` on `inputs` x `runs` should cost, judges included."""
+    items = list(inputs if inputs is not None else suite.inputs)
+    target = models.target
+    counter = getattr(target, "count_tokens", None)
+    counted = False
+    sizes = []
+    for item in items:
+        if counter:
+            try:
+                sizes.append(await counter(skill, item.text))
+                counted = True
+                continue
+            except Exception:  # fall back to the approximation, as documented
+                counter = None
+        sizes.append((len(skill) + len(item.text)) // 4)
+    out = models.target_spec.max_tokens // 2
+    skill_tokens = len(skill) // 4
+    judges = [ev for ev in suite.evals if ev.judge]
+    calls = len(items) * runs * (1 + len(judges))
+    input_tokens = sum(sizes) * runs
+    output_tokens = out * len(items) * runs
+    dollars = 0.0
+    prices = _prices(models.target_spec)
+    if prices:
+        uncached = input_tokens - skill_tokens * max(0, len(items) * runs - 1)
+        dollars += (uncached * prices["input"] + skill_tokens * max(0, len(items) * runs - 1) * prices["cache_read"]
+                    + output_tokens * prices["output"]) / 1e6
+    for ev in judges:
+        spec = ev.judge.model or models.judge_spec
+        judge_in = (sum(len(i.text) for i in items) // 4 + out + 150) * runs
+        input_tokens += judge_in
+        output_tokens += 40 * len(items) * runs
+        judge_prices = _prices(spec)
+        if judge_prices:
+            dollars += (judge_in * judge_prices["input"] + 40 * len(items) * runs * judge_prices["output"]) / 1e6
+    return Estimate(calls, input_tokens, output_tokens, dollars, counted)
+
+
+def estimate_sync(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
+    return asyncio.run(estimate(suite, skill, models, runs, inputs))

@@ -1,0 +1,194 @@
+"""The `anthropic:<model>` backend, on the official SDK's AsyncAnthropic.
+
+The skill goes in the system prompt marked for prompt caching, so repeated runs pay cache-read
+rates. Retries (429, 529, other 5xx, 408, 409, timeouts, broken or garbage responses) are ours, with
+exponential backoff, jitter and the server's retry-after, so they can be counted; the SDK's own are
+off. A call that still fails is a ModelError: the runner records an error, never a fail.
+With the option `batch: true` calls are gathered into Message Batches (half price), polled until done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+from typing import Any
+
+from ..errors import AutoresearchError, ModelError
+from . import Completion, ModelSpec, Usage
+
+log = logging.getLogger("autoresearch")
+
+# US dollars per million tokens: input, output. Cache writes cost 1.25x input, reads 0.1x (5-minute TTL).
+# Longest matching prefix wins; override per model with `prices: {input, output, cache_write, cache_read}`.
+PRICES: dict[str, tuple[float, float]] = {
+    "claude-opus-4-5": (5.0, 25.0),
+    "claude-opus-4": (15.0, 75.0),
+    "claude-sonnet-4": (3.0, 15.0),
+    "claude-3-7-sonnet": (3.0, 15.0),
+    "claude-haiku-4": (1.0, 5.0),
+    "claude-3-5-haiku": (0.8, 4.0),
+    "claude-fake": (3.0, 15.0),
+}
+DEFAULT_PRICE = (3.0, 15.0)
+RETRYABLE_STATUS = {408, 409, 429}
+
+
+def price_table(spec: ModelSpec) -> dict[str, float]:
+    """Per-million-token prices for this model: the user's `prices` option over the built-in table."""
+    model = spec.name.split(":", 1)[1] if ":" in spec.name else spec.name
+    match = max((p for p in PRICES if model.startswith(p)), key=len, default=None)
+    base_in, base_out = PRICES[match] if match else DEFAULT_PRICE
+    table = {"input": base_in, "output": base_out, "cache_write": base_in * 1.25, "cache_read": base_in * 0.1}
+    table.update({k: float(v) for k, v in dict(spec.option("prices", ()) or ()).items()})
+    return table
+
+
+def cost_of(usage: Usage, prices: dict[str, float], discount: float = 1.0) -> float:
+    return discount * (usage.input_tokens * prices["input"] + usage.output_tokens * prices["output"]
+                       + usage.cache_creation_input_tokens * prices["cache_write"]
+                       + usage.cache_read_input_tokens * prices["cache_read"]) / 1_000_000
+
+
+def _usage(raw: Any) -> Usage:
+    return Usage(raw.input_tokens or 0, raw.output_tokens or 0, getattr(raw, "cache_read_input_tokens", 0) or 0,
+                 getattr(raw, "cache_creation_input_tokens", 0) or 0)
+
+
+def _flat(params: dict) -> dict:
+    """Request params as the batch API wants them: extras merged into the body."""
+    flat = {k: v for k, v in params.items() if k != "extra_body"}
+    flat.update(params.get("extra_body", {}))
+    return flat
+
+
+def _text(message: Any) -> str:
+    return "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+
+
+class AnthropicModel:
+    """Messages API model; options: timeout, max_retries, retry_base, concurrency, prices, batch."""
+
+    def __init__(self, spec: ModelSpec):
+        import anthropic
+
+        if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+            raise AutoresearchError(f"model {spec.name}: ANTHROPIC_API_KEY is not set (or use model `sim`, or a "
+                                    "`command:` model that runs your harness with its own login)")
+        self.spec = spec
+        self.model = spec.name.split(":", 1)[1]
+        self.prices = price_table(spec)
+        self.max_retries = int(spec.option("max_retries", 4))
+        self.retry_base = float(spec.option("retry_base", 0.5))
+        self.retries = 0
+        self._sdk = anthropic
+        self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=float(spec.option("timeout", 120)))
+        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 16)))
+        self._batch = bool(spec.option("batch", False))
+        self._pending: list[tuple[str, dict, asyncio.Future]] = []
+        self._collector: asyncio.Task | None = None
+        self._ids = itertools.count()
+
+    def _params(self, system: str, prompt: str) -> dict:
+        params: dict[str, Any] = {"model": self.model, "max_tokens": self.spec.max_tokens,
+                                  "messages": [{"role": "user", "content": prompt}]}
+        if self.spec.temperature != 1.0:  # 1.0 is the API's default; recent SDKs take it only as an extra
+            params["extra_body"] = {"temperature": self.spec.temperature}
+        if system:
+            params["system"] = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+        return params
+
+    async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
+        params = self._params(system, prompt)
+        if self._batch:
+            return await self._enqueue(params)
+        async with self._limit:
+            message = await self._with_retries(lambda: self._client.messages.create(**params))
+        usage = _usage(message.usage)
+        return Completion(_text(message), usage, cost_of(usage, self.prices))
+
+    async def count_tokens(self, system: str, prompt: str) -> int:
+        params = self._params(system, prompt)
+        params.pop("max_tokens")
+        params.pop("extra_body", None)
+        result = await self._with_retries(lambda: self._client.messages.count_tokens(**params))
+        return result.input_tokens
+
+    def _retryable(self, exc: Exception) -> bool:
+        sdk = self._sdk
+        if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError, sdk.APIResponseValidationError, ValueError)):
+            return True
+        return isinstance(exc, sdk.APIStatusError) and (exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500)
+
+    def _delay(self, attempt: int, exc: Exception) -> float:
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        for key, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                if headers.get(key) is not None:
+                    return min(60.0, max(0.0, float(headers[key]) * scale))
+            except ValueError:
+                pass
+        return min(30.0, self.retry_base * 2**attempt) * random.uniform(0.75, 1.25)
+
+    async def _with_retries(self, call: Any) -> Any:
+        for attempt in itertools.count():
+            try:
+                return await call()
+            except Exception as exc:
+                if not isinstance(exc, (self._sdk.APIError, ValueError)):
+                    raise
+                if not self._retryable(exc) or attempt >= self.max_retries:
+                    tries = f" after {attempt + 1} attempts" if attempt else ""
+                    raise ModelError(f"{self.spec.name}: {type(exc).__name__}{tries}: {str(exc)[:200]}") from exc
+                self.retries += 1
+                await asyncio.sleep(self._delay(attempt, exc))
+
+    # -- Message Batches --------------------------------------------------------------------
+    async def _enqueue(self, params: dict) -> Completion:
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((f"r{next(self._ids)}", params, future))
+        if self._collector is None:
+            self._collector = asyncio.create_task(self._collect())
+        return await future
+
+    async def _collect(self) -> None:
+        await asyncio.sleep(float(self.spec.option("batch_window", 0.5)))
+        items, self._pending, self._collector = self._pending, [], None
+        try:
+            await self._run_batch(items)
+        except Exception as exc:  # the whole batch failed: every caller gets an error result
+            for _, _, future in items:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, ModelError) else ModelError(f"batch failed: {exc}"))
+
+    async def _run_batch(self, items: list[tuple[str, dict, asyncio.Future]]) -> None:
+        batches = self._client.messages.batches
+        created = await self._with_retries(lambda: batches.create(
+            requests=[{"custom_id": cid, "params": _flat(params)} for cid, params, _ in items]))
+        poll = float(self.spec.option("batch_poll", 10))
+        while True:
+            batch = await self._with_retries(lambda: batches.retrieve(created.id))
+            counts = batch.request_counts
+            log.info("batch %s: %s, %d processing, %d succeeded, %d errored", batch.id, batch.processing_status,
+                     counts.processing, counts.succeeded, counts.errored)
+            if batch.processing_status == "ended":
+                break
+            await asyncio.sleep(poll)
+        futures = {cid: future for cid, _, future in items}
+        async for entry in await self._with_retries(lambda: batches.results(created.id)):
+            future = futures.pop(entry.custom_id, None)
+            if future is None or future.done():
+                continue
+            if entry.result.type == "succeeded":
+                usage = _usage(entry.result.message.usage)
+                future.set_result(Completion(_text(entry.result.message), usage, cost_of(usage, self.prices, 0.5)))
+            else:
+                future.set_exception(ModelError(f"{self.spec.name}: batch request {entry.result.type}"))
+        for future in futures.values():
+            if not future.done():
+                future.set_exception(ModelError(f"{self.spec.name}: no batch result"))
+
+    async def aclose(self) -> None:
+        await self._client.close()

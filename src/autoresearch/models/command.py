@@ -1,0 +1,102 @@
+"""The `command:<cli>` backend: any command line as the model, e.g. `claude -p` or `pi -p`.
+
+How the skill and the input reach the command (documented in the README):
+- the command line is split like a shell would; `{prompt}`, `{system_file}` and `{skill_name}` in it
+  are replaced; without `{prompt}` the input is written to the command's standard input;
+- the skill text is also in the file named by $AUTORESEARCH_SYSTEM_FILE;
+- with the option `skills_folder: true` the command runs in a fresh folder holding the skill as
+  `.claude/skills/<name>/SKILL.md` and `.pi/skills/<name>/SKILL.md`, where both harnesses find it.
+Output that is a JSON object with `result` (as `claude -p --output-format json` prints) is parsed for
+the text, usage and cost; anything else is the text. Each call has a timeout (option `timeout`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import tempfile
+from pathlib import Path
+
+from ..errors import AutoresearchError, ModelError
+from . import Completion, ModelSpec, Usage
+
+
+def _skill_name(system: str) -> str:
+    match = re.search(r"^name:\s*['\"]?([a-z0-9-]+)", system, re.M)
+    return match.group(1) if match else "target-skill"
+
+
+def parse_output(stdout: str) -> Completion:
+    """Plain text, or the JSON envelope of `claude -p --output-format json`."""
+    text = stdout.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return Completion(stdout)
+        if isinstance(data, dict) and "result" in data:
+            if data.get("is_error"):
+                raise ModelError(f"command reported an error: {str(data.get('result'))[:200]}")
+            raw = data.get("usage") or {}
+            usage = Usage(raw.get("input_tokens", 0), raw.get("output_tokens", 0),
+                          raw.get("cache_read_input_tokens", 0), raw.get("cache_creation_input_tokens", 0))
+            return Completion(str(data["result"]), usage, float(data.get("total_cost_usd") or 0.0))
+    return Completion(stdout)
+
+
+class CommandModel:
+    """Runs a CLI per call; options: command, timeout (s, default 300), concurrency (4), skills_folder."""
+
+    def __init__(self, spec: ModelSpec):
+        self.spec = spec
+        line = spec.option("command") or (spec.name.split(":", 1)[1] if ":" in spec.name else "")
+        if not line.strip():
+            raise AutoresearchError(f"model {spec.name!r}: give the command, as `command:<cli>` or `command: ...`")
+        self.argv = shlex.split(line)
+        self.timeout = float(spec.option("timeout", 300))
+        self.skills_folder = bool(spec.option("skills_folder", False))
+        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+
+    async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
+        async with self._limit:
+            with tempfile.TemporaryDirectory(prefix="autoresearch-cmd-") as tmp:
+                return await self._run(Path(tmp), system, prompt, sample)
+
+    async def _run(self, tmp: Path, system: str, prompt: str, sample: int) -> Completion:
+        system_file = tmp / "SYSTEM.md"
+        system_file.write_text(system, encoding="utf-8")
+        name = _skill_name(system)
+        cwd = None
+        if self.skills_folder:
+            cwd = tmp / "work"
+            for folder in (".claude/skills", ".pi/skills"):
+                (cwd / folder / name).mkdir(parents=True)
+                (cwd / folder / name / "SKILL.md").write_text(system, encoding="utf-8")
+        values = {"prompt": prompt, "system_file": str(system_file), "skill_name": name}
+        uses_prompt = any("{prompt}" in a for a in self.argv)
+        argv = [a.replace("{prompt}", prompt).replace("{system_file}", values["system_file"])
+                .replace("{skill_name}", name) for a in self.argv]
+        env = {**os.environ, "AUTORESEARCH_SYSTEM_FILE": str(system_file), "AUTORESEARCH_SAMPLE": str(sample)}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL if uses_prompt else asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            raise ModelError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+        try:
+            stdout, stderr = await asyncio.wait_for(
+                proc.communicate(None if uses_prompt else prompt.encode()), self.timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise ModelError(f"{argv[0]} timed out after {self.timeout:g}s") from None
+        if proc.returncode != 0:
+            tail = stderr.decode(errors="replace").strip()[-300:]
+            raise ModelError(f"{argv[0]} exited with {proc.returncode}: {tail}")
+        return parse_output(stdout.decode(errors="replace"))
+
+    async def aclose(self) -> None:
+        return None

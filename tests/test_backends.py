@@ -1,0 +1,224 @@
+"""The real anthropic SDK over real HTTP against tests/messages_server.py, and the command backend."""
+
+import asyncio
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from autoresearch.cli import main
+from autoresearch.errors import ModelError
+from autoresearch.models import ModelSpec, open_model
+from autoresearch.models.anthropic_api import cost_of, price_table
+from autoresearch.runner import ERROR, Models, evaluate_sync
+from autoresearch.suite import load_suite
+
+from conftest import BASIC_SUITE
+from messages_server import MessagesServer
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with MessagesServer() as srv:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
+        yield srv
+
+
+def spec(**options):
+    return ModelSpec("anthropic:claude-fake-1", max_tokens=256, temperature=1.0,
+                     options=tuple(sorted({"retry_base": 0.01, **options}.items())))
+
+
+def call(model, system="SKILL TEXT " * 50, prompt="hello", sample=0):
+    async def go():
+        try:
+            return await model.complete(system, prompt, sample=sample)
+        finally:
+            await model.aclose()
+
+    return asyncio.run(go())
+
+
+def test_skill_goes_in_a_cached_system_block_and_usage_becomes_dollars(server):
+    model = open_model(spec(), cache=None)
+    first = call(model)
+    second = call(open_model(spec(), cache=None))
+    body = server.message_requests()[0]["body"]
+    assert body["system"] == [{"type": "text", "text": "SKILL TEXT " * 50, "cache_control": {"type": "ephemeral"}}]
+    assert body["model"] == "claude-fake-1" and body["max_tokens"] == 256 and "temperature" not in body
+    call(open_model(ModelSpec("anthropic:claude-fake-1", temperature=0.3), cache=None))
+    assert server.message_requests()[-1]["body"]["temperature"] == 0.3
+    assert first.text == "echo: hello"
+    assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    prices = price_table(spec())
+    assert second.cost == pytest.approx((second.usage.input_tokens * 3 + second.usage.output_tokens * 15
+                                         + second.usage.cache_read_input_tokens * 0.3) / 1e6)
+    assert second.cost < first.cost  # cache reads are cheaper than cache writes
+    custom = price_table(spec(prices=(("input", 1.0), ("output", 2.0))))
+    assert custom["input"] == 1.0 and custom["cache_read"] == pytest.approx(0.3)
+    assert cost_of(second.usage, prices) == second.cost
+
+
+@pytest.mark.parametrize("faults", [["429"], ["529"], ["500", "500"], ["garbage"], ["truncated"], ["slow"]])
+def test_transient_faults_are_retried(server, faults):
+    server.faults.extend(faults)
+    server.slow_seconds = 1.0
+    model = open_model(spec(timeout=0.4), cache=None)
+    assert call(model).text == "echo: hello"
+    assert model.retries == len(faults) and len(server.message_requests()) == len(faults) + 1
+
+
+def test_retry_after_is_honoured(server):
+    server.faults.extend(["429"])
+    model = open_model(spec(retry_base=5.0), cache=None)  # without retry-after this would wait ~5 s
+    import time
+
+    started = time.perf_counter()
+    call(model)
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_call_that_still_fails_is_an_error_never_a_fail(server, make_suite):
+    server.faults.extend(["500"] * 3)
+    with pytest.raises(ModelError, match="after 3 attempts"):
+        call(open_model(spec(max_retries=2), cache=None))
+    server.faults.extend(["529"] * 50)
+    text = BASIC_SUITE.replace("runs: 2", "runs: 1\nmodel: {name: anthropic:claude-fake-1, max_retries: 1, "
+                               "retry_base: 0.01}")
+    suite = load_suite(make_suite(text))
+    result = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
+    assert {c.status for c in result.cells} == {ERROR} and result.rate().n == 0
+    assert "OverloadedError" in result.cells[0].reason or "529" in result.cells[0].reason
+
+
+def test_concurrency_is_bounded_by_the_model(server, make_suite):
+    server.latency = 0.05
+    text = BASIC_SUITE.replace("runs: 2", "runs: 6\nconcurrency: 12\nmodel: {name: anthropic:claude-fake-1, "
+                               "concurrency: 3}")
+    suite = load_suite(make_suite(text))
+    evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
+    assert server.max_in_flight == 3 and len(server.message_requests()) == 12
+
+
+def test_response_cache_makes_a_rerun_free_and_keeps_samples_apart(server, make_suite, tmp_path):
+    text = BASIC_SUITE.replace("runs: 2", "runs: 3\nmodel: anthropic:claude-fake-1")
+    suite = load_suite(make_suite(text))
+    cache = tmp_path / "cache"
+    opener = lambda s: open_model(s, cache=cache)
+    first = evaluate_sync(suite, models=Models.for_suite(suite, opener))
+    assert first.spend.calls == 6 and len(server.message_requests()) == 6  # 2 inputs x 3 runs: distinct keys
+    again = evaluate_sync(suite, models=Models.for_suite(suite, opener))
+    assert again.spend.calls == 0 and again.spend.cache_hits == 6 and again.spend.cost == 0
+    assert len(server.message_requests()) == 6
+    assert [c.status for c in again.cells] == [c.status for c in first.cells]
+    uncached = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
+    assert uncached.spend.calls == 6 and len(server.message_requests()) == 12
+
+
+def test_errors_are_never_cached(server, tmp_path):
+    server.faults.extend(["500"])
+    with pytest.raises(ModelError):
+        call(open_model(spec(max_retries=0), cache=tmp_path))
+    assert call(open_model(spec(max_retries=0), cache=tmp_path)).text == "echo: hello"
+    assert len(server.message_requests()) == 2
+
+
+def test_eval_cli_previews_cost_with_count_tokens(server, make_suite):
+    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: anthropic:claude-fake-1"))
+    result = CliRunner().invoke(main, ["eval", str(path), "--no-cache"])
+    assert result.exit_code == 0, result.output
+    assert "estimate: 4 calls" in result.output and "(counted)" in result.output and "$" in result.output
+    assert any(r["path"].startswith("/v1/messages/count_tokens") for r in server.requests)
+
+
+def test_judge_runs_on_its_own_model(server, make_suite):
+    text = BASIC_SUITE.replace("runs: 2", "runs: 1\njudge: anthropic:claude-judge-1") + (
+        "  - id: judged\n    question: Is it about a report?\n    judge: {pass: Mentions a report, fail: No report}\n")
+    server.reply = lambda body: "VERDICT: PASS\nREASON: it mentions the report"
+    suite = load_suite(make_suite(text))
+    result = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
+    judged = [c for c in result.cells if c.eval_id == "judged"]
+    assert {c.status for c in judged} == {"pass"}
+    assert {r["body"]["model"] for r in server.message_requests()} == {"claude-judge-1"}  # the target is sim
+
+
+def test_batch_mode_goes_through_message_batches_at_half_price(server, make_suite):
+    text = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: {name: anthropic:claude-fake-1, batch: true, "
+                               "batch_window: 0.05, batch_poll: 0.05}")
+    suite = load_suite(make_suite(text))
+    result = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)),
+                           concurrency=100)
+    paths = [r["path"] for r in server.requests]
+    assert paths.count("/v1/messages/batches") == 1 and not server.message_requests()
+    assert any(p.endswith("/results") for p in paths)
+    assert result.spend.calls == 4 and {c.status for c in result.cells} <= {"pass", "fail"}
+    batch = next(r for r in server.requests if r["path"] == "/v1/messages/batches")["body"]
+    assert len(batch["requests"]) == 4 and batch["requests"][0]["params"]["system"][0]["cache_control"]
+
+
+def test_missing_api_key_is_a_clear_error(monkeypatch, make_suite):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 1\nmodel: anthropic:claude-fake-1"))
+    result = CliRunner().invoke(main, ["eval", str(path)])
+    assert result.exit_code == 2 and "ANTHROPIC_API_KEY is not set" in result.output
+
+
+# -- the command backend -----------------------------------------------------------------------
+
+FAKE_CLI = """\
+import json, os, sys, time
+mode = sys.argv[1]
+system = open(os.environ["AUTORESEARCH_SYSTEM_FILE"]).read()
+if mode == "stdin":
+    print("plain: " + sys.stdin.read() + " | skill bytes " + str(len(system)))
+elif mode == "json":
+    print(json.dumps({"type": "result", "is_error": False, "result": "from json: " + sys.argv[2],
+                      "usage": {"input_tokens": 11, "output_tokens": 7}, "total_cost_usd": 0.0123}))
+elif mode == "skills":
+    print("found: " + open(".claude/skills/notes/SKILL.md").read().splitlines()[1] + " | "
+          + str(os.path.exists(".pi/skills/notes/SKILL.md")))
+elif mode == "slow":
+    time.sleep(5)
+else:
+    sys.stderr.write("boom\\n")
+    sys.exit(3)
+"""
+
+
+@pytest.fixture
+def fake_cli(tmp_path):
+    path = tmp_path / "fake_cli.py"
+    path.write_text(FAKE_CLI)
+    return f"{sys.executable} {path}"
+
+
+SYSTEM = "---\nname: notes\ndescription: d\n---\n# Notes\n"
+
+
+def command(line, **options):
+    return open_model(ModelSpec("command:" + line, options=tuple(sorted(options.items()))), cache=None)
+
+
+def test_command_backend_passes_input_on_stdin_and_skill_in_a_file(fake_cli):
+    out = call(command(f"{fake_cli} stdin"), SYSTEM, "the input")
+    assert out.text.strip() == f"plain: the input | skill bytes {len(SYSTEM)}"
+
+
+def test_command_backend_parses_claude_json_output_and_prompt_argument(fake_cli):
+    out = call(command(f"{fake_cli} json {{prompt}}"), SYSTEM, "arg input")
+    assert out.text == "from json: arg input" and out.usage.input_tokens == 11 and out.cost == 0.0123
+
+
+def test_command_backend_can_run_in_a_temporary_skills_folder(fake_cli):
+    out = call(command(f"{fake_cli} skills", skills_folder=True), SYSTEM, "x")
+    assert out.text.strip() == "found: name: notes | True"
+
+
+@pytest.mark.parametrize("mode,message", [("slow", "timed out after 0.5s"), ("fail", "exited with 3: boom")])
+def test_command_backend_failures_are_model_errors(fake_cli, mode, message):
+    with pytest.raises(ModelError, match=message):
+        call(command(f"{fake_cli} {mode}", timeout=0.5), SYSTEM, "x")
