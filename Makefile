@@ -19,7 +19,9 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/core.py
+	$(BIN)/python bench/decisions.py
+	$(BIN)/python bench/backends.py
 
 clean:
 	rm -rf $(VENV) .demo build src/*.egg-info

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -107,6 +108,10 @@ class MessagesServer:
 
             def log_message(self, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()  # no Nagle: headers and body go out at once, with no delayed-ACK stall
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _send(self, status: int, payload: Any, headers: dict | None = None) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -268,3 +273,26 @@ class MessagesServer:
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def main() -> None:
+    """Serve from the command line (for benchmarks): prints the URL, runs until killed."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="A local Messages API server for tests and benchmarks.")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per /v1/messages reply")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests that get 429/529/500")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    with MessagesServer(latency=args.latency, fault_rate=args.fault_rate, seed=args.seed) as server:
+        print(server.url, flush=True)
+        try:
+            sys.stdin.read()  # until the parent closes our stdin
+        finally:
+            print(f"requests={len(server.message_requests())} faults={server.faults_served} "
+                  f"max_in_flight={server.max_in_flight}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

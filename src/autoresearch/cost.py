@@ -42,17 +42,14 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
     items = list(inputs if inputs is not None else suite.inputs)
     target = models.target
     counter = getattr(target, "count_tokens", None)
-    counted = False
-    sizes = []
-    for item in items:
-        if counter:
-            try:
-                sizes.append(await counter(skill, item.text))
-                counted = True
-                continue
-            except Exception:  # fall back to the approximation, as documented
-                counter = None
-        sizes.append((len(skill) + len(item.text)) // 4)
+    approx = [(len(skill) + len(item.text)) // 4 for item in items]
+    sizes, counted = approx, False
+    if counter:
+        try:
+            sizes = list(await asyncio.gather(*(counter(skill, item.text) for item in items)))
+            counted = True
+        except Exception:  # count_tokens unavailable: fall back to the approximation, as documented
+            sizes = approx
     out = models.target_spec.max_tokens // 2
     skill_tokens = len(skill) // 4
     judges = [ev for ev in suite.evals if ev.judge]
