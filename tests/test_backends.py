@@ -222,3 +222,32 @@ def test_command_backend_can_run_in_a_temporary_skills_folder(fake_cli):
 def test_command_backend_failures_are_model_errors(fake_cli, mode, message):
     with pytest.raises(ModelError, match=message):
         call(command(f"{fake_cli} {mode}", timeout=0.5), SYSTEM, "x")
+
+
+def test_streaming_replies_work_with_the_sdk(server):
+    import anthropic
+
+    async def go():
+        client = anthropic.AsyncAnthropic(max_retries=0)
+        async with client.messages.stream(model="claude-fake-1", max_tokens=64,
+                                          messages=[{"role": "user", "content": "stream me"}]) as stream:
+            text = "".join([chunk async for chunk in stream.text_stream])
+            final = await stream.get_final_message()
+        await client.close()
+        return text, final
+
+    text, final = asyncio.run(go())
+    assert text == "echo: stream me" and final.usage.output_tokens > 0
+    assert server.message_requests()[0]["body"]["stream"] is True
+
+
+def test_dollar_budget_stops_a_paid_run(server, make_suite, tmp_path):
+    server.reply = lambda body: "a short note"  # fails the summary eval, so only the budget can stop the run
+    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: anthropic:claude-fake-1"))
+    result = CliRunner().invoke(main, ["run", str(path), "--max-dollars", "0.0005", "--runs-dir",
+                                       str(tmp_path / "runs"), "--no-cache", "--run-id", "paid"])
+    assert result.exit_code == 0, result.output
+    assert "estimate per evaluation" in result.output and "budget spent:" in result.output
+    assert "dollars of 0.0005" in result.output
+    entries = [json.loads(line) for line in (tmp_path / "runs/paid/journal.jsonl").read_text().splitlines()]
+    assert sum(e["cost"] for e in entries) >= 0.0005 and entries[0]["cost"] > 0

@@ -88,6 +88,9 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     suite = dataclasses.replace(suite, model=pick(suite.model, model_name), judge_model=pick(suite.judge_model, judge_model),
                                 mutator_model=pick(suite.mutator_model, mutator_model))
     if batch:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # batch polling reports progress
         suite = dataclasses.replace(suite, concurrency=100_000)
     judge = suite.judge_model or suite.model
     if any(e.judge for e in suite.evals) and judge == suite.model and suite.model.backend != "sim":
