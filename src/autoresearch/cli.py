@@ -128,17 +128,26 @@ def main() -> None:
 @click.option("--split", type=click.Choice(["train", "holdout", "all"]), default="all", show_default=True,
               help="Which inputs to run.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="Model calls in flight at once.")
-@click.option("--threshold", type=click.FloatRange(0, 1), help="Exit 1 when the overall pass rate is below this.")
+@click.option("--threshold", "thresholds", multiple=True, metavar="RATE|EVAL=RATE",
+              help="Exit 1 below this overall pass rate (0.9), or below a rate for one eval (owners=0.8). Repeatable.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the full results as JSON (schema autoresearch.eval/1).")
+              help="Also write the full results as JSON (schema autoresearch.eval/1, see the README).")
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write JUnit XML: one testcase per input x eval, with the failures' reasons.")
+@click.option("--compare", "compare_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="An earlier --json result: exit 1 on a regression beyond noise (paired sign test).")
+@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
+              help="Significance level of --compare.")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None,
                  mutator_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
-                 concurrency: int | None, threshold: float | None, json_file: Path | None) -> None:
+                 concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
+                 compare_file: Path | None, alpha: float) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
-    Exit code 0 when every threshold is met, 1 when one is not, 2 on bad input or when any cell
-    is an error (a failed model call, an unparseable judge answer, a crashed check).
+    Exit code 0 when every threshold is met, 1 when one is not or --compare finds a regression,
+    2 on bad input or when any cell is an error (a failed model call, an unparseable judge answer,
+    a crashed check).
     """
     import asyncio
     import json
@@ -150,6 +159,8 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     from .suite import load_suite
 
     suite = _with_models(load_suite(suite_file), model_name, judge_model, None, batch)
+    overall, per_eval = _parse_thresholds(thresholds, suite)
+    baseline = _read_result(compare_file) if compare_file else None
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path
@@ -180,17 +191,64 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
                f"{runs or suite.runs} runs, {result.spend.calls} model calls{cached}{spent}, {result.seconds:.1f}s")
     click.echo(eval_table(suite, result))
+    data = result_json(suite, result, skill_text)
     if json_file:
-        atomic_write(json_file, json.dumps(result_json(suite, result, skill_text), indent=1) + "\n")
+        atomic_write(json_file, json.dumps(data, indent=1) + "\n")
+    if junit_file:
+        from .report import junit_xml
+
+        atomic_write(junit_file, junit_xml(suite, result))
+    regression = False
+    if baseline is not None:
+        from .report import compare_results
+
+        comparison = compare_results(data, baseline, alpha)
+        click.echo(str(comparison))
+        regression = comparison.regression
     errors = result.errors
     if errors:
         click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
                    f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
         sys.exit(EXIT_ERROR)
-    misses = failing_thresholds(suite, result, threshold if threshold is not None else suite.threshold)
+    misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
     for miss in misses:
         click.echo(f"below threshold: {miss}", err=True)
-    sys.exit(EXIT_BELOW if misses else EXIT_OK)
+    sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
+
+
+def _parse_thresholds(values: tuple[str, ...], suite: Any) -> tuple[float | None, dict[str, float]]:
+    overall, per_eval = None, {}
+    known = {e.id for e in suite.evals}
+    for value in values:
+        name, _, rate = value.rpartition("=")
+        try:
+            number = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: give a rate such as 0.9, or EVAL=0.8", param_hint="--threshold")
+        if not 0 <= number <= 1:
+            raise click.BadParameter(f"{value!r}: a rate is between 0 and 1", param_hint="--threshold")
+        if name and name not in known:
+            raise click.BadParameter(f"{value!r}: no eval {name!r} in {suite.path}", param_hint="--threshold")
+        if name:
+            per_eval[name] = number
+        else:
+            overall = number
+    return overall, per_eval
+
+
+def _read_result(path: Path) -> dict:
+    import json
+
+    from .errors import input_error
+    from .report import EVAL_SCHEMA
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise input_error(str(path), f"not a readable JSON result: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
+        raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
+    return data
 
 
 @main.command()
@@ -359,18 +417,77 @@ def status(run_ref: str, runs_dir: Path) -> None:
 
 @main.command()
 @_run_reference
-def diff(run_ref: str, runs_dir: Path) -> None:
-    """Baseline against best, section by section, as a unified diff (default: newest run)."""
+@click.option("--format", "fmt", type=click.Choice(["unified", "markdown", "html"]), default="unified",
+              show_default=True, help="markdown is ready to paste into a PR comment; html is a standalone page.")
+def diff(run_ref: str, runs_dir: Path, fmt: str) -> None:
+    """Baseline against best, section by section, with a header per section (default: newest run)."""
     from .journal import RunDir
-    from .report import section_diff
+    from .report import render_diff, section_diff
 
     run_dir = RunDir.find(run_ref, runs_dir)
     before = (run_dir.path / "baseline" / "SKILL.md").read_text(encoding="utf-8")
     best = run_dir.path / "best" / "SKILL.md"
     after = best.read_text(encoding="utf-8") if best.exists() else before
-    changes = section_diff(before, after)
-    if not changes:
-        click.echo("no change: the best version is the baseline")
-    for section_id, text in changes:
-        click.echo(f"=== {section_id} ===")
+    click.echo(render_diff(section_diff(before, after), fmt, f"run {run_dir.id}, baseline -> best"), nl=False)
+
+
+@main.command()
+@_run_reference
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the page (default: report.html in the run directory).")
+def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
+    """Write a single static HTML report of a run: score chart, per-eval breakdown, every attempt."""
+    from .journal import RunDir, atomic_write
+    from .report import html_report
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    target = output or run_dir.path / "report.html"
+    atomic_write(target, html_report(run_dir.id, run_dir.entries(), run_dir.config()))
+    click.echo(str(target))
+
+
+@main.group("import")
+def import_group() -> None:
+    """Convert a peer's eval suite (promptfoo, skill-creator) into an autoresearch suite."""
+
+
+def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = _reports_errors(fn)
+    fn = click.option("--holdout-every", type=click.IntRange(0), default=0, show_default=True,
+                      help="Put every Nth input in the holdout split (0: none).")(fn)
+    fn = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                      help="Suite file to write (default: print it).")(fn)
+    return click.option("--skill", "skill", help="Path of the target SKILL.md, relative to the suite file.")(fn)
+
+
+def _emit(imported: Any, source: Path, output: Path | None) -> None:
+    from .journal import atomic_write
+
+    text = imported.yaml(str(source))
+    for note in imported.unconverted:
+        click.echo(f"not converted: {note}", err=True)
+    if output:
+        atomic_write(output, text)
+        click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals")
+    else:
         click.echo(text, nl=False)
+
+
+@import_group.command("promptfoo")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@_import_options
+def import_promptfoo_command(config: Path, skill: str | None, output: Path | None, holdout_every: int) -> None:
+    """Tests become inputs; contains, equals, regex, is-json, python, llm-rubric... become evals."""
+    from .importers import import_promptfoo
+
+    _emit(import_promptfoo(config, skill or "SKILL.md", holdout_every), config, output)
+
+
+@import_group.command("skill-creator")
+@click.argument("evals_json", metavar="EVALS.json", type=click.Path(dir_okay=False, path_type=Path))
+@_import_options
+def import_skill_creator_command(evals_json: Path, skill: str | None, output: Path | None, holdout_every: int) -> None:
+    """Prompts become inputs; each expectation becomes a judge eval on its input."""
+    from .importers import import_skill_creator
+
+    _emit(import_skill_creator(evals_json, skill, holdout_every), evals_json, output)

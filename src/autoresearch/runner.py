@@ -158,11 +158,13 @@ async def _one(item: Input, run: int, system: str, evals: Sequence[Eval], models
     try:
         completion = await models.target.complete(system, item.text, sample=run)
     except AutoresearchError as exc:
-        return [Cell(item.id, ev.id, run, ERROR, f"model error: {exc}") for ev in evals]
+        return [Cell(item.id, ev.id, run, ERROR, f"model error: {exc}") for ev in evals if ev.applies_to(item.id)]
     spend.record(completion)
     outputs[(item.id, run)] = completion.text
     cells = []
     for ev in evals:
+        if not ev.applies_to(item.id):
+            continue
         try:
             verdict = await _score(ev, item, completion.text, run, models, spend)
             cells.append(Cell(item.id, ev.id, run, PASS if verdict.passed else FAIL, verdict.reason))

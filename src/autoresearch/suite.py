@@ -27,7 +27,7 @@ SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder"}
 INPUT_KEYS = {"id", "text", "file", "split"}
-EVAL_KEYS = {"id", "question", "check", "judge", "threshold"}
+EVAL_KEYS = {"id", "question", "check", "judge", "threshold", "inputs"}
 CHECK_KEYS = {"type", "value", "min", "max"}
 JUDGE_KEYS = {"pass", "fail", "model"}
 
@@ -57,6 +57,10 @@ class Eval:
     check: Check | None = None
     judge: Judge | None = None
     threshold: float | None = None
+    inputs: tuple[str, ...] = ()  # the inputs it applies to; empty: every input
+
+    def applies_to(self, input_id: str) -> bool:
+        return not self.inputs or input_id in self.inputs
 
     @property
     def kind(self) -> str:
@@ -314,8 +318,12 @@ def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
             if passed is None or failed is None:
                 continue
             judge = Judge(passed, failed, model)
+        only = item_data.get("inputs", [])
+        if not isinstance(only, list) or not all(isinstance(i, (str, int)) for i in only):
+            reader.fail("must be a list of input ids", item_data.line_of("inputs"), f"{where}.inputs")
+            continue
         if eval_id and question:
-            evals.append(Eval(eval_id, " ".join(question.split()), check, judge, threshold))
+            evals.append(Eval(eval_id, " ".join(question.split()), check, judge, threshold, tuple(map(str, only))))
     return evals
 
 
@@ -347,6 +355,14 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
     mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"))
     inputs = _parse_inputs(reader, data)
     evals = _parse_evals(reader, data)
+    known = {i.id for i in inputs}
+    raw_evals = data.get("evals") if isinstance(data.get("evals"), LocatedList) else []
+    for index, ev in enumerate(evals):
+        unknown = [i for i in ev.inputs if i not in known]
+        if unknown and inputs:
+            line = next((item.line_of("inputs") for item in raw_evals if isinstance(item, LocatedDict)
+                         and str(item.get("id")) == ev.id), data.line_of("evals"))
+            reader.fail(f"unknown input id(s) {', '.join(map(repr, unknown))}", line, f"evals[{index}].inputs")
     warnings: list[Problem] = []
     if not reader.problems and check_skill:
         doc = load_skill(skill_path)
