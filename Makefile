@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+HARNESS := .harness
+HARNESS_STAMP := $(HARNESS)/.installed
+# The real harnesses the skill tests drive (offline, against a local Messages API server).
+HARNESS_PACKAGES := @anthropic-ai/claude-code@2.1.197 @mariozechner/pi-coding-agent@0.73.1
+
+.PHONY: demo test bench clean harness
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +20,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-test: $(STAMP)
+$(HARNESS_STAMP):
+	mkdir -p $(HARNESS)
+	npm install --prefix $(HARNESS) --no-audit --no-fund --loglevel=error $(HARNESS_PACKAGES)
+	touch $(HARNESS_STAMP)
+
+harness: $(HARNESS_STAMP)
+
+test: $(STAMP) $(HARNESS_STAMP)
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -24,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/backends.py
 
 clean:
-	rm -rf $(VENV) .demo build src/*.egg-info
+	rm -rf $(VENV) $(HARNESS) .demo build src/*.egg-info

@@ -143,3 +143,9 @@ def test_load_skill_keeps_bytes_and_reports_missing_file(tmp_path):
     assert load_skill(path).render() == CORPUS["crlf"]
     with pytest.raises(InputError, match="file not found"):
         load_skill(tmp_path / "missing.md")
+
+
+def test_replacement_keeps_the_blank_lines_around_the_body():
+    doc = parse_skill(FM + "# A\n\nold body\n\n## B\nx\n")
+    assert doc.replace_body("a", "new body").render() == FM + "# A\n\nnew body\n\n## B\nx\n"
+    assert doc.replace_body("a", "\n\n\nnew\n").render() == FM + "# A\n\nnew\n\n## B\nx\n"

@@ -341,13 +341,15 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
               show_default=True, help="Where run directories live.")
 @click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
+@click.option("--baseline-only", is_flag=True,
+              help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
 @_reports_errors
 def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
         no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
-        run_id: str | None) -> None:
+        run_id: str | None, baseline_only: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
@@ -393,7 +395,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
                f"model {suite.model.name}")
     experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     try:
-        experiment.run_sync()
+        experiment.run_sync(baseline_only)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
                    f"continue with: autoresearch run --resume {run_dir.id}", err=True)
@@ -402,6 +404,8 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
 
     click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config()))
     click.echo(f"changelog: {run_dir.path / 'changelog.md'}")
+    if baseline_only:
+        click.echo(f"next: autoresearch next {run_dir.id}")
 
 
 @main.command()
@@ -491,3 +495,184 @@ def import_skill_creator_command(evals_json: Path, skill: str | None, output: Pa
     from .importers import import_skill_creator
 
     _emit(import_skill_creator(evals_json, skill, holdout_every), evals_json, output)
+
+
+def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False) -> Any:
+    """An existing run's directory, suite, loop configuration and models, for next, try and finalize."""
+    from .journal import RunDir
+    from .loop import Experiment, LoopConfig
+    from .suite import load_suite
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    saved = run_dir.config()
+    models = saved.get("models", {})
+    suite = _with_models(load_suite(saved["suite"]), models.get("model"), models.get("judge"), models.get("mutator"),
+                         models.get("batch", False))
+    return Experiment(suite, run_dir, LoopConfig.from_dict(saved["config"]), _open_models(suite, no_cache),
+                      lambda line: click.echo(line, err=True))
+
+
+@main.command("next")
+@_run_reference
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
+    """What to work on next: the section to change, its failing evals with reasons, what was tried.
+
+    For an agent playing the mutator. Write a new body for the section to a file, then call
+    `autoresearch try`. Holdout inputs are never shown. Prints STOP when the run should end.
+    """
+    import json
+
+    experiment = _open_run(run_ref, runs_dir)
+    plan, stop = experiment.next_sync()
+    from .mutation import section_text
+
+    body = section_text(plan.doc, plan.section)
+    entries = experiment.run.entries()
+    best = next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+    if as_json:
+        click.echo(json.dumps({"run": experiment.run.id, "stop": stop, "section": plan.section,
+                               "sections": plan.candidates, "body": body, "failing_evals": plan.failures,
+                               "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
+                               "best": best["scores"], "next_id": experiment.state.next_id}, indent=1))
+        return
+    holdout = best["scores"].get("holdout")
+    click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
+               + (f", holdout {holdout['rate']:.1%}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+    if stop:
+        click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
+        return
+    click.echo(f"\nSECTION TO CHANGE: {plan.section}\n(may change: {', '.join(plan.candidates)})")
+    click.echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
+    click.echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
+    for f in plan.failures:
+        click.echo(f"- {f['id']}: failed {f['failed']}/{f['total']}. Expectation: {f['expectation']}")
+        for reason in f["reasons"]:
+            click.echo(f"    seen: {reason}")
+    if not plan.failures:
+        click.echo("- none: a shorter section that scores the same would win (simplify)")
+    for o in plan.outputs:
+        click.echo(f"\nFAILING OUTPUT for input {o['input_id']} (failed {', '.join(o['failed'])}):\n{o['text'][:700]}")
+    click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING TRIED ON THIS SECTION YET.")
+    for a in plan.tried:
+        click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
+    click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
+               f"--hypothesis \"one line: what you changed and why\" --kind clarify")
+
+
+@main.command("try")
+@_run_reference
+@click.option("--section", required=True, metavar="ID", help="The section the new body replaces (see `next`).")
+@click.option("--file", "body_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The section's complete new body (its heading line may be included; it must not change).")
+@click.option("--hypothesis", required=True, help="One line: what the change is and why it should help.")
+@click.option("--kind", default="agent", show_default=True,
+              type=click.Choice(["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up",
+                                 "simplify", "agent"]), help="The kind of change.")
+@click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
+def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hypothesis: str, kind: str,
+                no_cache: bool) -> None:
+    """Evaluate a new body for one section; the tool decides keep or discard and logs the attempt.
+
+    The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
+    Exit 0 whatever the decision (it is printed); 2 on bad input.
+    """
+    from .mutation import Proposal
+
+    experiment = _open_run(run_ref, runs_dir, no_cache)
+    body = body_file.read_text(encoding="utf-8")
+    entry = experiment.try_sync(section, Proposal(_strip_heading(body, section), " ".join(hypothesis.split()), kind))
+    from .loop import _event_line
+
+    click.echo(_event_line(entry))
+    click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+    click.echo(f"next: autoresearch next {experiment.run.id}")
+
+
+def _strip_heading(body: str, section: str) -> str:
+    """Agents often paste the heading too; a first line that is a heading is dropped (ids are by heading)."""
+    lines = body.splitlines(keepends=True)
+    if section not in ("_preamble", "_description") and lines and lines[0].lstrip().startswith("#"):
+        return "".join(lines[1:])
+    return body
+
+
+@main.command()
+@_run_reference
+@click.option("--branch", help="Also commit the best SKILL.md on this new git branch and put the baseline back "
+                               "in the working tree, for review as a pull request.")
+def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
+    """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
+
+    Writes summary.md (train beside holdout, the diff as Markdown) and report.html in the run
+    directory. A loop still running stops before its next experiment.
+    """
+    from .journal import RunDir, atomic_write
+    from .loop import STOP_FILE
+    from .report import html_report, render_diff, section_diff, status_text
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    entries, config = run_dir.entries(), run_dir.config()
+    if not entries:
+        raise click.ClickException(f"run {run_dir.id} has no baseline yet; nothing to finalize")
+    atomic_write(run_dir.path / STOP_FILE, "finalize\n")
+    status = status_text(run_dir.id, entries, config)
+    baseline = (run_dir.path / "baseline/SKILL.md").read_text(encoding="utf-8")
+    best = (run_dir.path / "best/SKILL.md").read_text(encoding="utf-8")
+    diff_md = render_diff(section_diff(baseline, best), "markdown", f"run {run_dir.id}, baseline -> best")
+    atomic_write(run_dir.path / "summary.md", f"# autoresearch run {run_dir.id}\n\n```\n{status}\n```\n\n{diff_md}")
+    atomic_write(run_dir.path / "report.html", html_report(run_dir.id, entries, config))
+    click.echo(status)
+    click.echo(render_diff(section_diff(baseline, best), "unified"), nl=False)
+    from .suite import load_suite
+
+    target = load_suite(config["suite"], check_skill=False).skill_path
+    if branch:
+        _commit_on_branch(target, best, baseline, branch, run_dir.id)
+        click.echo(f"committed the best version of {target} on branch {branch}; the working tree has the baseline")
+    else:
+        click.echo(f"{target} holds the best version")
+    for name in ("summary.md", "changelog.md", "report.html"):
+        click.echo(f"review: {run_dir.path / name}")
+
+
+def _commit_on_branch(target: Path, best: str, baseline: str, branch: str, run_id: str) -> None:
+    import subprocess
+
+    from .journal import atomic_write
+
+    cwd = target.resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise click.ClickException(f"git {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    start = git("rev-parse", "--abbrev-ref", "HEAD")
+    git("checkout", "-q", "-b", branch)
+    atomic_write(target, best)
+    git("add", "--", target.name)
+    git("commit", "-q", "-m", f"autoresearch: optimised {target.name} (run {run_id})", "--", target.name)
+    git("checkout", "-q", start)
+    atomic_write(target, baseline)
+
+
+@main.command()
+@click.option("--claude", "claude", is_flag=True, help="Install for Claude Code.")
+@click.option("--pi", "pi", is_flag=True, help="Install for pi.")
+@click.option("--project", "scope", flag_value="project", default=True,
+              help="Into this project: .claude/skills/, .pi/skills/ (default).")
+@click.option("--user", "scope", flag_value="user", help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
+@click.option("--force", is_flag=True, help="Overwrite copies you have edited.")
+@_reports_errors
+def install(claude: bool, pi: bool, scope: str, force: bool) -> None:
+    """Put the autoresearch skills where Claude Code and pi find them (both when neither is named).
+
+    Idempotent; a copy you have edited since it was installed is left alone unless --force.
+    """
+    from .install import install_skills
+
+    harnesses = [h for h, chosen in (("claude", claude), ("pi", pi)) if chosen] or ["claude", "pi"]
+    for line in install_skills(harnesses, scope, Path.cwd(), Path.home(), force):
+        click.echo(line)

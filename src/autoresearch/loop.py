@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Callable
 
 from .journal import RunDir, atomic_write, sha256
-from .mutation import (Attempted, MutationRefused, apply_proposal, choose_section, editable_sections,
+from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .runner import Cell, EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import KeepRule, decide
 from .suite import Suite
 
+STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
 
 
@@ -58,6 +59,18 @@ class LoopConfig:
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The next experiment's starting point, as `autoresearch next` shows it to an agent."""
+
+    doc: SkillDocument
+    section: str
+    candidates: list[str]
+    failures: list[dict]
+    outputs: list[dict]
+    tried: list[Attempted]
 
 
 @dataclass
@@ -194,6 +207,8 @@ class Experiment:
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + _holdout_note(entry))
 
     def stop_reason(self) -> str | None:
+        if (self.run.path / STOP_FILE).exists():
+            return "stopped on request (autoresearch finalize)"
         b, s = self.config.budget, self.state
         best = self.best_result.rate() if self.best_result else None
         if best and best.n and best.value >= self.config.target and \
@@ -217,25 +232,54 @@ class Experiment:
         if best and best.value >= self.config.target:
             await self._best_cells(self.screen_runs + self.confirm_runs, self.pending)
 
-    async def step(self) -> dict:
-        """One experiment: choose, mutate, guard, race, decide, log."""
-        started, spend = time.perf_counter(), Spend()
-        best_text = self.run.version(self.state.best_sha)
-        doc = parse_skill(best_text, self.suite.skill_path)
+    def plan(self) -> Plan:
+        """What to work on next: the best version, its failing evals (train only), the section to change."""
         assert self.best_result is not None
+        doc = parse_skill(self.run.version(self.state.best_sha), self.suite.skill_path)
         failures = failure_summary(self.suite, self.best_result)
         candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
         section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
                                  self.state.history, self.state.next_id)
-        prompt = mutation_prompt(doc, section, failures, failing_outputs(self.best_result),
-                                 self.state.tried.get(section, [])[-8:], self.config.template)
-        base = dict(parent=self.state.best_sha, section=section,
-                    motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}" for f in failures[:3]])
+        return Plan(doc, section, candidates, failures, failing_outputs(self.best_result),
+                    self.state.tried.get(section, [])[-8:])
+
+    async def step(self) -> dict:
+        """One experiment: choose, ask the mutator, then attempt its proposal."""
+        started, spend = time.perf_counter(), Spend()
+        plan = self.plan()
+        prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template)
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
             spend.record(completion)
             proposal = parse_proposal(completion.text)
-            base.update(hypothesis=proposal.hypothesis, kind=proposal.kind, focus=_focus(proposal.hypothesis, failures))
+        except MutationRefused as exc:
+            entry = self._entry(**self._base(plan), decision="refused", reason=str(exc))
+            self._record(entry, spend, started)
+            return entry
+        return await self.attempt(plan, proposal, spend, started)
+
+    def _base(self, plan: Plan, proposal: Proposal | None = None) -> dict:
+        base = dict(parent=self.state.best_sha, section=plan.section,
+                    motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}"
+                                for f in plan.failures[:3]])
+        if proposal:
+            base.update(hypothesis=proposal.hypothesis, kind=proposal.kind,
+                        focus=_focus(proposal.hypothesis, plan.failures))
+        return base
+
+    async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
+                      started: float | None = None) -> dict:
+        """Guard, race and decide one proposal for `plan.section`, log it, and update the target on a keep.
+
+        The headless loop and `autoresearch try` (the agent as mutator) both come through here.
+        """
+        started = time.perf_counter() if started is None else started
+        spend = spend or Spend()
+        doc, section, base = plan.doc, plan.section, self._base(plan, proposal)
+        best_text = doc.render()
+        try:
+            if section not in plan.candidates:
+                raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
             candidate = apply_proposal(doc, section, proposal, self.suite)
         except MutationRefused as exc:
             entry = self._entry(**base, decision="refused", reason=str(exc))
@@ -289,7 +333,27 @@ class Experiment:
                 return e["scores"].get("holdout")
         return None
 
-    async def run_async(self) -> str:
+    async def prepare(self) -> None:
+        """Load an existing run (after a crash too): state from the journal, target and best restored."""
+        from .errors import AutoresearchError
+
+        self.run.repair()
+        entries = self.run.entries()
+        if not entries:
+            raise AutoresearchError(f"run {self.run.id} has no baseline yet: start it with "
+                                    f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
+        self.state = state_from(entries)
+        self._recover()
+        await self._ensure_best()
+
+    async def _ensure_best(self) -> None:
+        self._load_best()
+        if self.best_result is None:  # the cells file was lost: measure the best again
+            text = self.run.version(self.state.best_sha)
+            self.best_result = await self._evaluate(text, self.screen_runs, self.train, self.pending)
+            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+
+    async def run_async(self, baseline_only: bool = False) -> str:
         """Run (or resume) until a stop condition; returns why it stopped."""
         self.run.repair()
         entries = self.run.entries()
@@ -305,12 +369,9 @@ class Experiment:
         else:
             self.state = state_from(entries)
             self._recover()
-        self._load_best()
-        if self.best_result is None:  # the cells file was lost: measure the best again
-            spend = Spend()
-            text = self.run.version(self.state.best_sha)
-            self.best_result = await self._evaluate(text, self.screen_runs, self.train, spend)
-            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+        await self._ensure_best()
+        if baseline_only:
+            return "baseline measured"
         while True:
             await self.confirm_target()
             reason = self.stop_reason()
@@ -333,14 +394,41 @@ class Experiment:
         self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
                  f"({self.state.keeps} keeps so far)")
 
-    def run_sync(self) -> str:
-        async def go() -> str:
+    def run_sync(self, baseline_only: bool = False) -> str:
+        return self._sync(self.run_async(baseline_only))
+
+    def _sync(self, work):
+        async def go():
             try:
-                return await self.run_async()
+                return await work
             finally:
                 await self.models.aclose()
 
         return asyncio.run(go())
+
+    def next_sync(self) -> tuple[Plan, str | None]:
+        """For `autoresearch next`: the plan, and why to stop instead (None to go on)."""
+        async def go():
+            await self.prepare()
+            await self.confirm_target()
+            return self.plan(), self.stop_reason()
+
+        return self._sync(go())
+
+    def try_sync(self, section: str, proposal: Proposal) -> dict:
+        """For `autoresearch try`: evaluate the agent's proposal for `section` with the loop's own rule."""
+        async def go():
+            from .errors import AutoresearchError
+
+            await self.prepare()
+            if (self.run.path / STOP_FILE).exists():
+                raise AutoresearchError(f"run {self.run.id} is finalized; start a new run to go on")
+            plan = self.plan()
+            plan = Plan(plan.doc, section, plan.candidates, plan.failures, plan.outputs,
+                        self.state.tried.get(section, []))
+            return await self.attempt(plan, proposal)
+
+        return self._sync(go())
 
 
 def _focus(hypothesis: str, failures: list[dict]) -> str:

@@ -75,10 +75,11 @@ class SkillDocument:
         index = self.sections.index(target)
         body = new_body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", self.newline)
         trailing = target.body[len(target.body.rstrip("\r\n")):]
+        leading = target.body[: len(target.body) - len(target.body.lstrip("\r\n"))] if target.body.strip() else ""
         if not body.strip():
             body = trailing if index < len(self.sections) - 1 else ""
-        else:
-            body = body.rstrip("\r\n") + (trailing or (self.newline if index < len(self.sections) - 1 else ""))
+        else:  # the blank lines around the old body stay, so the document keeps its shape
+            body = leading + body.strip("\r\n") + (trailing or (self.newline if index < len(self.sections) - 1 else ""))
         heading = target.heading
         if body and heading and not heading.endswith(("\n", "\r")):
             heading += self.newline
