@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .checks import CHECK_TYPES, NEEDS_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
@@ -129,6 +129,24 @@ class _Reader:
             return None
         return value
 
+    def items(self, data: LocatedDict, key: str, allowed: set[str], what: str) -> Iterator[tuple[str, LocatedDict, str | None]]:
+        """Walk a required list of mappings: (where, the item, its id or None when the id is bad)."""
+        raw = data.get(key)
+        if raw is None or (isinstance(raw, LocatedList) and not raw):
+            self.fail(f"no {key}: add an `{key}:` list with at least one item", data.line_of(key), key)
+            return
+        if not isinstance(raw, LocatedList):
+            self.fail(f"must be a list of {what}", data.line_of(key), key)
+            return
+        seen: dict[str, int] = {}
+        for index, item in enumerate(raw):
+            where = f"{key}[{index}]"
+            item_data = self.mapping(item, where, raw.line_of(index))
+            if item_data is None:
+                continue
+            self.known_keys(item_data, allowed, where)
+            yield where, item_data, _parse_id(self, item_data, where, seen)
+
     def text(self, data: LocatedDict, key: str, where: str, required: bool = True) -> str | None:
         value = data.get(key)
         if value is None:
@@ -170,22 +188,8 @@ def _freeze(value: Any) -> Any:
 
 
 def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
-    raw = data.get("inputs")
-    if raw is None:
-        reader.fail("no inputs: add an `inputs:` list with at least one item", data.line, "inputs")
-        return []
-    if not isinstance(raw, LocatedList) or not raw:
-        reader.fail("must be a non-empty list of inputs", data.line_of("inputs"), "inputs")
-        return []
     inputs: list[Input] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        where = f"inputs[{index}]"
-        item_data = reader.mapping(item, where, raw.line_of(index))
-        if item_data is None:
-            continue
-        reader.known_keys(item_data, INPUT_KEYS, where)
-        input_id = _parse_id(reader, item_data, where, seen)
+    for where, item_data, input_id in reader.items(data, "inputs", INPUT_KEYS, "inputs"):
         split = item_data.get("split", "train")
         if split not in SPLITS:
             reader.fail(f"must be 'train' or 'holdout', got {split!r}", item_data.line_of("split"), f"{where}.split")
@@ -281,22 +285,8 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
 
 
 def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
-    raw = data.get("evals")
-    if raw is None or (isinstance(raw, LocatedList) and not raw):
-        reader.fail("no evals: add an `evals:` list with at least one binary eval", data.line_of("evals"), "evals")
-        return []
-    if not isinstance(raw, LocatedList):
-        reader.fail("must be a list of evals", data.line_of("evals"), "evals")
-        return []
     evals: list[Eval] = []
-    seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        where = f"evals[{index}]"
-        item_data = reader.mapping(item, where, raw.line_of(index))
-        if item_data is None:
-            continue
-        reader.known_keys(item_data, EVAL_KEYS, where)
-        eval_id = _parse_id(reader, item_data, where, seen)
+    for where, item_data, eval_id in reader.items(data, "evals", EVAL_KEYS, "binary evals"):
         question = reader.text(item_data, "question", f"{where}.")
         threshold = reader.number(item_data, "threshold", f"{where}.", float, 0, 1)
         if ("check" in item_data) == ("judge" in item_data):
