@@ -58,6 +58,14 @@ def test_install_is_idempotent_and_respects_edits(tmp_path):
         str(home / ".claude/skills"), str(home / ".pi/agent/skills")}
 
 
+def test_every_skill_folder_ships_in_the_wheel():
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    folders = sorted(p.parent.name for p in (ROOT / "skills").glob("*/SKILL.md"))
+    assert folders == SKILLS and all(f"autoresearch.bundled_skills.{name}" in packages for name in folders)
+
+
 def test_plugin_and_pi_manifests_point_at_the_skills():
     plugin = json.loads((ROOT / ".claude-plugin/plugin.json").read_text())
     market = json.loads((ROOT / ".claude-plugin/marketplace.json").read_text())
