@@ -51,8 +51,8 @@ def _progress(label: str) -> tuple[Callable[[int, int], None] | None, Callable[[
     return update, close
 
 
-def _model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--model, --judge-model, --mutator-model, --batch and --no-cache, shared by eval and run."""
+def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[..., Any]:
+    """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
     options = [
         click.option("--model", "model_name", metavar="NAME",
                      help="Target model: sim, anthropic:<model> or command:<cli> (default: the suite's)."),
@@ -65,9 +65,26 @@ def _model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--no-cache", is_flag=True, help="Do not read or write the response cache "
                      "(.autoresearch/cache)."),
     ]
+    if not mutator:
+        options.pop(2)
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def _eval_model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return _model_options(fn, mutator=False)
+
+
+class _WorkflowOrder(click.Group):
+    """List commands in the order a user meets them, not alphabetically."""
+
+    ORDER = ["eval", "validate", "sections", "run", "status", "diff", "report", "next", "try", "finalize",
+             "install", "import"]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
 
 
 def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mutator_model: str | None,
@@ -108,21 +125,21 @@ def _open_models(suite: Any, no_cache: bool) -> Any:
     return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_WorkflowOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="autoresearch")
 def main() -> None:
     """Make agent skills better by experiment.
 
     Score a SKILL.md on binary evals (`eval`), then let the loop change one section at a time and
-    keep only changes that beat noise (`run`). Every attempt is logged. Start with
-    `autoresearch eval evals/meeting-notes.yaml`, which runs on the embedded offline simulator.
+    keep only changes that beat noise (`run`). Every attempt is logged. New here? In the repository,
+    `make demo` runs the whole loop on the embedded offline simulator, with no API key.
     """
 
 
 @main.command("eval")
 @click.argument("suite_file", metavar="SUITE", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--runs", type=click.IntRange(1, 1000), help="Samples per input (default: the suite's `runs`).")
-@_model_options
+@_eval_model_options
 @click.option("--skill", "skill_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Score this SKILL.md instead of the suite's target.")
 @click.option("--split", type=click.Choice(["train", "holdout", "all"]), default="all", show_default=True,
@@ -139,8 +156,7 @@ def main() -> None:
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
               help="Significance level of --compare.")
 @_reports_errors
-def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None,
-                 mutator_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
+def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
                  compare_file: Path | None, alpha: float) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
