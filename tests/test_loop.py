@@ -274,3 +274,21 @@ def test_git_mode_commits_each_keep_and_nothing_else(workspace):
     for entry, message in zip(reversed(keeps), messages):
         assert message.startswith(f"autoresearch #{entry['id']}: {entry['hypothesis']}") and "train:" in message
     assert git("status", "--porcelain").strip() == ""
+
+
+def test_ctrl_c_stops_cleanly_and_the_run_resumes(workspace):
+    slow_suite(workspace)
+    proc = subprocess.Popen(CLI + ["run", "evals/meeting-notes.yaml", "--max-experiments", "5", "--run-id", "int"],
+                            cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = workspace / ".autoresearch/int/journal.jsonl"
+    deadline = time.time() + 30
+    while time.time() < deadline and not (journal.exists() and len(RunDir(journal.parent).entries()) >= 2):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err and "--resume int" in err
+    run = RunDir(journal.parent)
+    kept = [e for e in run.entries() if e["decision"] in ("baseline", "keep")]
+    assert (workspace / "examples/meeting-notes/SKILL.md").read_text() == run.version(kept[-1]["skill_after"])
+    finished = run_cli(workspace, "run", "--resume", "int")
+    assert finished.returncode == 0 and [e["id"] for e in run.entries()] == list(range(6))
