@@ -598,9 +598,9 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     experiment = _open_run(run_ref, runs_dir, no_cache)
     body = body_file.read_text(encoding="utf-8")
     entry = experiment.try_sync(section, Proposal(_strip_heading(body, section), " ".join(hypothesis.split()), kind))
-    from .loop import _event_line
+    from .loop import event_line
 
-    click.echo(_event_line(entry))
+    click.echo(event_line(entry))
     click.echo(f"decision: {entry['decision']}: {entry['reason']}")
     click.echo(f"next: autoresearch next {experiment.run.id}")
 

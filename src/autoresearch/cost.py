@@ -72,6 +72,3 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
             dollars += (judge_in * judge_prices["input"] + 40 * len(items) * runs * judge_prices["output"]) / 1e6
     return Estimate(calls, input_tokens, output_tokens, dollars, counted)
 
-
-def estimate_sync(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
-    return asyncio.run(estimate(suite, skill, models, runs, inputs))

@@ -379,7 +379,7 @@ class Experiment:
                 self.say(f"stopped: {reason}")
                 return reason
             entry = await self.step()
-            self.say(_event_line(entry))
+            self.say(event_line(entry))
 
     def _recover(self) -> None:
         """After a crash: the target must hold the best version; derived files are rebuilt."""
@@ -462,16 +462,15 @@ def _holdout_note(entry: dict) -> str:
     return f", holdout {holdout['rate']:.1%}" if holdout else ""
 
 
-def _event_line(e: dict) -> str:
+def event_line(e: dict) -> str:
+    """One line per attempt, as the loop prints it."""
+    from .report import p_text
+
     head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}"
     if e["decision"] == "refused":
         return f"{head}: {e['reason']}"
     before, after = e["best_scores"]["train"]["rate"], e["scores"]["train"]["rate"]
-    return f"{head}: train {before:.1%} -> {after:.1%} (p={_p(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
-
-
-def _p(value: float) -> str:
-    return "<0.0001" if value < 0.0001 else f"{value:.4f}"
+    return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
 
 
 def _git_commit(path: Path, entry: dict) -> None:

@@ -77,7 +77,8 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
     }
 
 
-def _p(value: float) -> str:
+def p_text(value: float) -> str:
+    """A p-value for people: `< 0.0001` or `= 0.0123`."""
     return "< 0.0001" if value < 0.0001 else f"= {value:.4f}"
 
 
@@ -100,7 +101,7 @@ def render_changelog(entries: list[dict], name: str) -> str:
             lines.append(f"- hypothesis ({e['kind']}): {e['hypothesis']}")
         if e["decision"] != "refused":
             lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(e['scores']['train'])} "
-                         f"({e['wins']} wins, {e['losses']} losses on paired checks, p {_p(e['p_value'])},"
+                         f"({e['wins']} wins, {e['losses']} losses on paired checks, p {p_text(e['p_value'])},"
                          f" runs {len(e['runs'])}{', raced out' if e['raced'] else ''})")
             if e["decision"] == "keep":
                 lines.append(f"- holdout: {_pct(e['best_scores'].get('holdout'))} -> {_pct(e['scores'].get('holdout'))}")
@@ -338,7 +339,7 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
     attempt_rows = []
     for e in entries[1:]:
         scores = "" if e["decision"] == "refused" else \
-            f"{_pct(e['best_scores']['train'])} → {_pct(e['scores']['train'])} (p {_p(e['p_value'])})"
+            f"{_pct(e['best_scores']['train'])} → {_pct(e['scores']['train'])} (p {p_text(e['p_value'])})"
         diff = f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>" if e["diff"] else ""
         attempt_rows.append(
             f"<tr class='attempt-row'><td>#{e['id']}</td><td><code>{esc(e['section'] or '')}</code></td>"

@@ -256,11 +256,3 @@ def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[P
         problems.append(Problem(doc.path, f"body is {body_lines} lines; keep it under 500", None, None, "warning"))
     return problems
 
-
-def check_skill(doc: SkillDocument, folder_name: str | None = None) -> list[Problem]:
-    """Validate and raise InputError on errors; return the warnings."""
-    problems = validate_skill(doc, folder_name)
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
-        raise InputError(errors)
-    return problems
