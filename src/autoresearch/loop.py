@@ -85,6 +85,7 @@ class State:
     history: list[str] = field(default_factory=list)
     tried: dict[str, list[Attempted]] = field(default_factory=dict)
     keeps: int = 0
+    best_holdout: dict | None = None  # the best version's holdout scores
     candidates: dict[str, int] = field(default_factory=dict)  # candidate hash -> first attempt id
 
 
@@ -106,6 +107,7 @@ def state_from(entries: list[dict]) -> State:
         state.seconds += e["seconds"]
         if e["decision"] in ("baseline", "keep"):
             state.best_sha = e["skill_after"]
+            state.best_holdout = e["scores"].get("holdout")
             state.no_gain_streak = 0
             state.keeps += e["decision"] == "keep"
         else:
@@ -172,22 +174,23 @@ class Experiment:
         entry.update(calls=spend.calls, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
                      seconds=round(time.perf_counter() - started, 3))
         self.run.append(entry)
-        self.state = state_from(self.run.entries())
-        self._publish(entry)
+        entries = self.run.entries()
+        self.state = state_from(entries)
+        self._publish(entries)
 
-    def _publish(self, entry: dict) -> None:
+    def _publish(self, entries: list[dict]) -> None:
         """Bring the files derived from the journal up to date: target, best/, changelog, git."""
         from .report import render_changelog
 
         best_text = self.run.version(self.state.best_sha)
         if self.suite.skill_path.read_text(encoding="utf-8") != best_text:
             atomic_write(self.suite.skill_path, best_text)
-            if self.config.git and entry["decision"] == "keep":
-                _git_commit(self.suite.skill_path, entry)
+            if self.config.git and entries[-1]["decision"] == "keep":
+                _git_commit(self.suite.skill_path, entries[-1])
         if not (self.run.path / "best" / "SKILL.md").exists() or \
                 (self.run.path / "best" / "SKILL.md").read_text(encoding="utf-8") != best_text:
             self.run.write_text("best/SKILL.md", best_text)
-        self.run.write_text("changelog.md", render_changelog(self.run.entries(), self.suite.name))
+        self.run.write_text("changelog.md", render_changelog(entries, self.suite.name))
 
     # -- the loop -----------------------------------------------------------------------------
     async def baseline(self) -> None:
@@ -319,19 +322,12 @@ class Experiment:
         if outcome.decision == "keep":
             holdout = await self._evaluate(candidate_text, self.screen_runs, self.holdout, spend) if self.holdout else None
             self.run.save_cells(digest, train.cells, train.outputs)
-        best_holdout = self._last_holdout()
         entry = self._entry(**fields, scores=_scores(train, holdout),
-                            best_scores={"train": _rate_dict(best_same), "holdout": best_holdout})
+                            best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
         if outcome.decision == "keep":
             self.best_result = train
         return entry
-
-    def _last_holdout(self) -> dict | None:
-        for e in reversed(self.run.entries()):
-            if e["decision"] in ("baseline", "keep"):
-                return e["scores"].get("holdout")
-        return None
 
     async def prepare(self) -> None:
         """Load an existing run (after a crash too): state from the journal, target and best restored."""
@@ -390,7 +386,7 @@ class Experiment:
 
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
-        self._publish(self.run.entries()[-1])
+        self._publish(self.run.entries())
         self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
                  f"({self.state.keeps} keeps so far)")
 
