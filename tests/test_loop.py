@@ -292,3 +292,12 @@ def test_ctrl_c_stops_cleanly_and_the_run_resumes(workspace):
     assert (workspace / "examples/meeting-notes/SKILL.md").read_text() == run.version(kept[-1]["skill_after"])
     finished = run_cli(workspace, "run", "--resume", "int")
     assert finished.returncode == 0 and [e["id"] for e in run.entries()] == list(range(6))
+
+
+def test_resume_takes_a_larger_budget_given_on_the_command_line(workspace):
+    first = run_cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "2", "--plateau", "100",
+                    "--run-id", "grow")
+    assert "budget spent: 2 experiments of 2" in first.stdout
+    more = run_cli(workspace, "run", "--resume", "grow", "--max-experiments", "4")
+    assert more.returncode == 0 and "budget spent: 4 experiments of 4" in more.stdout
+    assert [e["id"] for e in RunDir(workspace / ".autoresearch/grow").entries()] == list(range(5))

@@ -372,28 +372,15 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    import dataclasses
-
-    from .journal import RunDir
     from .loop import Budget, Experiment, LoopConfig, new_run, start_git_branch
     from .stats import KeepRule
     from .suite import load_suite
 
     budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
                     max_minutes * 60 if max_minutes is not None else None)
+    chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
     if resume:
-        run_dir = RunDir.find(resume, runs_dir)
-        saved = run_dir.config()
-        config = LoopConfig.from_dict(saved["config"])
-        given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None}
-        if given:
-            config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
-        suite = load_suite(saved["suite"])
-        models_saved = saved.get("models", {})
-        model_name, judge_model, mutator_model = (model_name or models_saved.get("model"),
-                                                  judge_model or models_saved.get("judge"),
-                                                  mutator_model or models_saved.get("mutator"))
-        batch = batch or models_saved.get("batch", False)
+        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, click.echo)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -401,15 +388,15 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
-        run_dir = new_run(suite, config, runs_dir, run_id, models={"model": model_name, "judge": judge_model,
-                                                                   "mutator": mutator_model, "batch": batch})
+        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
         if use_git:
             click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_dir.id)}")
-    suite = _with_models(suite, model_name, judge_model, mutator_model, batch)
+        suite = _with_models(suite, model_name, judge_model, mutator_model, batch)
+        experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
+    suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
                f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
                f"model {suite.model.name}")
-    experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     try:
         experiment.run_sync(baseline_only)
     except KeyboardInterrupt:
@@ -513,19 +500,27 @@ def import_skill_creator_command(evals_json: Path, skill: str | None, output: Pa
     _emit(import_skill_creator(evals_json, skill, holdout_every), evals_json, output)
 
 
-def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False) -> Any:
-    """An existing run's directory, suite, loop configuration and models, for next, try and finalize."""
+def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
+              budget: Any = None, say: Callable[[str], None] | None = None) -> Any:
+    """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
+    and models as saved, with any models or budget limits given now taking precedence."""
+    import dataclasses
+
     from .journal import RunDir
     from .loop import Experiment, LoopConfig
     from .suite import load_suite
 
     run_dir = RunDir.find(run_ref, runs_dir)
     saved = run_dir.config()
-    models = saved.get("models", {})
-    suite = _with_models(load_suite(saved["suite"]), models.get("model"), models.get("judge"), models.get("mutator"),
-                         models.get("batch", False))
-    return Experiment(suite, run_dir, LoopConfig.from_dict(saved["config"]), _open_models(suite, no_cache),
-                      lambda line: click.echo(line, err=True))
+    chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
+    suite = _with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
+                         chosen.get("batch", False))
+    config = LoopConfig.from_dict(saved["config"])
+    given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None} if budget else {}
+    if given:
+        config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
+    return Experiment(suite, run_dir, config, _open_models(suite, no_cache),
+                      say or (lambda line: click.echo(line, err=True)))
 
 
 @main.command("next")
