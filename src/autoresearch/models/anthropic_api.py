@@ -52,14 +52,13 @@ def cost_of(usage: Usage, prices: dict[str, float], discount: float = 1.0) -> fl
                        + usage.cache_read_input_tokens * prices["cache_read"]) / 1_000_000
 
 
-def _usage_of(raw: dict) -> Usage:
-    return Usage(raw.get("input_tokens") or 0, raw.get("output_tokens") or 0,
-                 raw.get("cache_read_input_tokens") or 0, raw.get("cache_creation_input_tokens") or 0)
-
-
-def _usage(raw: Any) -> Usage:
-    return Usage(raw.input_tokens or 0, raw.output_tokens or 0, getattr(raw, "cache_read_input_tokens", 0) or 0,
-                 getattr(raw, "cache_creation_input_tokens", 0) or 0)
+def completion_of(message: dict, prices: dict[str, float], discount: float = 1.0) -> Completion:
+    """A Messages API reply (as JSON) as our Completion: its text blocks, usage and cost."""
+    raw = message["usage"]
+    usage = Usage(raw.get("input_tokens") or 0, raw.get("output_tokens") or 0,
+                  raw.get("cache_read_input_tokens") or 0, raw.get("cache_creation_input_tokens") or 0)
+    text = "".join(block.get("text", "") for block in message["content"] if block.get("type") == "text")
+    return Completion(text, usage, cost_of(usage, prices, discount))
 
 
 def _flat(params: dict) -> dict:
@@ -67,10 +66,6 @@ def _flat(params: dict) -> dict:
     flat = {k: v for k, v in params.items() if k != "extra_body"}
     flat.update(params.get("extra_body", {}))
     return flat
-
-
-def _text(message: Any) -> str:
-    return "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
 
 
 class AnthropicModel:
@@ -111,9 +106,7 @@ class AnthropicModel:
             return await self._enqueue(params)
         async with self._limit:
             data = await self._with_retries(lambda: self._create_raw(params))
-        usage = _usage_of(data["usage"])
-        text = "".join(b.get("text", "") for b in data["content"] if b.get("type") == "text")
-        return Completion(text, usage, cost_of(usage, self.prices))
+        return completion_of(data, self.prices)
 
     async def _create_raw(self, params: dict) -> dict:
         """One call, its JSON body read directly: skipping the SDK's model objects halves our per-call CPU."""
@@ -199,8 +192,7 @@ class AnthropicModel:
             if future is None or future.done():
                 continue
             if entry.result.type == "succeeded":
-                usage = _usage(entry.result.message.usage)
-                future.set_result(Completion(_text(entry.result.message), usage, cost_of(usage, self.prices, 0.5)))
+                future.set_result(completion_of(entry.result.message.model_dump(), self.prices, 0.5))
             else:
                 future.set_exception(ModelError(f"{self.spec.name}: batch request {entry.result.type}"))
         for future in futures.values():
