@@ -1,5 +1,4 @@
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -7,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 

@@ -7,10 +7,7 @@ import subprocess
 import sys
 
 import pytest
-import yaml
-from click.testing import CliRunner
 
-from autoresearch.cli import main
 from autoresearch.install import install_skills
 from autoresearch.journal import RunDir
 from autoresearch.skill import load_skill, validate_skill

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, Problem, input_error
+from .errors import Problem, input_error
 
 PREAMBLE_ID = "_preamble"
 
