@@ -299,3 +299,9 @@ def test_resume_takes_a_larger_budget_given_on_the_command_line(workspace):
     more = run_cli(workspace, "run", "--resume", "grow", "--max-experiments", "4")
     assert more.returncode == 0 and "budget spent: 4 experiments of 4" in more.stdout
     assert [e["id"] for e in RunDir(workspace / ".autoresearch/grow").entries()] == list(range(5))
+
+
+def test_git_mode_refused_outside_a_repository_leaves_no_run_behind(workspace):
+    result = run_cli(workspace, "run", "evals/meeting-notes.yaml", "--git", "--run-id", "nogit")
+    assert result.returncode == 2 and "is not inside a git repository" in result.stderr
+    assert not (workspace / ".autoresearch/nogit").exists()

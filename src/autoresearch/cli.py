@@ -372,7 +372,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, new_run, start_git_branch
+    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, start_git_branch
     from .stats import KeepRule
     from .suite import load_suite
 
@@ -388,9 +388,10 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
+        run_id = run_id or default_run_id(suite)
+        if use_git:  # before the run directory exists, so a refusal leaves nothing behind
+            click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")
         run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
-        if use_git:
-            click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_dir.id)}")
         suite = _with_models(suite, model_name, judge_model, mutator_model, batch)
         experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     suite, run_dir = experiment.suite, experiment.run
@@ -639,34 +640,14 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
 
     target = load_suite(config["suite"], check_skill=False).skill_path
     if branch:
-        _commit_on_branch(target, best, baseline, branch, run_dir.id)
+        from .loop import commit_on_branch
+
+        commit_on_branch(target, best, baseline, branch, run_dir.id)
         click.echo(f"committed the best version of {target} on branch {branch}; the working tree has the baseline")
     else:
         click.echo(f"{target} holds the best version")
     for name in ("summary.md", "changelog.md", "report.html"):
         click.echo(f"review: {run_dir.path / name}")
-
-
-def _commit_on_branch(target: Path, best: str, baseline: str, branch: str, run_id: str) -> None:
-    import subprocess
-
-    from .journal import atomic_write
-
-    cwd = target.resolve().parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise click.ClickException(f"git {' '.join(args)}: {done.stderr.strip()}")
-        return done.stdout.strip()
-
-    start = git("rev-parse", "--abbrev-ref", "HEAD")
-    git("checkout", "-q", "-b", branch)
-    atomic_write(target, best)
-    git("add", "--", target.name)
-    git("commit", "-q", "-m", f"autoresearch: optimised {target.name} (run {run_id})", "--", target.name)
-    git("checkout", "-q", start)
-    atomic_write(target, baseline)
 
 
 @main.command()

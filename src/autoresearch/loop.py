@@ -469,41 +469,63 @@ def event_line(e: dict) -> str:
     return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
 
 
+def _git(path: Path, *args: str) -> str:
+    """Run git in the folder of `path`; a failure is an AutoresearchError with git's own message."""
+    from .errors import AutoresearchError
+
+    done = subprocess.run(["git", *args], cwd=path.resolve().parent, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AutoresearchError(f"git {' '.join(args[:2])}: {done.stderr.strip() or 'failed'}")
+    return done.stdout.strip()
+
+
 def _git_commit(path: Path, entry: dict) -> None:
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
                f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
                + (f"holdout: {holdout['rate']:.1%}\n" if holdout else "") + f"decision: {entry['reason']}\n")
-    cwd = path.resolve().parent
-    subprocess.run(["git", "add", "--", path.resolve().name], cwd=cwd, check=True, capture_output=True)
-    subprocess.run(["git", "commit", "-q", "-m", message, "--", path.resolve().name], cwd=cwd, check=True,
-                   capture_output=True)
+    _git(path, "add", "--", path.resolve().name)
+    _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
 
 
 def start_git_branch(path: Path, tag: str) -> str:
     """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch name."""
     from .errors import AutoresearchError
 
-    cwd = path.resolve().parent
     branch = f"autoresearch/{tag}"
-    probe = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=cwd, capture_output=True, text=True)
-    if probe.returncode != 0:
-        raise AutoresearchError(f"--git: {path} is not inside a git repository")
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", path.resolve().name], cwd=cwd, capture_output=True,
-                           text=True).stdout.strip()
-    if dirty:
+    try:
+        _git(path, "rev-parse", "--is-inside-work-tree")
+    except AutoresearchError:
+        raise AutoresearchError(f"--git: {path} is not inside a git repository") from None
+    if _git(path, "status", "--porcelain", "--", path.resolve().name):
         raise AutoresearchError(f"--git: {path} has uncommitted changes; commit or stash them first")
-    made = subprocess.run(["git", "checkout", "-q", "-b", branch], cwd=cwd, capture_output=True, text=True)
-    if made.returncode != 0:
-        raise AutoresearchError(f"--git: cannot create branch {branch}: {made.stderr.strip()}")
+    try:
+        _git(path, "checkout", "-q", "-b", branch)
+    except AutoresearchError as exc:
+        raise AutoresearchError(f"--git: cannot create branch {branch}: {exc}") from None
     return branch
+
+
+def commit_on_branch(target: Path, best: str, baseline: str, branch: str, run_id: str) -> None:
+    """Commit `best` as `target` on a new `branch`, then return to the current branch with `baseline` in the tree."""
+    start = _git(target, "rev-parse", "--abbrev-ref", "HEAD")
+    _git(target, "checkout", "-q", "-b", branch)
+    atomic_write(target, best)
+    _git(target, "add", "--", target.name)
+    _git(target, "commit", "-q", "-m", f"autoresearch: optimised {target.name} (run {run_id})", "--", target.name)
+    _git(target, "checkout", "-q", start)
+    atomic_write(target, baseline)
+
+
+def default_run_id(suite: Suite) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
 
 
 def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
             models: dict | None = None) -> RunDir:
     """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
-    run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
+    run_id = run_id or default_run_id(suite)
     return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
                                         "config": config.to_dict(), "models": models or {}})
 
