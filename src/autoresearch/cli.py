@@ -539,9 +539,11 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     plan, stop = experiment.next_sync()
     from .mutation import section_text
 
+    from .journal import best_entry
+
     body = section_text(plan.doc, plan.section)
     entries = experiment.run.entries()
-    best = next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+    best = best_entry(entries)
     if as_json:
         click.echo(json.dumps({"run": experiment.run.id, "stop": stop, "section": plan.section,
                                "sections": plan.candidates, "body": body, "failing_evals": plan.failures,

@@ -29,6 +29,11 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def best_entry(entries: list[dict]) -> dict:
+    """The journal line of the current best version: the last keep, or the baseline."""
+    return next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+
+
 class RunDir:
     """One run's directory: run.json, journal.jsonl, changelog.md, baseline/, best/, versions/, cells/.
 

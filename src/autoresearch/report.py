@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from .journal import best_entry
 from .runner import EvalResult
 from .stats import Rate, sign_test
 from .suite import Suite
@@ -121,7 +122,7 @@ def status_text(run_id: str, entries: list[dict], config: dict) -> str:
         return f"run {run_id}: no experiments yet"
     decisions = Counter(e["decision"] for e in entries[1:])
     base = entries[0]
-    best = next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+    best = best_entry(entries)
     calls = sum(e["calls"] for e in entries)
     tokens = sum(sum(e["tokens"].values()) for e in entries)
     cost = sum(e["cost"] for e in entries)
@@ -324,7 +325,7 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
     if not entries:
         return _page(f"autoresearch run {run_id}", f"<h1>Run {html.escape(run_id)}</h1><p>No experiments yet.</p>")
     esc = html.escape
-    base, best = entries[0], next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
+    base, best = entries[0], best_entry(entries)
     counts = Counter(e["decision"] for e in entries[1:])
     stats = (f"<p class='stats'><span>train {_pct(base['scores']['train'])} → <b>{_pct(best['scores']['train'])}</b></span>"
              f"<span>holdout {_pct(base['scores'].get('holdout'))} → <b>{_pct(best['scores'].get('holdout'))}</b></span>"
