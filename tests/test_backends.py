@@ -251,3 +251,25 @@ def test_dollar_budget_stops_a_paid_run(server, make_suite, tmp_path):
     assert "dollars of 0.0005" in result.output
     entries = [json.loads(line) for line in (tmp_path / "runs/paid/journal.jsonl").read_text().splitlines()]
     assert sum(e["cost"] for e in entries) >= 0.0005 and entries[0]["cost"] > 0
+
+
+def test_cost_preview_counts_the_calls_the_evaluation_makes(server, make_suite):
+    from autoresearch.cost import estimate
+
+    text = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: anthropic:claude-fake-1") + (
+        "  - id: judged-everywhere\n    question: Is it polite?\n    judge: {pass: Polite, fail: Rude}\n"
+        "  - id: judged-once\n    question: Is it short?\n    judge: {pass: Short, fail: Long}\n    inputs: [one]\n")
+    server.reply = lambda body: "VERDICT: PASS" if "<judge_task>" in json.dumps(body) else "a summary"
+    suite = load_suite(make_suite(text))
+    models = Models.for_suite(suite, lambda s: open_model(s, cache=None))
+    skill = suite.skill_path.read_text()
+
+    async def go():
+        try:
+            return await estimate(suite, skill, models, suite.runs)
+        finally:
+            await models.aclose()
+
+    preview = asyncio.run(go())
+    result = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
+    assert preview.calls == result.spend.calls == 2 * 2 + 2 * 2 + 1 * 2  # targets, judged everywhere, judged once

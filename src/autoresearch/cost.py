@@ -52,8 +52,8 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
             sizes = approx
     out = models.target_spec.max_tokens // 2
     skill_tokens = len(skill) // 4
-    judges = [ev for ev in suite.evals if ev.judge]
-    calls = len(items) * runs * (1 + len(judges))
+    judges = [(ev, [i for i in items if ev.applies_to(i.id)]) for ev in suite.evals if ev.judge]
+    calls = len(items) * runs + sum(len(judged) for _, judged in judges) * runs
     input_tokens = sum(sizes) * runs
     output_tokens = out * len(items) * runs
     dollars = 0.0
@@ -62,13 +62,14 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
         uncached = input_tokens - skill_tokens * max(0, len(items) * runs - 1)
         dollars += (uncached * prices["input"] + skill_tokens * max(0, len(items) * runs - 1) * prices["cache_read"]
                     + output_tokens * prices["output"]) / 1e6
-    for ev in judges:
+    for ev, judged in judges:  # an eval limited to some inputs is judged on those only
         spec = ev.judge.model or models.judge_spec
-        judge_in = (sum(len(i.text) for i in items) // 4 + out + 150) * runs
+        judge_in = (sum(len(i.text) for i in judged) // 4 + (out + 150) * len(judged)) * runs
+        judge_out = 40 * len(judged) * runs
         input_tokens += judge_in
-        output_tokens += 40 * len(items) * runs
+        output_tokens += judge_out
         judge_prices = _prices(spec)
         if judge_prices:
-            dollars += (judge_in * judge_prices["input"] + 40 * len(items) * runs * judge_prices["output"]) / 1e6
+            dollars += (judge_in * judge_prices["input"] + judge_out * judge_prices["output"]) / 1e6
     return Estimate(calls, input_tokens, output_tokens, dollars, counted)
 
