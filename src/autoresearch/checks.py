@@ -6,6 +6,7 @@ a check that crashes raises CheckError, which the runner records as an error, ne
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import inspect
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import AutoresearchError
+from .outcome import Outcome
 
 
 class CheckError(AutoresearchError):
@@ -37,6 +39,8 @@ class Check:
     min: int | None = None
     max: int | None = None
     function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
+    path: str | None = None  # file checks: a glob inside the workspace
+    pattern: str | None = None  # tool-called: a regex over the call's input (as JSON)
 
     @property
     def name(self) -> str:
@@ -137,6 +141,74 @@ def _python(output: str, c: Check, context: dict[str, Any]) -> Verdict:
     raise CheckError(f"python check {c.value} returned {result!r}; expected a bool or a (bool, reason) pair")
 
 
+# -- outcome checks: what the agent did, not only what it said -----------------------------------
+
+def _skill_used(outcome: Outcome, c: Check) -> Verdict:
+    used = bool(outcome.skill_used)
+    loads = [call.name for call in outcome.tool_calls][:6]
+    return Verdict(used, "the skill was loaded" if used else f"the skill was not loaded; tool calls: {loads or 'none'}")
+
+
+def _tool_called(outcome: Outcome, c: Check) -> Verdict:
+    named = [call for call in outcome.tool_calls if call.name == c.value]
+    if c.pattern:
+        named = [call for call in named if re.search(c.pattern, json.dumps(call.input, ensure_ascii=False))]
+    wanted = c.min if c.min is not None else 1
+    ok = len(named) >= wanted and (c.max is None or len(named) <= c.max)
+    what = f"{c.value}" + (f" with input matching /{c.pattern}/" if c.pattern else "")
+    seen = [call.name for call in outcome.tool_calls][:8]
+    return Verdict(ok, f"{len(named)} call(s) of {what}; tool calls: {seen or 'none'}")
+
+
+def _command_ran(outcome: Outcome, c: Check) -> Verdict:
+    commands = outcome.commands()
+    hit = next((cmd for cmd in commands if re.search(c.value, cmd)), None)
+    seen = f"ran {_snippet(hit, 60)}" if hit else f"commands run: {[_snippet(x, 40) for x in commands[:5]] or 'none'}"
+    return Verdict(hit is not None, f"command /{c.value}/: {seen}")
+
+
+def _matching_files(outcome: Outcome, glob: str) -> list[str]:
+    return [path for path in sorted(outcome.files) if fnmatch.fnmatchcase(path, glob)]
+
+
+def _file_exists(outcome: Outcome, c: Check) -> Verdict:
+    found = _matching_files(outcome, c.value)
+    return Verdict(bool(found), f"files matching {c.value!r}: {found or 'none'}; files written: "
+                                f"{sorted(outcome.files)[:8] or 'none'}")
+
+
+def _file_contains(outcome: Outcome, c: Check, regex: bool = False) -> Verdict:
+    found = _matching_files(outcome, c.path or "*")
+    if not found:
+        return Verdict(False, f"no file matching {c.path!r} was written; files: {sorted(outcome.files)[:8] or 'none'}")
+    for path in found:
+        content = outcome.files[path]
+        if (re.search(c.value, content, re.MULTILINE) if regex else c.value in content):
+            return Verdict(True, f"{path} {'matches' if regex else 'contains'} {c.value!r}")
+    return Verdict(False, f"{', '.join(found)} {'do not match' if regex else 'do not contain'} {c.value!r}; "
+                          f"{found[0]} starts {_snippet(outcome.files[found[0]])}")
+
+
+def _at_most(what: str, unit: str, read: Callable[[Outcome], float]) -> Callable[[Outcome, Check], Verdict]:
+    def check(outcome: Outcome, c: Check) -> Verdict:
+        seen = read(outcome)
+        return Verdict(seen <= float(c.value), f"{what} {seen:g}{unit}, at most {float(c.value):g}{unit} allowed")
+
+    return check
+
+
+OUTCOME_CHECKS: dict[str, Callable[[Outcome, Check], Verdict]] = {
+    "skill-used": _skill_used,
+    "tool-called": _tool_called,
+    "command-ran": _command_ran,
+    "file-exists": _file_exists,
+    "file-contains": _file_contains,
+    "file-regex": lambda o, c: _file_contains(o, c, regex=True),
+    "max-turns": _at_most("turns", "", lambda o: o.turns),
+    "max-cost": _at_most("cost $", "", lambda o: o.cost),
+    "max-seconds": _at_most("took", "s", lambda o: o.seconds),
+}
+
 CHECK_TYPES: dict[str, Callable[..., Verdict]] = {
     "contains": _contains,
     "icontains": _icontains,
@@ -152,15 +224,25 @@ CHECK_TYPES: dict[str, Callable[..., Verdict]] = {
     "char-count": lambda o, c: _bounds(len(o), "characters", c),
     "is-json": _is_json,
     "python": _python,
+    **OUTCOME_CHECKS,
 }
 NEEDS_VALUE = {"contains", "icontains", "equals", "starts-with", "ends-with", "regex", "contains-any",
-               "contains-all", "icontains-any", "icontains-all", "python"}
+               "contains-all", "icontains-any", "icontains-all", "python", "tool-called", "command-ran",
+               "file-exists", "file-contains", "file-regex", "max-turns", "max-cost", "max-seconds"}
+REGEX_VALUE = {"regex", "command-ran", "file-regex"}
+NUMBER_VALUE = {"max-turns", "max-cost", "max-seconds"}
 
 
-def run_check(check: Check, output: str, context: dict[str, Any] | None = None) -> Verdict:
-    """Apply one check to an output. Negation flips the verdict and says so in the reason."""
+def run_check(check: Check, output: str, context: dict[str, Any] | None = None,
+              outcome: Outcome | None = None) -> Verdict:
+    """Apply one check to an output (and, for outcome checks, the whole outcome). Negation flips the verdict."""
     fn = CHECK_TYPES[check.type]
-    verdict = fn(output, check, context or {}) if check.type == "python" else fn(output, check)
+    if check.type in OUTCOME_CHECKS:
+        verdict = fn(outcome if outcome is not None else Outcome(output), check)
+    elif check.type == "python":
+        verdict = fn(output, check, context or {})
+    else:
+        verdict = fn(output, check)
     if check.negate:
         return Verdict(not verdict.passed, f"negated ({check.name}): {verdict.reason}")
     return verdict
@@ -182,6 +264,16 @@ def describe(check: Check) -> str:
         "icontains-all": f"contains all of {', '.join(f'`{x}`' for x in _as_list(v))} (any case)",
         "is-json": "is valid JSON" + (f" with the keys {', '.join(f'`{k}`' for k in _as_list(v))}" if v else ""),
         "python": f"passes the python check {v}",
+        "skill-used": "comes from a run that loaded the skill",
+        "tool-called": f"comes from a run that called the tool `{v}`"
+                       + (f" with input matching /{check.pattern}/" if check.pattern else ""),
+        "command-ran": f"comes from a run that ran a shell command matching /{v}/",
+        "file-exists": f"comes from a run that wrote a file matching `{v}`",
+        "file-contains": f"comes from a run that wrote a file matching `{check.path or '*'}` containing `{v}`",
+        "file-regex": f"comes from a run that wrote a file matching `{check.path or '*'}` matching /{v}/",
+        "max-turns": f"took at most {v} turns",
+        "max-cost": f"cost at most ${v}",
+        "max-seconds": f"took at most {v} seconds",
     }
     if check.type in ("word-count", "char-count"):
         unit = "words" if check.type == "word-count" else "characters"

@@ -168,7 +168,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     import asyncio
     import json
 
-    from .cost import estimate
+    from .cost import estimate, previewable
     from .journal import atomic_write
     from .report import eval_table, failing_thresholds, result_json
     from .runner import evaluate
@@ -190,7 +190,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
 
     async def go() -> Any:
         try:
-            if suite.model.backend != "sim":
+            if previewable(suite.model):
                 cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
                 click.echo(f"estimate: {cost}", err=True)
             return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,

@@ -29,6 +29,11 @@ class Estimate:
                 f"~${self.dollars:.2f}")
 
 
+def previewable(spec: ModelSpec) -> bool:
+    """Whether a cost preview means anything: a paid or external model, not the simulator or a harness run."""
+    return spec.backend in ("anthropic", "command")
+
+
 def _prices(spec: ModelSpec) -> dict[str, float] | None:
     if spec.backend != "anthropic":
         return None
@@ -40,7 +45,7 @@ def _prices(spec: ModelSpec) -> dict[str, float] | None:
 async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
     """What one evaluation of `skill` on `inputs` x `runs` should cost, judges included."""
     items = list(inputs if inputs is not None else suite.inputs)
-    target = models.target
+    target = models.get(models.target_spec)
     counter = getattr(target, "count_tokens", None)
     approx = [(len(skill) + len(item.text)) // 4 for item in items]
     sizes, counted = approx, False

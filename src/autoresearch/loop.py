@@ -353,9 +353,9 @@ class Experiment:
         """Run (or resume) until a stop condition; returns why it stopped."""
         self.run.repair()
         entries = self.run.entries()
-        if self.suite.model.backend != "sim":
-            from .cost import estimate
+        from .cost import estimate, previewable
 
+        if previewable(self.suite.model):
             text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
             cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
             self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "

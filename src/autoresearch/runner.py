@@ -1,7 +1,7 @@
-"""Run every (input x run) through the target model and score every output with every eval.
+"""Run every (input x run) through the target and score every outcome with every eval.
 
-The result is a matrix of cells (input x eval x run), each pass, fail or error. Errors (a failed model
-call, an unparseable judge answer, a crashed check) are kept apart and never counted as a fail.
+The result is a matrix of cells (input x eval x run), each pass, fail or error. Errors (a failed
+target run, an unparseable judge answer, a crashed check) are kept apart and never counted as a fail.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .checks import CheckError, Verdict, parse_judge_answer, run_check
 from .errors import AutoresearchError
-from .models import Completion, Model, ModelSpec, Usage, open_model
+from .models import Model, ModelSpec, Usage, open_model
+from .outcome import Outcome
 from .prompts import JUDGE_SYSTEM, render
 from .stats import Rate
 from .suite import Eval, Input, Suite
+from .targets import SkillUnderTest, Target, is_harness, open_target
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 
@@ -39,14 +41,14 @@ class Spend:
     cost: float = 0.0
     cache_hits: int = 0
 
-    def record(self, completion: Completion) -> None:
-        """Count a completion; one served from the response cache costs nothing."""
-        if completion.cached:
+    def record(self, answer: Any, calls: int = 1) -> None:
+        """Count a Completion or an Outcome (a harness run is `turns` model calls); a cached answer costs nothing."""
+        if answer.cached:
             self.cache_hits += 1
             return
-        self.calls += 1
-        self.usage = self.usage + completion.usage
-        self.cost += completion.cost
+        self.calls += calls
+        self.usage = self.usage + answer.usage
+        self.cost += answer.cost
 
     def merge(self, other: "Spend") -> None:
         self.calls += other.calls
@@ -64,6 +66,7 @@ class EvalResult:
     outputs: dict[tuple[str, int], str] = field(default_factory=dict)
     spend: Spend = field(default_factory=Spend)
     seconds: float = 0.0
+    traces: dict[tuple[str, int], dict] = field(default_factory=dict)  # harness outcomes (Outcome.to_dict())
 
     def select(self, *, split: str | None = None, eval_id: str | None = None, input_id: str | None = None,
                runs: Iterable[int] | None = None) -> list[Cell]:
@@ -92,7 +95,7 @@ class EvalResult:
         spend.merge(self.spend)
         spend.merge(other.spend)
         return EvalResult(self.cells + other.cells, {**self.splits, **other.splits}, {**self.outputs, **other.outputs},
-                          spend, self.seconds + other.seconds)
+                          spend, self.seconds + other.seconds, {**self.traces, **other.traces})
 
 
 def rate_of(cells: Iterable[Cell]) -> Rate:
@@ -108,13 +111,18 @@ def rate_of(cells: Iterable[Cell]) -> Rate:
 
 
 class Models:
-    """The target, judge and mutator models of a suite, opened once and closed together."""
+    """The target, and the judge and mutator models of a suite, opened once and closed together.
+
+    A harness target is not a model: the judge and mutator then default to `sim` unless given."""
 
     def __init__(self, target: ModelSpec, judge: ModelSpec | None = None, mutator: ModelSpec | None = None,
-                 opener: Callable[[ModelSpec], Model] = open_model):
+                 opener: Callable[[ModelSpec], Model] = open_model, keep_workspaces: bool = False):
         self._opener = opener
         self._open: dict[ModelSpec, Model] = {}
-        self.target_spec, self.judge_spec, self.mutator_spec = target, judge or target, mutator or target
+        self._target: Target | None = None
+        self.keep_workspaces = keep_workspaces
+        fallback = ModelSpec("sim") if is_harness(target) else target
+        self.target_spec, self.judge_spec, self.mutator_spec = target, judge or fallback, mutator or fallback
 
     @classmethod
     def for_suite(cls, suite: Suite, opener: Callable[[ModelSpec], Model] = open_model) -> "Models":
@@ -126,8 +134,10 @@ class Models:
         return self._open[spec]
 
     @property
-    def target(self) -> Model:
-        return self.get(self.target_spec)
+    def target(self) -> Target:
+        if self._target is None:
+            self._target = open_target(self.target_spec, self.get, self.keep_workspaces)
+        return self._target
 
     @property
     def mutator(self) -> Model:
@@ -137,62 +147,74 @@ class Models:
         return self.get(ev.judge.model if ev.judge and ev.judge.model else self.judge_spec)
 
     async def aclose(self) -> None:
+        if self._target is not None and is_harness(self.target_spec):
+            await self._target.aclose()
+        self._target = None
         for model in self._open.values():
             await model.aclose()
         self._open.clear()
 
 
-async def _score(ev: Eval, item: Input, output: str, run: int, models: Models, spend: Spend) -> Verdict:
+async def _score(ev: Eval, item: Input, outcome: Outcome, run: int, models: Models, spend: Spend) -> Verdict:
     if ev.check is not None:
-        return run_check(ev.check, output, {"input": item.text, "input_id": item.id, "run": run})
+        context = {"input": item.text, "input_id": item.id, "run": run, "outcome": outcome.to_dict()}
+        return run_check(ev.check, outcome.text, context, outcome)
     assert ev.judge is not None
+    trace = outcome.trace_text() if ev.judge.sees == "trace" else None
     prompt = render("judge.md.j2", question=ev.question, pass_condition=ev.judge.pass_condition,
-                    fail_condition=ev.judge.fail_condition, input=item.text, output=output)
+                    fail_condition=ev.judge.fail_condition, input=item.text, output=outcome.text, trace=trace)
     completion = await models.judge_for(ev).complete(JUDGE_SYSTEM, prompt, sample=run)
     spend.record(completion)
     return parse_judge_answer(completion.text)
 
 
-async def _one(item: Input, run: int, system: str, evals: Sequence[Eval], models: Models, spend: Spend,
-               outputs: dict[tuple[str, int], str]) -> list[Cell]:
+async def _one(item: Input, run: int, skill: SkillUnderTest, evals: Sequence[Eval], models: Models, spend: Spend,
+               result: EvalResult) -> list[Cell]:
+    target = models.target
     try:
-        completion = await models.target.complete(system, item.text, sample=run)
+        outcome = await target.run(skill, item, run)
     except AutoresearchError as exc:
-        return [Cell(item.id, ev.id, run, ERROR, f"model error: {exc}") for ev in evals if ev.applies_to(item.id)]
-    spend.record(completion)
-    outputs[(item.id, run)] = completion.text
+        return [Cell(item.id, ev.id, run, ERROR, f"target error: {exc}") for ev in evals if ev.applies_to(item.id)]
+    spend.record(outcome, calls=outcome.turns)
     cells = []
-    for ev in evals:
-        if not ev.applies_to(item.id):
-            continue
-        try:
-            verdict = await _score(ev, item, completion.text, run, models, spend)
-            cells.append(Cell(item.id, ev.id, run, PASS if verdict.passed else FAIL, verdict.reason))
-        except CheckError as exc:
-            cells.append(Cell(item.id, ev.id, run, ERROR, str(exc)))
-        except AutoresearchError as exc:
-            cells.append(Cell(item.id, ev.id, run, ERROR, f"judge model error: {exc}"))
+    try:
+        for ev in evals:
+            if not ev.applies_to(item.id):
+                continue
+            try:
+                verdict = await _score(ev, item, outcome, run, models, spend)
+                cells.append(Cell(item.id, ev.id, run, PASS if verdict.passed else FAIL, verdict.reason))
+            except CheckError as exc:
+                cells.append(Cell(item.id, ev.id, run, ERROR, str(exc)))
+            except AutoresearchError as exc:
+                cells.append(Cell(item.id, ev.id, run, ERROR, f"judge model error: {exc}"))
+    finally:
+        outcome = target.release(outcome)
+    result.outputs[(item.id, run)] = outcome.text
+    if is_harness(models.target_spec):
+        result.traces[(item.id, run)] = outcome.to_dict()
     return cells
 
 
-async def evaluate(suite: Suite, system: str, models: Models, *, runs: Sequence[int] | None = None,
+async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *, runs: Sequence[int] | None = None,
                    inputs: Sequence[Input] | None = None, concurrency: int | None = None,
                    on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True) -> EvalResult:
-    """Score `system` (the skill text) on `inputs` x `runs`, at most `concurrency` items in flight."""
+    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight."""
     started = time.perf_counter()
+    if isinstance(skill, str):
+        skill = SkillUnderTest(skill, suite.skill_path.parent)
+    models.target.check(skill)
     items = list(inputs if inputs is not None else suite.inputs)
     run_list = list(runs if runs is not None else range(suite.runs))
     work = iter([(item, run) for run in run_list for item in items])
     total = len(items) * len(run_list)
-    cells: list[Cell] = []
-    outputs: dict[tuple[str, int], str] = {}
-    spend = Spend()
+    result = EvalResult([], {i.id: i.split for i in items})
     done = 0
 
     async def worker() -> None:
         nonlocal done
         for item, run in work:
-            cells.extend(await _one(item, run, system, suite.evals, models, spend, outputs))
+            result.cells.extend(await _one(item, run, skill, suite.evals, models, result.spend, result))
             done += 1
             if on_progress:
                 on_progress(done, total)
@@ -200,9 +222,12 @@ async def evaluate(suite: Suite, system: str, models: Models, *, runs: Sequence[
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency or suite.concurrency, total or 1)))))
     order = {(item.id, run): i for i, (item, run) in enumerate((i, r) for r in run_list for i in items)}
     eval_order = {ev.id: i for i, ev in enumerate(suite.evals)}
-    cells.sort(key=lambda c: (order[(c.input_id, c.run)], eval_order[c.eval_id]))
-    return EvalResult(cells, {i.id: i.split for i in items}, outputs if keep_outputs else {}, spend,
-                      time.perf_counter() - started)
+    result.cells.sort(key=lambda c: (order[(c.input_id, c.run)], eval_order[c.eval_id]))
+    if not keep_outputs:
+        result.outputs.clear()
+        result.traces.clear()
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def evaluate_sync(suite: Suite, system: str | None = None, models: Models | None = None, **kwargs: Any) -> EvalResult:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from .checks import CHECK_TYPES, NEEDS_VALUE, Check, load_python_function
+from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
 from .models import ModelSpec
 from .yamlsource import LocatedDict, LocatedList, load_located
@@ -25,11 +25,13 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
               "inputs", "evals"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
-              "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder"}
-INPUT_KEYS = {"id", "text", "file", "split"}
+              "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
+              "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces"}
+INPUT_KEYS = {"id", "text", "file", "split", "files"}
 EVAL_KEYS = {"id", "question", "check", "judge", "threshold", "inputs"}
-CHECK_KEYS = {"type", "value", "min", "max"}
-JUDGE_KEYS = {"pass", "fail", "model"}
+CHECK_KEYS = {"type", "value", "min", "max", "path", "pattern"}
+JUDGE_KEYS = {"pass", "fail", "model", "sees"}
+JUDGE_SEES = ("output", "trace")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,14 @@ class Input:
     id: str
     text: str
     split: str = "train"
+    files: tuple[str, ...] = ()  # fixture files, relative to `base` (the suite's folder)
+    base: Path = field(default=Path("."), compare=False)
+
+    def fixture_paths(self) -> list[tuple[str, Path]]:
+        return [(rel, self.base / rel) for rel in self.files]
+
+    def fixture_texts(self) -> list[tuple[str, str]]:
+        return [(rel, path.read_text(encoding="utf-8", errors="replace")) for rel, path in self.fixture_paths()]
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,7 @@ class Judge:
     pass_condition: str
     fail_condition: str
     model: ModelSpec | None = None
+    sees: str = "output"  # output: the final text; trace: also the tool calls and files (harness targets)
 
 
 @dataclass(frozen=True)
@@ -212,9 +223,40 @@ def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
                 reader.fail(f"cannot read input file {file!r}: {getattr(exc, 'strerror', None) or exc}",
                             item_data.line_of("file"), f"{where}.file")
                 continue
-        if input_id:
-            inputs.append(Input(input_id, text, split if split in SPLITS else "train"))
+        files = _parse_files(reader, item_data, where)
+        if input_id and files is not None:
+            inputs.append(Input(input_id, text, split if split in SPLITS else "train", files, reader.path.parent))
     return inputs
+
+
+def _parse_files(reader: _Reader, item: LocatedDict, where: str) -> tuple[str, ...] | None:
+    """An input's fixture files: existing regular files inside the suite's folder, no links."""
+    raw = item.get("files", [])
+    line = item.line_of("files") if "files" in item else item.line
+    if not isinstance(raw, list) or not all(isinstance(f, str) and f.strip() for f in raw):
+        reader.fail("must be a list of file paths, relative to the suite's folder", line, f"{where}.files")
+        return None
+    base = reader.path.parent.resolve()
+    for rel in raw:
+        path = reader.path.parent / rel
+        inside = Path(os.path.normpath(base / rel))
+        if Path(rel).is_absolute() or not inside.is_relative_to(base):
+            reader.fail(f"fixture {rel!r} is outside the suite's folder; fixtures are copied into the workspace "
+                        "and must live beside the suite", line, f"{where}.files")
+        elif _links_in(Path(os.path.normpath(path)), Path(os.path.normpath(reader.path.parent))):
+            reader.fail(f"fixture {rel!r} is a symbolic link; give the file itself", line, f"{where}.files")
+        elif not path.is_file():
+            reader.fail(f"fixture {rel!r} not found (looked for {path})", line, f"{where}.files")
+    return tuple(raw)
+
+
+def _links_in(path: Path, top: Path) -> bool:
+    """Whether `path`, or a folder between it and `top`, is a symbolic link (which could lead outside)."""
+    while path != top and path != path.parent:
+        if path.is_symlink():
+            return True
+        path = path.parent
+    return False
 
 
 def _parse_id(reader: _Reader, data: LocatedDict, where: str, seen: dict[str, int]) -> str | None:
@@ -256,9 +298,27 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
         return None
     if base in ("contains-any", "contains-all", "icontains-any", "icontains-all") and not isinstance(value, list):
         value = [value]
-    if base in ("contains", "icontains", "equals", "starts-with", "ends-with", "regex", "python") \
+    if base in NUMBER_VALUE:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            reader.fail(f"check '{kind}' needs a number at least 0 as its `value`", data.line_of("value"),
+                        f"{where}.value")
+            return None
+    elif base in NEEDS_VALUE and base not in ("contains-any", "contains-all", "icontains-any", "icontains-all") \
             and not isinstance(value, str):
         value = str(value)
+    extra = {}
+    for key in ("path", "pattern"):
+        given = data.get(key)
+        if given is not None and not isinstance(given, str):
+            reader.fail("must be a string", data.line_of(key), f"{where}.{key}")
+            return None
+        extra[key] = given
+    if extra["path"] is not None and base not in ("file-contains", "file-regex"):
+        reader.fail(f"`path` applies to file-contains and file-regex, not '{kind}'", data.line_of("path"), f"{where}.path")
+        return None
+    if extra["pattern"] is not None and base != "tool-called":
+        reader.fail(f"`pattern` applies to tool-called, not '{kind}'", data.line_of("pattern"), f"{where}.pattern")
+        return None
     if base == "is-json" and value is not None and not isinstance(value, list):
         reader.fail("must be a list of required keys", data.line_of("value"), f"{where}.value")
         return None
@@ -268,12 +328,14 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
         reader.fail(f"check '{kind}' needs `min`, `max` or both", data.line, where)
         return None
     function = None
-    if base == "regex":
+    for key, pattern in (("value", value if base in REGEX_VALUE else None), ("pattern", extra["pattern"])):
+        if pattern is None:
+            continue
         try:
-            re.compile(value)
+            re.compile(pattern)
         except re.error as exc:
-            reader.fail(f"invalid regex {value!r}: {exc.msg} at position {exc.pos}", data.line_of("value"),
-                        f"{where}.value")
+            reader.fail(f"invalid regex {pattern!r}: {exc.msg} at position {exc.pos}", data.line_of(key),
+                        f"{where}.{key}")
             return None
     if base == "python":
         try:
@@ -281,7 +343,7 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
         except ValueError as exc:
             reader.fail(str(exc), data.line_of("value"), f"{where}.value")
             return None
-    return Check(base, value, negate, low, high, function)
+    return Check(base, value, negate, low, high, function, extra["path"], extra["pattern"])
 
 
 def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
@@ -305,9 +367,14 @@ def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
             passed = reader.text(jd, "pass", f"{where}.judge.")
             failed = reader.text(jd, "fail", f"{where}.judge.")
             model = parse_model(jd.get("model"), reader, f"{where}.judge.model", jd.line_of("model"))
+            sees = jd.get("sees", "output")
+            if sees not in JUDGE_SEES:
+                reader.fail(f"must be one of {', '.join(JUDGE_SEES)}, got {sees!r}", jd.line_of("sees"),
+                            f"{where}.judge.sees")
+                continue
             if passed is None or failed is None:
                 continue
-            judge = Judge(passed, failed, model)
+            judge = Judge(passed, failed, model, sees)
         only = item_data.get("inputs", [])
         if not isinstance(only, list) or not all(isinstance(i, (str, int)) for i in only):
             reader.fail("must be a list of input ids", item_data.line_of("inputs"), f"{where}.inputs")

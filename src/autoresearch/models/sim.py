@@ -61,12 +61,21 @@ def _strip_frontmatter(text: str) -> str:
     return text[m.end():] if m else text
 
 
+_INVOKED = re.compile(r'<skill name="[^"]*"[^>]*>\n(.*?)\n?</skill>', re.S)
+
+
+def _skill_body(text: str) -> str:
+    """The skill's body, whether given raw or framed as a harness shows an invoked skill (`<skill ...>body</skill>`)."""
+    invoked = _INVOKED.search(text)
+    return invoked.group(1) if invoked else _strip_frontmatter(text)
+
+
 def _sentences(skill_text: str) -> tuple[list[str], str]:
     """Instruction sentences (outside code fences and headings) and the text of the examples."""
     sentences: list[str] = []
     examples: list[str] = []
     fence = False
-    for raw in _strip_frontmatter(skill_text).splitlines():
+    for raw in _skill_body(skill_text).splitlines():
         line = raw.strip()
         if line.startswith(("```", "~~~")):
             fence = not fence
@@ -81,6 +90,18 @@ def _sentences(skill_text: str) -> tuple[list[str], str]:
     return sentences, "\n".join(examples)
 
 
+def _strength(sentence: str, literals: list[str], index: int, total: int, examples: str) -> float:
+    """How likely a directive is obeyed: stated strongly, with a literal or an example, early, in a short text."""
+    p = 0.42
+    p += 0.22 if _STRONG.search(sentence) else 0.10 if _SHOULD.search(sentence) else 0.0
+    p -= 0.15 if _WEAK.search(sentence) else 0.0
+    p += 0.10 if _EMPHASIS.search(sentence) else 0.0
+    p += 0.08 if literals or re.search(r"\d", sentence) else 0.0
+    if re.search(r"\b(e\.g\.|for example|example)\b", sentence, re.I) or any(lit in examples for lit in literals):
+        p += 0.08
+    return p + 0.12 * (1 - index / total) - 0.01 * max(0, total - 12)
+
+
 @lru_cache(maxsize=256)
 def directives(skill_text: str) -> tuple[Directive, ...]:
     """Read the skill as directives; repeated directives on the same target reinforce each other."""
@@ -89,14 +110,7 @@ def directives(skill_text: str) -> tuple[Directive, ...]:
     grouped: dict[tuple, list[Directive]] = {}
     for index, s in enumerate(sentences):
         literals = [a or b for a, b in _LITERAL.findall(s)]
-        p = 0.42
-        p += 0.22 if _STRONG.search(s) else 0.10 if _SHOULD.search(s) else 0.0
-        p -= 0.15 if _WEAK.search(s) else 0.0
-        p += 0.10 if _EMPHASIS.search(s) else 0.0
-        p += 0.08 if literals or re.search(r"\d", s) else 0.0
-        if re.search(r"\b(e\.g\.|for example|example)\b", s, re.I) or any(lit in examples for lit in literals):
-            p += 0.08
-        p += 0.12 * (1 - index / total) - 0.01 * max(0, total - 12)
+        p = _strength(s, literals, index, total, examples)
         negative = bool(_NEGATIVE.search(s))
         limit = _LIMIT.search(s)
         found: list[Directive] = []
@@ -121,6 +135,39 @@ def directives(skill_text: str) -> tuple[Directive, ...]:
             miss *= 1 - _clamp(d.p)
         result.append(Directive(**{**same[0].__dict__, "p": _clamp(1 - miss, high=0.97)}))
     return tuple(result)
+
+
+_RUN = re.compile(r"\b(run|execute|invoke|call)\b", re.I)
+_WRITE = re.compile(r"\b(write|save|create|store|put)\b", re.I)
+_FILENAME = re.compile(r"^[\w.-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,6}$")
+
+
+@dataclass(frozen=True)
+class Action:
+    """A tool use the skill asks for: run a command, or write the answer to a file."""
+
+    kind: str  # run | write
+    literal: str
+    p: float
+
+
+@lru_cache(maxsize=256)
+def actions(skill_text: str) -> tuple[Action, ...]:
+    """The commands the skill says to run and the files it says to write, in the order it says them."""
+    sentences, examples = _sentences(skill_text)
+    total = max(1, len(sentences))
+    found: list[Action] = []
+    for index, s in enumerate(sentences):
+        literals = [a or b for a, b in _LITERAL.findall(s)]
+        if not literals or _NEGATIVE.search(s):
+            continue
+        p = _clamp(_strength(s, literals, index, total, examples))
+        for lit in literals:
+            if _RUN.search(s) and (" " in lit.strip() or lit.startswith(("./", "scripts/"))):
+                found.append(Action("run", lit.strip(), p))
+            elif _WRITE.search(s) and _FILENAME.match(lit.strip()):
+                found.append(Action("write", lit.strip(), p))
+    return tuple(found)
 
 
 def _input_sentences(text: str) -> list[str]:

@@ -1,0 +1,98 @@
+"""Targets: what is measured. A target runs one input with one version of the skill and returns an Outcome.
+
+- a model target (`sim`, `anthropic:<model>`, `command:<cli>`) sends the skill as a harness shows an
+  invoked skill and scores the reply text;
+- a harness target (`claude-code[:MODEL]`, `pi[:PROVIDER/MODEL]`) runs the real CLI in a fresh
+  workspace with the whole skill folder installed, and records its tool calls and files too.
+Models (judge, mutator) only answer prompts; see `autoresearch.models`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from ..models import ModelSpec
+from ..outcome import Outcome
+
+HARNESSES = ("claude-code", "pi")
+MODEL_BACKENDS = ("sim", "anthropic", "command")
+
+
+@dataclass(frozen=True)
+class SkillUnderTest:
+    """One version of the target skill: its SKILL.md text, and the folder its scripts and references come from."""
+
+    text: str
+    folder: Path
+
+    @cached_property
+    def name(self) -> str:
+        match = re.search(r"^name:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", self._frontmatter, re.M)
+        return match.group(1).strip() if match else self.folder.name
+
+    @cached_property
+    def description(self) -> str:
+        from ..skill import parse_skill
+
+        try:
+            return str(parse_skill(self.text).frontmatter.get("description", "") or "")
+        except Exception:  # a broken document is reported by validation; here it only lacks a description
+            return ""
+
+    @cached_property
+    def body(self) -> str:
+        """The skill without its frontmatter: what a harness shows the agent when the skill is invoked."""
+        match = re.match(r"\ufeff?---\r?\n.*?\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|$)", self.text, re.S)
+        return self.text[match.end():].lstrip("\r\n") if match else self.text
+
+    @cached_property
+    def _frontmatter(self) -> str:
+        match = re.match(r"\ufeff?---\r?\n(.*?)\r?\n(?:---|\.\.\.)", self.text, re.S)
+        return match.group(1) if match else ""
+
+
+class Target(Protocol):
+    spec: ModelSpec
+
+    def check(self, skill: SkillUnderTest) -> None:
+        """Raise InputError when this skill cannot be run at all (before any cell runs)."""
+        ...
+
+    async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
+        """Run `item` once (`run` is the sample index) and return what happened; ModelError when it could not run."""
+        ...
+
+    def release(self, outcome: Outcome) -> Outcome:
+        """Called once the outcome is scored: remove its workspace unless kept; returns the outcome to store."""
+        ...
+
+    async def aclose(self) -> None:
+        ...
+
+
+def is_harness(spec: ModelSpec) -> bool:
+    return spec.backend in HARNESSES
+
+
+def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> Target:
+    """The target named by `spec`: a harness CLI, or a model through `open_model` (which applies the cache)."""
+    if spec.backend == "claude-code":
+        from .harness import ClaudeCode, HarnessTarget
+
+        return HarnessTarget(spec, ClaudeCode(), keep_workspaces)
+    if spec.backend == "pi":
+        from .harness import HarnessTarget, Pi
+
+        return HarnessTarget(spec, Pi(), keep_workspaces)
+    from .model import ModelTarget
+
+    return ModelTarget(open_model(spec))
+
+
+def fixture_note(files: Sequence[tuple[str, str]]) -> str:
+    """An input's fixture files, inlined for a target that has no workspace."""
+    return "".join(f'\n\n<file path="{path}">\n{text}\n</file>' for path, text in files)

@@ -1,0 +1,432 @@
+"""The real Claude Code and pi as targets: each cell runs the CLI headless in a fresh workspace.
+
+Per cell: a temporary folder with the WHOLE skill folder installed where the harness finds it (with
+the candidate SKILL.md), the input's fixture files copied in, then the CLI with a timeout, a bound on
+turns and the suite's allowed tools. Its JSON event stream gives the tool calls, the final text, turns,
+tokens and cost; the files it created or changed are read back. A crash, a hang or a stream that does
+not parse is an error (ModelError), never a fail. `claude-code:sim` and `pi:sim` run the real binaries
+against a local Messages-API server answered by the simulator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError, input_error
+from ..models import Usage
+from ..outcome import Outcome, ToolCall
+from . import SkillUnderTest
+
+MAX_SKILL_BYTES = 20 * 1024 * 1024
+MAX_FILE_CHARS = 64 * 1024
+MAX_FILES = 100
+SIM_MODEL = "claude-sim-1"
+
+
+@dataclass(frozen=True)
+class Events:
+    """What a harness's event stream said, reduced to what an Outcome needs."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    skill_used: bool
+    turns: int
+    usage: Usage
+    cost: float
+    stop_reason: str
+    error: str | None = None
+
+
+class ClaudeCode:
+    name = "claude-code"
+    binary = "claude"
+    package = "@anthropic-ai/claude-code"
+    tools = ("Bash", "Read", "Write", "Edit", "Glob", "Grep", "Skill", "TodoWrite", "WebFetch", "WebSearch",
+             "NotebookEdit", "Agent", "Task")
+    default_tools = ("Skill", "Read", "Write", "Edit", "Bash", "Glob", "Grep")
+
+    def skill_dir(self, work: Path, name: str) -> Path:
+        return work / ".claude" / "skills" / name
+
+    def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
+        argv = [binary, "-p", prompt, "--output-format", "stream-json", "--verbose", "--max-turns", str(max_turns),
+                "--allowedTools", " ".join(tools)]
+        return argv + (["--model", model] if model else [])
+
+    def explicit(self, name: str, text: str) -> str:
+        return f"/{name} {text}"
+
+    def sim_env(self, url: str, home: Path) -> dict[str, str]:
+        return {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sim", "DISABLE_TELEMETRY": "1",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
+
+    def sim_model(self) -> str:
+        return SIM_MODEL
+
+    def parse(self, lines: list[str], skill: str, explicit: bool, skill_file: Path) -> Events:
+        text, calls, turns, usage, cost, stop, error = "", [], 0, Usage(), 0.0, "", None
+        listed = used = False
+        result_seen = False
+        for data in _json_lines(lines):
+            kind = data.get("type")
+            if kind == "system" and data.get("subtype") == "init":
+                listed = skill in (data.get("skills") or []) or skill in (data.get("slash_commands") or [])
+            elif kind == "assistant":
+                for block in _blocks(data.get("message")):
+                    if block.get("type") == "tool_use":
+                        call = ToolCall(str(block.get("name", "")), _mapping(block.get("input")))
+                        calls.append(call)
+                        used = used or (call.name == "Skill" and call.input.get("skill") == skill)
+                    elif block.get("type") == "text" and isinstance(block.get("text"), str):
+                        text = block["text"]
+            elif kind == "result":
+                result_seen = True
+                turns = _int(data.get("num_turns"))
+                cost = _float(data.get("total_cost_usd"))
+                usage = _usage(data.get("usage"), ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                                                   "cache_creation_input_tokens"))
+                subtype = str(data.get("subtype") or "")
+                stop = "max_turns" if subtype == "error_max_turns" else str(data.get("stop_reason") or subtype)
+                if isinstance(data.get("result"), str):
+                    text = data["result"]
+                if data.get("is_error") and subtype != "error_max_turns":
+                    error = f"claude reported an error ({subtype}): {str(data.get('result'))[:300]}"
+        if not result_seen:
+            error = error or "claude ended without a result event"
+        return Events(text, tuple(calls), used or (explicit and listed), turns, usage, cost, stop, error)
+
+
+class Pi:
+    name = "pi"
+    binary = "pi"
+    package = "@mariozechner/pi-coding-agent"
+    tools = ("read", "bash", "edit", "write", "grep", "find", "ls")
+    default_tools = ("read", "bash", "edit", "write")
+
+    def skill_dir(self, work: Path, name: str) -> Path:
+        return work / ".pi" / "skills" / name
+
+    def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
+        argv = [binary, "-p", prompt, "--mode", "json", "--no-session", "--tools", ",".join(tools)]
+        provider, _, name = model.partition("/")
+        if name:
+            argv += ["--provider", provider, "--model", name]
+        elif provider:
+            argv += ["--model", provider]
+        return argv
+
+    def explicit(self, name: str, text: str) -> str:
+        return f"/skill:{name} {text}"
+
+    def sim_env(self, url: str, home: Path) -> dict[str, str]:
+        agent_dir = home / ".pi" / "agent"
+        agent_dir.mkdir(parents=True, exist_ok=True)
+        (agent_dir / "models.json").write_text(json.dumps({"providers": {"autoresearch-sim": {
+            "baseUrl": url, "api": "anthropic-messages", "apiKey": "sim",
+            "models": [{"id": SIM_MODEL, "contextWindow": 200000, "maxTokens": 8192}]}}}), encoding="utf-8")
+        return {"PI_CODING_AGENT_DIR": str(agent_dir), "PI_OFFLINE": "1"}
+
+    def sim_model(self) -> str:
+        return f"autoresearch-sim/{SIM_MODEL}"
+
+    def parse(self, lines: list[str], skill: str, explicit: bool, skill_file: Path) -> Events:
+        text, calls, turns, stop, error = "", [], 0, "", None
+        totals = [0, 0, 0, 0]
+        cost = 0.0
+        used = ended = False
+        for data in _json_lines(lines):
+            kind = data.get("type")
+            if kind == "turn_start":
+                turns += 1
+            elif kind == "agent_end":
+                ended = True
+            elif kind == "message_end":
+                message = data.get("message") if isinstance(data.get("message"), dict) else {}
+                blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
+                if message.get("role") == "user" and explicit:
+                    used = used or any(str(b.get("text", "")).startswith(f'<skill name="{skill}"') for b in blocks)
+                if message.get("role") != "assistant":
+                    continue
+                raw = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+                for i, key in enumerate(("input", "output", "cacheRead", "cacheWrite")):
+                    totals[i] += _int(raw.get(key))
+                cost += _float((raw.get("cost") or {}).get("total") if isinstance(raw.get("cost"), dict) else 0)
+                stop = str(message.get("stopReason") or "")
+                if stop == "error":
+                    error = f"pi reported an error: {str(message.get('errorMessage'))[:300]}"
+                texts = [b.get("text", "") for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)]
+                if texts:
+                    text = "".join(texts)
+                for b in blocks:
+                    if b.get("type") == "toolCall":
+                        call = ToolCall(str(b.get("name", "")), _mapping(b.get("arguments")))
+                        calls.append(call)
+                        path = call.input.get("path")
+                        if call.name == "read" and isinstance(path, str) and _same_file(path, skill_file):
+                            used = True
+        if not ended and error is None:
+            error = "pi ended without an agent_end event"
+        usage = Usage(totals[0], totals[1], totals[2], totals[3])
+        return Events(text, tuple(calls), used, turns, usage, cost, stop, error)
+
+
+def _same_file(path: str, skill_file: Path) -> bool:
+    candidate = Path(path)
+    if not candidate.is_absolute():
+        candidate = skill_file.parents[3] / candidate  # relative to the workspace (work/.pi/skills/NAME/SKILL.md)
+    return os.path.normpath(candidate) == os.path.normpath(skill_file)
+
+
+def _json_lines(lines: list[str]):
+    for line in lines:
+        if line.strip():
+            data = json.loads(line)  # a line that does not parse is the caller's error cell
+            if isinstance(data, dict):
+                yield data
+
+
+def _blocks(message) -> list[dict]:
+    content = message.get("content") if isinstance(message, dict) else None
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _float(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _usage(raw, keys) -> Usage:
+    raw = raw if isinstance(raw, dict) else {}
+    return Usage(*(_int(raw.get(k)) for k in keys))
+
+
+def find_binary(flavour, given: str | None) -> str:
+    """The harness CLI: the `binary` option, else PATH, else the `make harness` install under .harness/."""
+    candidates = [given] if given else [shutil.which(flavour.binary),
+                                        str(Path(".harness/node_modules/.bin") / flavour.binary)]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    where = f"{given!r} is not an executable file" if given else f"`{flavour.binary}` is not on PATH"
+    raise input_error("target", f"{flavour.name}: {where}. Install it with `npm install -g {flavour.package}` "
+                      f"(or `make harness` in the autoresearch repository), or give its path as the model option "
+                      f"`binary:`")
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file under `root`, except the installed skills."""
+    found = {}
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] in (".claude", ".pi") or not path.is_file() or path.is_symlink():
+            continue
+        stat = path.stat()
+        found[rel] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def changed_files(root: Path, before: dict[str, tuple[int, int]]) -> dict[str, str]:
+    """Files the run created or changed, as text (capped), at most MAX_FILES of them."""
+    files = {}
+    for rel, stamp in sorted(snapshot(root).items()):
+        if before.get(rel) == stamp:
+            continue
+        if len(files) >= MAX_FILES:
+            break
+        text = (root / rel).read_bytes()[:MAX_FILE_CHARS + 1].decode("utf-8", errors="replace")
+        files[rel] = text if len(text) <= MAX_FILE_CHARS else text[:MAX_FILE_CHARS] + "\n…[truncated]"
+    return files
+
+
+def check_skill_folder(folder: Path, limit: int = MAX_SKILL_BYTES) -> None:
+    """The skill folder is copied into every workspace: no links out of it, and not too large."""
+    total = 0
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            raise input_error(str(path), "the skill folder holds a symbolic link; harness targets copy the folder "
+                              "into each workspace and refuse links (replace it with the file)")
+        if path.is_file():
+            total += path.stat().st_size
+    if total > limit:
+        raise input_error(str(folder), f"the skill folder holds {total / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB "
+                          "a harness target copies into each workspace: is SKILL.md in its own folder?")
+
+
+class HarnessTarget:
+    """`claude-code[:MODEL]` or `pi[:PROVIDER/MODEL]`; options: mode (explicit | implicit), allowed_tools,
+    max_turns, timeout (seconds), binary, concurrency."""
+
+    def __init__(self, spec, flavour, keep_workspaces: bool = False):
+        self.spec, self.flavour = spec, flavour
+        self.model = spec.name.split(":", 1)[1] if ":" in spec.name else ""
+        self.simulated = self.model == "sim"
+        self.mode = str(spec.option("mode", "explicit"))
+        tools = spec.option("allowed_tools")
+        self.tools = tuple(tools.split() if isinstance(tools, str) else tools or flavour.default_tools)
+        self.max_turns = int(spec.option("max_turns", 20))
+        self.timeout = float(spec.option("timeout", 300))
+        self.keep = keep_workspaces or bool(spec.option("keep_workspaces", False))
+        self.binary = find_binary(flavour, spec.option("binary"))
+        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+        self._server = self._agent = None
+
+    def check(self, skill: SkillUnderTest) -> None:
+        unknown = [t for t in self.tools if t not in self.flavour.tools]
+        if unknown:
+            raise input_error("target", f"{self.flavour.name}: unknown tool(s) {', '.join(map(repr, unknown))} in "
+                              f"allowed_tools; {self.flavour.name} has {', '.join(self.flavour.tools)}")
+        if self.mode not in ("explicit", "implicit"):
+            raise input_error("target", f"{self.flavour.name}: mode must be explicit or implicit, got {self.mode!r}")
+        check_skill_folder(skill.folder)
+
+    def _ensure_server(self):
+        if self._server is None:
+            from ..models.sim_agent import SimAgent
+            from ..server import MessagesServer
+
+            self._agent = SimAgent(self.spec.seed)
+            self._server = MessagesServer(reply=self._agent).__enter__()
+        return self._server
+
+    def _install(self, skill: SkillUnderTest, work: Path) -> Path:
+        target = self.flavour.skill_dir(work, skill.name)
+        shutil.copytree(skill.folder, target, symlinks=True,
+                        ignore=shutil.ignore_patterns(".git", ".autoresearch", "__pycache__"))
+        (target / "SKILL.md").write_text(skill.text, encoding="utf-8")
+        return target / "SKILL.md"
+
+    def _environment(self, root: Path, token: str) -> dict[str, str]:
+        if not self.simulated:
+            return dict(os.environ)
+        home = root / "home"
+        home.mkdir()
+        server = self._ensure_server()
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "PI_"))}
+        return {**base, "HOME": str(home), **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
+
+    async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
+        async with self._limit:
+            root = Path(tempfile.mkdtemp(prefix="autoresearch-cell-"))
+            try:
+                return await self._run_in(root, skill, item, run)
+            except BaseException:
+                if not self.keep:
+                    shutil.rmtree(root, ignore_errors=True)
+                raise
+
+    async def _run_in(self, root: Path, skill: SkillUnderTest, item, run: int) -> Outcome:
+        work = root / "work"
+        work.mkdir()
+        skill_file = self._install(skill, work)
+        for rel, source in item.fixture_paths():
+            (work / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, work / rel)
+        before = snapshot(work)
+        token = secrets.token_hex(8)
+        env = self._environment(root, token)
+        if self._agent:
+            self._agent.register(token, run)
+        explicit = self.mode == "explicit"
+        prompt = self.flavour.explicit(skill.name, item.text) if explicit else item.text
+        model = self.flavour.sim_model() if self.simulated else self.model
+        argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns)
+        started = time.perf_counter()
+        try:
+            lines, stderr, code = await self._execute(argv, work, env)
+        finally:
+            if self._agent:
+                self._agent.forget(token)
+        seconds = time.perf_counter() - started
+        try:
+            events = self.flavour.parse(lines, skill.name, explicit, skill_file)
+        except ValueError:
+            bad = next((line for line in lines if line.strip() and not _parses(line)), "")
+            raise ModelError(f"{self.flavour.binary} printed an event that does not parse: {bad[:200]!r}; "
+                             f"stderr: {stderr[-300:]}") from None
+        if events.error or (code != 0 and not events.text):
+            raise ModelError(f"{self.flavour.binary} exited with {code}: {events.error or ''} {stderr[-300:]}".strip())
+        if self.flavour.name == "pi" and events.turns > self.max_turns:
+            events = Events(events.text, events.calls, events.skill_used, events.turns, events.usage, events.cost,
+                            "max_turns")
+        return Outcome(events.text, events.calls, events.skill_used, changed_files(work, before), max(1, events.turns),
+                       events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
+                       workspace=str(work))
+
+    async def _execute(self, argv: list[str], cwd: Path, env: dict) -> tuple[list[str], str, int]:
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                        start_new_session=True)
+        except OSError as exc:
+            raise ModelError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+        lines: list[str] = []
+        turns = 0
+
+        async def read_events() -> None:
+            nonlocal turns
+            assert proc.stdout is not None
+            async for raw in proc.stdout:
+                line = raw.decode("utf-8", errors="replace")
+                lines.append(line)
+                if self.flavour.name == "pi" and '"type":"turn_start"' in line.replace(" ", ""):
+                    turns += 1
+                    if turns > self.max_turns:  # pi has no --max-turns: stop it here
+                        _kill(proc)
+                        return
+
+        try:
+            stderr_task = asyncio.ensure_future(proc.stderr.read())  # type: ignore[union-attr]
+            await asyncio.wait_for(read_events(), self.timeout)
+            await asyncio.wait_for(proc.wait(), 10)
+            stderr = (await stderr_task).decode("utf-8", errors="replace")
+        except asyncio.TimeoutError:
+            _kill(proc)
+            await proc.wait()
+            raise ModelError(f"{self.flavour.binary} timed out after {self.timeout:g}s (the model option `timeout`); "
+                             f"last event: {(lines[-1] if lines else '(none)').strip()[:200]}") from None
+        if turns > self.max_turns:
+            lines.append(json.dumps({"type": "agent_end"}))
+        return lines, stderr, proc.returncode or 0
+
+    def release(self, outcome: Outcome) -> Outcome:
+        if outcome.workspace and not self.keep:
+            shutil.rmtree(Path(outcome.workspace).parent, ignore_errors=True)
+            return dataclasses.replace(outcome, workspace=None)
+        return outcome
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.__exit__(None, None, None)
+            self._server = self._agent = None
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+        return True
+    except ValueError:
+        return False
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
