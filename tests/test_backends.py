@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from autoresearch.cli import main
-from autoresearch.errors import ModelError
+from autoresearch.errors import AutoresearchError, ModelError
 from autoresearch.models import ModelSpec, open_model
 from autoresearch.models.anthropic_api import cost_of, price_table
 from autoresearch.runner import ERROR, Models, evaluate_sync
@@ -273,3 +273,15 @@ def test_cost_preview_counts_the_calls_the_evaluation_makes(server, make_suite):
     preview = asyncio.run(go())
     result = evaluate_sync(suite, models=Models.for_suite(suite, lambda s: open_model(s, cache=None)))
     assert preview.calls == result.spend.calls == 2 * 2 + 2 * 2 + 1 * 2  # targets, judged everywhere, judged once
+
+
+@pytest.mark.parametrize("line", ["claude -p --output-format json", "pi -p", "/usr/local/bin/claude -p {prompt}"])
+def test_command_route_that_passes_no_skill_to_a_harness_is_refused(line):
+    """`command:claude -p` ran the CLI without the skill: the loop optimised a file the model never read."""
+    with pytest.raises(AutoresearchError, match="passes no skill.*claude-code|passes no skill.*pi"):
+        command(line)
+
+
+def test_command_route_to_a_harness_that_is_given_the_skill_is_allowed():
+    assert command("claude -p --append-system-prompt-file {system_file}").argv[0] == "claude"
+    assert command("pi -p", skills_folder=True).argv[0] == "pi"

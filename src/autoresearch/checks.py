@@ -189,10 +189,10 @@ def _file_contains(outcome: Outcome, c: Check, regex: bool = False) -> Verdict:
                           f"{found[0]} starts {_snippet(outcome.files[found[0]])}")
 
 
-def _at_most(what: str, unit: str, read: Callable[[Outcome], float]) -> Callable[[Outcome, Check], Verdict]:
+def _at_most(what: str, show: Callable[[float], str], read: Callable[[Outcome], float]) -> Callable[[Outcome, Check], Verdict]:
     def check(outcome: Outcome, c: Check) -> Verdict:
         seen = read(outcome)
-        return Verdict(seen <= float(c.value), f"{what} {seen:g}{unit}, at most {float(c.value):g}{unit} allowed")
+        return Verdict(seen <= float(c.value), f"{what} {show(seen)}, at most {show(float(c.value))} allowed")
 
     return check
 
@@ -204,9 +204,9 @@ OUTCOME_CHECKS: dict[str, Callable[[Outcome, Check], Verdict]] = {
     "file-exists": _file_exists,
     "file-contains": _file_contains,
     "file-regex": lambda o, c: _file_contains(o, c, regex=True),
-    "max-turns": _at_most("turns", "", lambda o: o.turns),
-    "max-cost": _at_most("cost $", "", lambda o: o.cost),
-    "max-seconds": _at_most("took", "s", lambda o: o.seconds),
+    "max-turns": _at_most("turns", "{:g}".format, lambda o: o.turns),
+    "max-cost": _at_most("cost", "${:.4g}".format, lambda o: o.cost),
+    "max-seconds": _at_most("took", "{:.1f}s".format, lambda o: o.seconds),
 }
 
 CHECK_TYPES: dict[str, Callable[..., Verdict]] = {

@@ -51,11 +51,18 @@ def _progress(label: str) -> tuple[Callable[[int, int], None] | None, Callable[[
     return update, close
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a flag that only the model layer needs in the context, out of every command's signature."""
+    ctx.meta[param.name] = value
+    return value
+
+
 def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[..., Any]:
     """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
     options = [
         click.option("--model", "model_name", metavar="NAME",
-                     help="Target model: sim, anthropic:<model> or command:<cli> (default: the suite's)."),
+                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL] (`:sim` runs the "
+                          "real CLI offline on the simulator) or command:<cli> (default: the suite's)."),
         click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
                      "else the target). A judge that is not the model under test is recommended."),
         click.option("--mutator-model", metavar="NAME", help="Model that proposes edits (default: the suite's "
@@ -64,6 +71,8 @@ def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[...
                      "(half price, slower): for overnight runs."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the response cache "
                      "(.autoresearch/cache)."),
+        click.option("--keep-workspaces", is_flag=True, expose_value=False, callback=_remember,
+                     help="Harness targets: keep each cell's workspace folder (its path is stored with the outcome)."),
     ]
     if not mutator:
         options.pop(2)
@@ -122,7 +131,9 @@ def _open_models(suite: Any, no_cache: bool) -> Any:
     from .models import open_model
     from .runner import Models
 
-    return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model)
+    context = click.get_current_context(silent=True)
+    keep = bool(context and context.meta.get("keep_workspaces"))
+    return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model, keep)
 
 
 @click.group(cls=_WorkflowOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -69,6 +69,8 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
         "inputs": {k: {"split": result.splits[k], **v.to_dict()} for k, v in result.by("input_id").items()},
         "cells": [{"input": c.input_id, "eval": c.eval_id, "run": c.run, "status": c.status, "reason": c.reason}
                   for c in result.cells],
+        "outcomes": [{"input": key[0], "run": key[1], **result.traces.get(key, {"text": text})}
+                     for key, text in sorted(result.outputs.items(), key=lambda kv: (kv[0][1], kv[0][0]))],
         "spend": {"calls": result.spend.calls, "input_tokens": result.spend.usage.input_tokens,
                   "output_tokens": result.spend.usage.output_tokens,
                   "cache_read_input_tokens": result.spend.usage.cache_read_input_tokens,

@@ -125,8 +125,9 @@ class Models:
         self.target_spec, self.judge_spec, self.mutator_spec = target, judge or fallback, mutator or fallback
 
     @classmethod
-    def for_suite(cls, suite: Suite, opener: Callable[[ModelSpec], Model] = open_model) -> "Models":
-        return cls(suite.model, suite.judge_model, suite.mutator_model, opener)
+    def for_suite(cls, suite: Suite, opener: Callable[[ModelSpec], Model] = open_model,
+                  keep_workspaces: bool = False) -> "Models":
+        return cls(suite.model, suite.judge_model, suite.mutator_model, opener, keep_workspaces)
 
     def get(self, spec: ModelSpec) -> Model:
         if spec not in self._open:

@@ -1,4 +1,4 @@
-"""The `command:<cli>` backend: any command line as the model, e.g. `claude -p` or `pi -p`.
+"""The `command:<cli>` backend: any command line as the model (the harnesses have targets of their own).
 
 How the skill and the input reach the command (documented in the README):
 - the command line is split like a shell would; `{prompt}`, `{system_file}` and `{skill_name}` in it
@@ -56,8 +56,14 @@ class CommandModel:
         if not line.strip():
             raise AutoresearchError(f"model {spec.name!r}: give the command, as `command:<cli>` or `command: ...`")
         self.argv = shlex.split(line)
-        self.timeout = float(spec.option("timeout", 300))
         self.skills_folder = bool(spec.option("skills_folder", False))
+        harness = {"claude": "claude-code", "pi": "pi"}.get(Path(self.argv[0]).name)
+        if harness and not self.skills_folder and not any("{system_file}" in a for a in self.argv):
+            raise AutoresearchError(
+                f"model {spec.name!r} passes no skill to {self.argv[0]}: the CLI would run without the skill "
+                f"being measured. Use the target `{harness}` (or `{harness}:sim` offline), which installs the "
+                "whole skill folder where the harness finds it; or pass `{system_file}` or set `skills_folder: true`")
+        self.timeout = float(spec.option("timeout", 300))
         self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
 
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:

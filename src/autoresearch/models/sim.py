@@ -282,6 +282,8 @@ def _instruction(check: str, value: str, negate: bool, low: str, high: str, ques
         return f"Always start your answer with `{v}`."
     if check == "ends-with":
         return f"Always end your answer with `{v}`."
+    if check == "file-exists" and not negate and not any(ch in v for ch in "*?["):
+        return f"Always write your answer to the file `{v}`."
     if check == "word-count" and high:
         return f"Keep the whole answer under {high} words."
     if check == "is-json":

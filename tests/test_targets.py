@@ -1,0 +1,293 @@
+"""Skills measured where they run: the REAL `claude` and `pi` binaries as targets, offline.
+
+`claude-code:sim` / `pi:sim` run the binaries against the package's own Messages-API server answered
+by the simulator; other tests script the replies on tests' own server. The fixture skill `tally` has a
+script in scripts/ that the agent must run from the installed folder, and the input brings a file.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autoresearch.journal import RunDir
+from autoresearch.models import ModelSpec
+from autoresearch.outcome import Outcome, ToolCall
+from autoresearch.checks import Check, run_check
+from autoresearch.runner import ERROR, Models, evaluate_sync
+from autoresearch.suite import load_suite
+
+from conftest import ROOT
+from messages_server import MessagesServer
+
+BIN = ROOT / ".harness" / "node_modules" / ".bin"
+FIXTURE = ROOT / "tests" / "fixtures" / "harness"
+HARNESS_TARGETS = ["claude-code:sim", "pi:sim"]
+
+
+def need(name: str) -> None:
+    if not (BIN / name).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
+        pytest.skip(f"{name} is not installed (run `make harness`)")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A copy of the fixture project, with the harness binaries on PATH."""
+    need("claude")
+    need("pi")
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURE, root)
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(root)
+    return root
+
+
+def cli(root: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autoresearch", *args], cwd=root, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# -- the whole skill folder, in the real harness ------------------------------------------------
+
+@pytest.mark.parametrize("target", HARNESS_TARGETS)
+def test_the_whole_skill_folder_is_installed_and_its_script_runs(project, target):
+    done = cli(project, "eval", "suite.yaml", "--model", target, "--json", "result.json")
+    assert done.returncode in (0, 1), done.stderr
+    data = json.loads((project / "result.json").read_text())
+    by_eval = data["evals"]
+    # the script in scripts/ was run by the agent and its output file read back, on every run
+    assert by_eval["ran-script"]["passed"] == 4 and by_eval["ran-script"]["failed"] == 0
+    assert by_eval["counted"]["passed"] == 4 and by_eval["loaded"]["passed"] == 4
+    outcome = data["outcomes"][0]
+    assert outcome["files"]["count.txt"] == "2 open items\n"
+    assert any("scripts/tally.py" in json.dumps(c["input"]) for c in outcome["tool_calls"])
+    assert outcome["workspace"] is None  # removed after scoring unless --keep-workspaces
+
+
+def test_keep_workspaces_leaves_each_cells_folder(project):
+    done = cli(project, "eval", "suite.yaml", "--runs", "1", "--keep-workspaces", "--json", "r.json")
+    assert done.returncode in (0, 1), done.stderr
+    kept = [o["workspace"] for o in json.loads((project / "r.json").read_text())["outcomes"]]
+    assert len(kept) == 2 and all((Path(w) / "count.txt").is_file() for w in kept)
+    assert all((Path(w) / ".claude/skills/tally/scripts/tally.py").is_file() for w in kept)
+    for w in kept:
+        shutil.rmtree(Path(w).parent)
+
+
+# -- explicit and implicit invocation, with scripted replies -----------------------------------
+
+def scripted(load_call):
+    """Replies: load the skill with `load_call(body)` unless already loaded, then answer."""
+
+    def reply(body):
+        if not body.get("tools"):
+            return "ok"
+        calls = [b for m in body["messages"] if m["role"] == "assistant" and isinstance(m["content"], list)
+                 for b in m["content"] if b.get("type") == "tool_use"]
+        call = load_call(body)
+        if call and not calls:
+            return {"content": [{"type": "tool_use", "id": "toolu_1", "name": call[0], "input": call[1]}],
+                    "stop_reason": "tool_use"}
+        return "Tally: done"
+
+    return reply
+
+
+def real_harness_env(monkeypatch, server, tmp_path) -> None:
+    home = tmp_path / "home"
+    (home / "pi").mkdir(parents=True)
+    (home / "pi" / "models.json").write_text(json.dumps({"providers": {"fake": {
+        "baseUrl": server.url, "api": "anthropic-messages", "apiKey": "test",
+        "models": [{"id": "claude-fake-1", "contextWindow": 200000, "maxTokens": 8192}]}}}))
+    for key, value in {"HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "test",
+                       "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                       "DISABLE_AUTOUPDATER": "1", "PI_CODING_AGENT_DIR": str(home / "pi")}.items():
+        monkeypatch.setenv(key, value)
+
+
+def run_one(target: str, mode: str, **options):
+    suite = load_suite("suite.yaml")
+    spec = ModelSpec(target, options=tuple(sorted({"mode": mode, **options}.items())))
+    models = Models(spec)
+    result = evaluate_sync(suite, models=models, runs=[0], inputs=suite.split("train"))
+    return result
+
+
+def pi_skill_read(body):
+    location = json.dumps(body["system"]).split("<location>")[1].split("</location>")[0]
+    return "read", {"path": location}
+
+
+@pytest.mark.parametrize("target,load", [("claude-code:claude-fake-1", lambda b: ("Skill", {"skill": "tally"})),
+                                         ("pi:fake/claude-fake-1", pi_skill_read)])
+def test_explicit_mode_sends_the_skill_command_and_implicit_mode_lets_the_agent_choose(project, monkeypatch, tmp_path,
+                                                                                        target, load):
+    with MessagesServer(reply=scripted(load)) as server:
+        real_harness_env(monkeypatch, server, tmp_path)
+        explicit = run_one(target, "explicit")
+        first = json.dumps(server.message_requests()[0]["body"]["messages"])
+        assert ("<command-name>/tally</command-name>" in first) or ('<skill name=\\"tally\\"' in first)
+        assert "Always run `python3 scripts/tally.py" in first  # the body, expanded by the harness itself
+        server.requests.clear()
+        implicit = run_one(target, "implicit")
+        first = json.dumps(server.message_requests()[0]["body"]["messages"])
+        assert "Tally the open action items" in first and "Always run `python3" not in first
+        later = json.dumps(server.message_requests()[-1]["body"]["messages"])
+        assert "Always run `python3 scripts/tally.py" in later  # loaded by the agent's own tool call
+    for result in (explicit, implicit):
+        loaded = next(c for c in result.cells if c.eval_id == "loaded")
+        assert loaded.status == "pass", loaded.reason
+        assert next(c for c in result.cells if c.eval_id == "prefix").status == "pass"
+
+
+@pytest.mark.parametrize("target", ["claude-code:claude-fake-1", "pi:fake/claude-fake-1"])
+def test_implicit_mode_without_a_load_is_a_failed_skill_used_check(project, monkeypatch, tmp_path, target):
+    with MessagesServer(reply=scripted(lambda body: None)) as server:
+        real_harness_env(monkeypatch, server, tmp_path)
+        result = run_one(target, "implicit")
+    loaded = next(c for c in result.cells if c.eval_id == "loaded")
+    assert loaded.status == "fail" and "not loaded" in loaded.reason
+
+
+# -- faults: a crash, a hang, a stream that does not parse are errors, never fails ------------------
+
+def fake_binary(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "fake-harness"
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.parametrize("script,words", [
+    ("echo 'fatal: cannot read settings' >&2; exit 3", "fatal: cannot read settings"),
+    ("echo 'this is not json'; exit 0", "does not parse"),
+    ("echo '{\"type\":\"system\",\"subtype\":\"init\"}'; kill -SEGV $$", "without a result"),
+])
+def test_a_harness_that_crashes_or_prints_garbage_gives_error_cells(project, tmp_path, script, words):
+    result = run_one("claude-code:sim", "explicit", binary=fake_binary(tmp_path, script))
+    assert result.cells and all(c.status == ERROR for c in result.cells)
+    assert words in result.cells[0].reason
+
+
+def test_a_harness_that_hangs_past_its_timeout_gives_error_cells(project, monkeypatch, tmp_path):
+    with MessagesServer(reply=lambda body: "late", latency=30) as server:
+        real_harness_env(monkeypatch, server, tmp_path)
+        result = run_one("claude-code:claude-fake-1", "explicit", timeout=4)
+    assert all(c.status == ERROR for c in result.cells)
+    assert "timed out after 4s" in result.cells[0].reason
+
+
+# -- bad input: one message, exit 2, nothing run ---------------------------------------------------
+
+def test_a_missing_binary_is_a_clear_error_naming_how_to_install(project, monkeypatch):
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))
+    monkeypatch.chdir(project)
+    done = subprocess.run([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", "pi:sim"],
+                          cwd=project, capture_output=True, text=True, env={**os.environ, "PATH": "/nonexistent"})
+    assert done.returncode == 2
+    assert "npm install -g @mariozechner/pi-coding-agent" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("edit,message", [
+    ("allowed_tools", "unknown tool(s) 'Teleport'"),
+    ("outside", "is outside the suite's folder"),
+    ("link", "is a symbolic link"),
+    ("skill-link", "the skill folder holds a symbolic link"),
+])
+def test_bad_harness_input_is_refused_before_anything_runs(project, edit, message):
+    suite = (project / "suite.yaml").read_text()
+    if edit == "allowed_tools":
+        suite = suite.replace("model: claude-code:sim", "model: {name: claude-code:sim, allowed_tools: [Bash, Teleport]}")
+    elif edit == "outside":
+        suite = suite.replace("files: [inputs/notes.txt]\n  - id: review", "files: [../outside.txt]\n  - id: review")
+        (project.parent / "outside.txt").write_text("secret")
+    elif edit == "link":
+        (project / "inputs" / "link.txt").symlink_to("/etc/hostname")
+        suite = suite.replace("files: [inputs/notes.txt]\n  - id: review", "files: [inputs/link.txt]\n  - id: review")
+    else:
+        (project / "tally" / "scripts" / "elsewhere").symlink_to("/etc")
+    (project / "suite.yaml").write_text(suite)
+    done = cli(project, "eval", "suite.yaml")
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (project / ".autoresearch").exists()
+
+
+# -- outcome checks, each passing and failing ---------------------------------------------------
+
+OUTCOME = Outcome("Tally: 2 open", (ToolCall("Skill", {"skill": "tally"}),
+                                     ToolCall("Bash", {"command": "python3 /w/.claude/skills/tally/scripts/tally.py x"}),
+                                     ToolCall("Write", {"file_path": "/w/tally.md", "content": "2"})),
+                  True, {"tally.md": "Tally: 2 open\n", "out/count.txt": "2 open items\n"}, turns=4, cost=0.02,
+                  seconds=3.5)
+
+
+@pytest.mark.parametrize("check,passes,fails_on", [
+    (Check("skill-used"), True, "the skill was not loaded"),
+    (Check("tool-called", "Write"), True, "0 call(s) of Write"),
+    (Check("tool-called", "Bash", pattern="tally\\.py"), True, "0 call(s) of Bash"),
+    (Check("tool-called", "Bash", pattern="rm -rf"), False, "0 call(s) of Bash with input matching /rm -rf/"),
+    (Check("command-ran", "scripts/tally\\.py"), True, "commands run: none"),
+    (Check("file-exists", "*.md"), True, "files matching '*.md': none"),
+    (Check("file-contains", "2 open items", path="out/*.txt"), True, "no file matching 'out/*.txt'"),
+    (Check("file-regex", "^\\d+ open", path="out/count.txt"), True, "no file matching 'out/count.txt'"),
+    (Check("file-contains", "three", path="tally.md"), False, "tally.md do not contain 'three'"),
+    (Check("max-turns", 4), True, None),
+    (Check("max-turns", 3), False, "turns 4, at most 3"),
+    (Check("max-cost", 0.01), False, "cost $0.02"),
+    (Check("max-seconds", 10), True, None),
+])
+def test_each_outcome_check_passes_and_fails_with_a_reason(check, passes, fails_on):
+    verdict = run_check(check, OUTCOME.text, {}, OUTCOME)
+    assert verdict.passed is passes
+    empty = Outcome("", skill_used=False, turns=9, cost=1.0, seconds=99)
+    if passes and fails_on:
+        assert not run_check(check, "", {}, empty).passed
+        assert fails_on in run_check(check, "", {}, empty).reason
+    elif fails_on:
+        assert fails_on in verdict.reason
+    negated = run_check(Check(check.type, check.value, True, path=check.path, pattern=check.pattern), OUTCOME.text,
+                        {}, OUTCOME)
+    assert negated.passed is not passes
+
+
+# -- the loop on outcomes ------------------------------------------------------------------------
+
+LOOP_SUITE = """\
+skill: tally/SKILL.md
+runs: 3
+concurrency: 4
+model: claude-code:sim
+inputs:
+{inputs}
+evals:
+  - id: ran-script
+    question: Did the agent run the skill's own script?
+    check: {{type: command-ran, value: 'scripts/tally\\.py'}}
+  - id: report-file
+    question: Was the report written to report.md?
+    check: {{type: file-exists, value: report.md}}
+"""
+
+
+def test_a_short_run_on_claude_code_sim_keeps_a_change_that_raises_a_file_check(project):
+    inputs = "".join(f"  - id: in{i}\n    text: \"Tally the open action items in notes.txt, batch {i}.\"\n"
+                     f"    files: [inputs/notes.txt]\n" + ("    split: holdout\n" if i == 4 else "") for i in range(5))
+    (project / "loop.yaml").write_text(LOOP_SUITE.format(inputs=inputs))
+    done = cli(project, "run", "loop.yaml", "--run-id", "h", "--max-experiments", "2", timeout=600)
+    assert done.returncode == 0, done.stderr
+    entries = RunDir(project / ".autoresearch" / "h").entries()
+    keep = next(e for e in entries if e["decision"] == "keep")
+    assert entries[0]["per_eval"]["report-file"] < 0.2 < keep["per_eval"]["report-file"]
+    assert "report.md" in keep["diff"]
+    assert "report.md" in (project / "tally" / "SKILL.md").read_text()
+    report = cli(project, "report", "h")
+    assert report.returncode == 0 and "report-file" in (project / ".autoresearch/h/report.html").read_text()
+    done = cli(project, "eval", "loop.yaml", "--runs", "1", "--json", "after.json")
+    data = json.loads((project / "after.json").read_text())
+    assert {"ran-script", "report-file"} <= set(data["evals"]) and data["outcomes"][0]["tool_calls"]
