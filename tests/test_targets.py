@@ -291,3 +291,18 @@ def test_a_short_run_on_claude_code_sim_keeps_a_change_that_raises_a_file_check(
     done = cli(project, "eval", "loop.yaml", "--runs", "1", "--json", "after.json")
     data = json.loads((project / "after.json").read_text())
     assert {"ran-script", "report-file"} <= set(data["evals"]) and data["outcomes"][0]["tool_calls"]
+
+
+def test_next_shows_the_agents_tool_calls_and_files_for_failing_outcomes(project):
+    suite = (project / "suite.yaml").read_text().replace("runs: 2", "runs: 1")
+    suite += ("  - id: report\n    question: Was a report written?\n"
+              "    check: {type: file-exists, value: report.md}\n")
+    (project / "suite.yaml").write_text(suite)
+    done = cli(project, "run", "suite.yaml", "--baseline-only", "--run-id", "b")
+    assert done.returncode == 0, done.stderr
+    shown = cli(project, "next", "b")
+    assert shown.returncode == 0, shown.stderr
+    assert "WHAT THE AGENT DID" in shown.stdout and "scripts/tally.py" in shown.stdout
+    assert "file count.txt:\n2 open items" in shown.stdout
+    plan = json.loads(cli(project, "next", "b", "--json").stdout)
+    assert plan["failing_outputs"][0]["trace"].startswith("tool call 1: Bash")

@@ -578,6 +578,8 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
         click.echo("- none: a shorter section that scores the same would win (simplify)")
     for o in plan.outputs:
         click.echo(f"\nFAILING OUTPUT for input {o['input_id']} (failed {', '.join(o['failed'])}):\n{o['text'][:700]}")
+        if o["trace"]:
+            click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
     click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING TRIED ON THIS SECTION YET.")
     for a in plan.tried:
         click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")

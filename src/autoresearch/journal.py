@@ -134,12 +134,14 @@ class RunDir:
     def has_version(self, digest: str) -> bool:
         return (self.path / "versions" / f"{digest}.md").exists()
 
-    def save_cells(self, digest: str, cells: list, outputs: dict) -> None:
-        """Store a version's scored train cells, so the next candidate is paired without re-running it."""
+    def save_cells(self, digest: str, cells: list, outputs: dict, traces: dict | None = None) -> None:
+        """Store a version's scored train cells (and harness traces), so the next candidate is paired without
+        re-running it and `next` can show what the agent did."""
         import json
 
         data = {"cells": [[c.input_id, c.eval_id, c.run, c.status, c.reason] for c in cells],
-                "outputs": [[k[0], k[1], v] for k, v in outputs.items()]}
+                "outputs": [[k[0], k[1], v] for k, v in outputs.items()],
+                "traces": [[k[0], k[1], v] for k, v in (traces or {}).items()]}
         atomic_write(self.path / "cells" / f"{digest}.json", json.dumps(data))
 
     def load_cells(self, digest: str) -> tuple[list, dict] | None:
@@ -152,6 +154,15 @@ class RunDir:
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
         return [Cell(*c) for c in data["cells"]], {(i, r): t for i, r, t in data["outputs"]}
+
+    def load_traces(self, digest: str) -> dict:
+        """The harness traces stored with a version's cells ({(input id, run): Outcome dict}); {} when none."""
+        import json
+
+        path = self.path / "cells" / f"{digest}.json"
+        if not path.exists():
+            return {}
+        return {(i, r): t for i, r, t in json.loads(path.read_text(encoding="utf-8")).get("traces", [])}
 
     def write_text(self, relative: str, text: str) -> None:
         atomic_write(self.path / relative, text)

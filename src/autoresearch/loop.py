@@ -148,14 +148,18 @@ class Experiment:
         if missing:
             extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend)
             self.best_result = self.best_result.merged(extra)
-            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+            self._save(self.state.best_sha, self.best_result)
         return _cells_map(self.best_result.select(runs=runs))
 
     def _load_best(self) -> None:
         stored = self.run.load_cells(self.state.best_sha)
         if stored:
             cells, outputs = stored
-            self.best_result = EvalResult(cells, {i.id: i.split for i in self.train}, outputs)
+            self.best_result = EvalResult(cells, {i.id: i.split for i in self.train}, outputs,
+                                          traces=self.run.load_traces(self.state.best_sha))
+
+    def _save(self, digest: str, result: EvalResult) -> None:
+        self.run.save_cells(digest, result.cells, result.outputs, result.traces)
 
     # -- journal ------------------------------------------------------------------------------
     def _entry(self, **fields) -> dict:
@@ -201,7 +205,7 @@ class Experiment:
         self.say("measuring the baseline (experiment 0)")
         train = await self._evaluate(text, self.screen_runs, self.train, spend)
         holdout = await self._evaluate(text, self.screen_runs, self.holdout, spend) if self.holdout else None
-        self.run.save_cells(digest, train.cells, train.outputs)
+        self._save(digest, train)
         self.state = State(best_sha=digest, next_id=0)
         entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
                             scores=_scores(train, holdout), per_eval=_per_eval(train), runs=self.screen_runs,
@@ -321,7 +325,7 @@ class Experiment:
         holdout = None
         if outcome.decision == "keep":
             holdout = await self._evaluate(candidate_text, self.screen_runs, self.holdout, spend) if self.holdout else None
-            self.run.save_cells(digest, train.cells, train.outputs)
+            self._save(digest, train)
         entry = self._entry(**fields, scores=_scores(train, holdout),
                             best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
@@ -347,7 +351,7 @@ class Experiment:
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
             self.best_result = await self._evaluate(text, self.screen_runs, self.train, self.pending)
-            self.run.save_cells(self.state.best_sha, self.best_result.cells, self.best_result.outputs)
+            self._save(self.state.best_sha, self.best_result)
 
     async def run_async(self, baseline_only: bool = False) -> str:
         """Run (or resume) until a stop condition; returns why it stopped."""

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from .checks import describe
 from .errors import AutoresearchError, InputError
 from .keywords import content_words, stem
+from .outcome import Outcome
 from .prompts import render
 from .runner import FAIL, EvalResult
 from .skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
@@ -121,7 +122,9 @@ def failing_outputs(result: EvalResult, limit: int = 3) -> list[dict[str, Any]]:
         if c.status == FAIL:
             failed_by_output.setdefault((c.input_id, c.run), []).append(c.eval_id)
     worst = sorted(failed_by_output.items(), key=lambda kv: -len(kv[1]))[:limit]
-    return [{"input_id": key[0], "failed": evals, "text": result.outputs.get(key, "")[:1500]} for key, evals in worst]
+    return [{"input_id": key[0], "failed": evals, "text": result.outputs.get(key, "")[:1500],
+             "trace": Outcome.from_dict(result.traces[key]).trace_text(1500) if key in result.traces else ""}
+            for key, evals in worst]
 
 
 def mutation_prompt(doc: SkillDocument, section_id: str, failures: list[dict[str, Any]],
