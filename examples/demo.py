@@ -30,7 +30,21 @@ def main() -> int:
     print("\n== What changed, baseline -> best ==")
     subprocess.run(cli + ["diff", "demo"], cwd=WORK, check=True)
     print(f"\nEvery attempt, kept or not: {WORK / '.autoresearch/demo/changelog.md'}")
+    harness_demo(cli)
     return 0
+
+
+def harness_demo(cli: list[str]) -> None:
+    """The same measurement inside the real Claude Code and pi, offline, when `make harness` installed them."""
+    shutil.copytree(ROOT / "examples/harness", WORK / "examples/harness")
+    if not (ROOT / ".harness/node_modules/.bin/claude").exists():
+        print("\n== Skipped: the skill inside the real Claude Code and pi ==\n"
+              "Run `make harness` (npm installs both into .harness/), then `make demo` again.")
+        return
+    (WORK / ".harness").symlink_to(ROOT / ".harness")
+    for target in ("claude-code:sim", "pi:sim"):
+        print(f"\n== The tally skill inside the real {target.split(':')[0]}: its script runs, its files are checked ==")
+        subprocess.run(cli + ["eval", "examples/harness/suite.yaml", "--model", target], cwd=WORK)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from conftest import ROOT
 from messages_server import MessagesServer
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
-FIXTURE = ROOT / "tests" / "fixtures" / "harness"
+FIXTURE = ROOT / "examples" / "harness"
 HARNESS_TARGETS = ["claude-code:sim", "pi:sim"]
 
 
@@ -306,3 +306,13 @@ def test_next_shows_the_agents_tool_calls_and_files_for_failing_outcomes(project
     assert "file count.txt:\n2 open items" in shown.stdout
     plan = json.loads(cli(project, "next", "b", "--json").stdout)
     assert plan["failing_outputs"][0]["trace"].startswith("tool call 1: Bash")
+
+
+def test_the_binary_is_found_in_the_projects_harness_folder_when_not_on_path(project):
+    """`make harness` installs into .harness/; the README's command runs from the project with no PATH change."""
+    (project / ".harness").symlink_to(ROOT / ".harness")
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", "pi:sim",
+                           "--runs", "1", "--split", "train"], cwd=project, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "errors, not fails" not in done.stderr

@@ -223,7 +223,7 @@ def find_binary(flavour, given: str | None) -> str:
                                         str(Path(".harness/node_modules/.bin") / flavour.binary)]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
+            return os.path.abspath(candidate)  # the CLI runs inside each cell's workspace
     where = f"{given!r} is not an executable file" if given else f"`{flavour.binary}` is not on PATH"
     raise input_error("target", f"{flavour.name}: {where}. Install it with `npm install -g {flavour.package}` "
                       f"(or `make harness` in the autoresearch repository), or give its path as the model option "
