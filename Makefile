@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/decisions.py
 	$(BIN)/python bench/backends.py
+	$(BIN)/python bench/harness.py
 
 clean:
 	rm -rf $(VENV) $(HARNESS) .demo build src/*.egg-info
