@@ -166,6 +166,9 @@ def main() -> None:
               help="An earlier --json result: exit 1 on a regression beyond noise (paired sign test).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
               help="Significance level of --compare.")
+@click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
+              help="Measure the suite's trigger queries instead: does the agent load the skill when it should "
+                   "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
@@ -186,7 +189,13 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     from .suite import load_suite
 
     suite = _with_models(load_suite(suite_file), model_name, judge_model, None, batch)
-    overall, per_eval = _parse_thresholds(thresholds, suite)
+    triggers = _triggers_mode(suite)
+    if triggers:
+        from .triggers import trigger_suite
+
+        suite = trigger_suite(suite)
+    overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
+    trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
     baseline = _read_result(compare_file) if compare_file else None
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
@@ -217,8 +226,14 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
     click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
                f"{runs or suite.runs} runs, {result.spend.calls} model calls{cached}{spent}, {result.seconds:.1f}s")
-    click.echo(eval_table(suite, result))
     data = result_json(suite, result, skill_text)
+    if triggers:
+        from .triggers import trigger_misses, trigger_table, triggers_json
+
+        click.echo(trigger_table(result))
+        data["triggers"] = triggers_json(result)
+    else:
+        click.echo(eval_table(suite, result))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if junit_file:
@@ -238,14 +253,38 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
                    f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
         sys.exit(EXIT_ERROR)
     misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
+    if triggers:
+        misses += trigger_misses(result, trigger_limits)
     for miss in misses:
         click.echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
 
 
-def _parse_thresholds(values: tuple[str, ...], suite: Any) -> tuple[float | None, dict[str, float]]:
+def _as_trigger_suite(suite: Any, chosen: dict) -> Any:
+    """For a `--triggers` run (saved in run.json): the suite of trigger queries; the suite as it is otherwise."""
+    if not chosen.get("triggers"):
+        return suite
+    from .triggers import trigger_suite
+
+    return trigger_suite(suite)
+
+
+def _triggers_mode(suite: Any) -> bool:
+    """Whether `--triggers` was given; it needs a harness target, where choosing the skill is the agent's."""
+    context = click.get_current_context(silent=True)
+    if not (context and context.meta.get("triggers_only")):
+        return False
+    from .targets import is_harness
+
+    if not is_harness(suite.model):
+        raise click.UsageError(f"--triggers needs a harness target, where the agent chooses the skill: "
+                               f"--model claude-code:sim or pi:sim offline (the suite's is {suite.model.name})")
+    return True
+
+
+def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...] = ()) -> tuple[float | None, dict[str, float]]:
     overall, per_eval = None, {}
-    known = {e.id for e in suite.evals}
+    known = {e.id for e in suite.evals} | set(extra)
     for value in values:
         name, _, rate = value.rpartition("=")
         try:
@@ -356,6 +395,9 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--sections", "sections_", multiple=True, metavar="IDS",
               help="Only these section ids may change (comma-separated or repeated); see `sections`.")
 @click.option("--allow-description", is_flag=True, help="Let the loop change the frontmatter description too.")
+@click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
+              help="Optimise the description on the suite's trigger queries: only the description changes, "
+                   "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
 @click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
               help="paired: exact sign test with confirmation and racing; naive: any higher raw score (comparison only).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
@@ -396,6 +438,8 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
         suite = load_suite(suite_file)
+        if _triggers_mode(_with_models(suite, model_name, None, None, False)):
+            sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
@@ -403,7 +447,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")
         run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
-        suite = _with_models(suite, model_name, judge_model, mutator_model, batch)
+        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
@@ -512,6 +556,28 @@ def import_skill_creator_command(evals_json: Path, skill: str | None, output: Pa
     _emit(import_skill_creator(evals_json, skill, holdout_every), evals_json, output)
 
 
+@import_group.command("triggers")
+@click.argument("eval_set", metavar="EVAL_SET.json", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--skill", "skill", help="Path of the target SKILL.md, relative to the suite file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Suite file to write (default: print it).")
+@_reports_errors
+def import_triggers_command(eval_set: Path, skill: str | None, output: Path | None) -> None:
+    """skill-creator's trigger eval set ([{query, should_trigger}]) becomes `triggers:`, split 60/40 per class."""
+    from .triggers import import_trigger_set
+
+    imported = import_trigger_set(eval_set, skill)
+    text = imported.yaml(str(eval_set))
+    if output:
+        from .journal import atomic_write
+
+        atomic_write(output, text)
+        click.echo(f"wrote {output}: {len(imported.suite['triggers'])} trigger queries; "
+                   f"measure with: autoresearch eval {output} --triggers")
+    else:
+        click.echo(text, nl=False)
+
+
 def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
               budget: Any = None, say: Callable[[str], None] | None = None) -> Any:
     """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
@@ -525,8 +591,8 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     run_dir = RunDir.find(run_ref, runs_dir)
     saved = run_dir.config()
     chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
-    suite = _with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
-                         chosen.get("batch", False))
+    suite = _as_trigger_suite(_with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"),
+                                           chosen.get("mutator"), chosen.get("batch", False)), chosen)
     config = LoopConfig.from_dict(saved["config"])
     given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None} if budget else {}
     if given:

@@ -247,7 +247,8 @@ class Experiment:
         candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
         section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
                                  self.state.history, self.state.next_id)
-        return Plan(doc, section, candidates, failures, failing_outputs(self.best_result),
+        return Plan(doc, section, candidates, failures,
+                    failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}),
                     self.state.tried.get(section, [])[-8:])
 
     async def step(self) -> dict:

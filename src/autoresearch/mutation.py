@@ -115,14 +115,16 @@ def _attr(value: Any) -> str:
     return str(value).replace('"', "&quot;")
 
 
-def failing_outputs(result: EvalResult, limit: int = 3) -> list[dict[str, Any]]:
-    """A few train outputs that failed the most evals: what the mutator reads to form a hypothesis."""
+def failing_outputs(result: EvalResult, limit: int = 3, inputs: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """A few train outputs that failed the most evals (with their train inputs' text, one line, when given):
+    what the mutator reads to form a hypothesis."""
     failed_by_output: dict[tuple[str, int], list[str]] = {}
     for c in result.select(split="train"):
         if c.status == FAIL:
             failed_by_output.setdefault((c.input_id, c.run), []).append(c.eval_id)
     worst = sorted(failed_by_output.items(), key=lambda kv: -len(kv[1]))[:limit]
     return [{"input_id": key[0], "failed": evals, "text": result.outputs.get(key, "")[:1500],
+             "input_text": " ".join((inputs or {}).get(key[0], "").split())[:400],
              "trace": Outcome.from_dict(result.traces[key]).trace_text(1500) if key in result.traces else ""}
             for key, evals in worst]
 

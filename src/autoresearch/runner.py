@@ -203,7 +203,7 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
     """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight."""
     started = time.perf_counter()
     if isinstance(skill, str):
-        skill = SkillUnderTest(skill, suite.skill_path.parent)
+        skill = SkillUnderTest(skill, suite.skill_path.parent, suite.distractors)
     models.target.check(skill)
     items = list(inputs if inputs is not None else suite.inputs)
     run_list = list(runs if runs is not None else range(suite.runs))

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
 from .models import ModelSpec
+from .triggers import Trigger, parse_distractors, parse_triggers
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
@@ -23,7 +24,7 @@ DEFAULT_RUNS = 8
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
-              "inputs", "evals"}
+              "inputs", "evals", "triggers", "distractors"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
               "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces"}
@@ -92,6 +93,8 @@ class Suite:
     threshold: float | None = None
     name: str = ""
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
+    triggers: tuple[Trigger, ...] = ()  # trigger queries (see triggers.py)
+    distractors: tuple[Path, ...] = ()  # other skill folders installed beside the target in harness runs
 
     def split(self, name: str) -> tuple[Input, ...]:
         return tuple(i for i in self.inputs if i.split == name)
@@ -410,8 +413,11 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
     model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or ModelSpec()
     judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"))
     mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"))
-    inputs = _parse_inputs(reader, data)
-    evals = _parse_evals(reader, data)
+    only_triggers = "triggers" in data and "inputs" not in data and "evals" not in data
+    inputs = [] if only_triggers else _parse_inputs(reader, data)
+    evals = [] if only_triggers else _parse_evals(reader, data)
+    triggers, trigger_notes = parse_triggers(reader, data) if "triggers" in data else ([], [])
+    distractors = parse_distractors(reader, data)
     known = {i.id for i in inputs}
     raw_evals = data.get("evals") if isinstance(data.get("evals"), LocatedList) else []
     for index, ev in enumerate(evals):
@@ -429,8 +435,9 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
         warnings = problems
     if reader.problems:
         raise InputError(reader.problems)
-    if not any(i.split == "train" for i in inputs):
+    if inputs and not any(i.split == "train" for i in inputs):
         raise input_error(str(path), "every input is holdout: at least one must be `split: train`",
                           data.line_of("inputs"), "inputs")
     return Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
-                 threshold, str(data.get("name") or path.stem), tuple(warnings))
+                 threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes), tuple(triggers),
+                 tuple(distractors))

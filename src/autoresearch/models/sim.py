@@ -293,10 +293,36 @@ def _instruction(check: str, value: str, negate: bool, low: str, high: str, ques
     return f"Cover these points in every answer: {', '.join(topics)}." if topics else "Follow the expected format."
 
 
+_MISSED = re.compile(r'<output input="[^"]*" failed="([^"]*)">\nInput: ([^\n]*)\n')
+
+
+def _describe(description: str, prompt: str, rng: random.Random) -> str:
+    """A new description: the words of missed trigger queries added, or a sentence dropped after false triggers."""
+    missed = [text for failed, text in _MISSED.findall(prompt) if "triggers" in failed.split(", ")]
+    have = {stem(w) for w in content_words(description)}
+    counts: dict[str, int] = {}
+    for text in missed:
+        for word in dict.fromkeys(w.lower() for w in content_words(text)):
+            if stem(word) not in have:
+                counts[word] = counts.get(word, 0) + 1
+    words = sorted(counts, key=lambda w: (-counts[w], w))[: rng.randint(3, 6)]
+    if words:
+        return _answer("add-instruction", f"the description misses {len(missed)} queries it is meant for; naming "
+                       "what they ask for should make the agent choose the skill", [
+                           f"{description.rstrip()} Use it also when asked to {' '.join(words)}."])
+    sentences = re.split(r"(?<=[.!?])\s+", description.strip())
+    if len(sentences) > 1:
+        return _answer("simplify", "the description fires on queries it is not meant for; a narrower one should "
+                       "trigger less often by mistake", [" ".join(sentences[:-1])])
+    return _answer("clarify", "state plainly when to use the skill", [f"{description.strip()} Use only when asked."])
+
+
 def mutate(prompt: str, rng: random.Random) -> str:
     """Propose a new body for the section in a mutation prompt, with a one-line hypothesis."""
     section = re.search(r"<section id=[^>]*>\s*<section_body>\n?(.*?)\n?</section_body>", prompt, re.S)
     body = section.group(1) if section else ""
+    if re.search(r'<section id="_description"', prompt):
+        return _describe(body, prompt, rng)
     failures = [m for m in _FAILURE.finditer(prompt)]
     tried = {(k, e) for k, e, _ in _TRIED.findall(prompt)}
     lines = body.rstrip("\n").split("\n") if body.strip() else []

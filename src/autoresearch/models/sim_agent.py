@@ -165,7 +165,7 @@ def load_probability(task: str, description: str) -> float:
         return 0.02
     overlap = len(wanted & offered)
     explained = overlap / len(wanted)
-    return max(0.02, min(0.95, 1.1 * explained ** 2 * min(1.0, overlap / 3)))
+    return max(0.02, min(0.95, 1.3 * explained ** 2 * min(1.0, overlap / 3)))
 
 
 def _tool_use(convo: Conversation, name: str, arguments: dict) -> dict:

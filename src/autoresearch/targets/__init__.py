@@ -28,6 +28,7 @@ class SkillUnderTest:
 
     text: str
     folder: Path
+    companions: tuple[Path, ...] = ()  # other skill folders installed beside it (distractors)
 
     @cached_property
     def name(self) -> str:

@@ -294,7 +294,8 @@ class HarnessTarget:
                               f"allowed_tools; {self.flavour.name} has {', '.join(self.flavour.tools)}")
         if self.mode not in ("explicit", "implicit"):
             raise input_error("target", f"{self.flavour.name}: mode must be explicit or implicit, got {self.mode!r}")
-        check_skill_folder(skill.folder)
+        for folder in (skill.folder, *skill.companions):
+            check_skill_folder(folder)
 
     def _ensure_server(self):
         if self._server is None:
@@ -306,9 +307,12 @@ class HarnessTarget:
         return self._server
 
     def _install(self, skill: SkillUnderTest, work: Path) -> Path:
+        """The skill folder (with the candidate SKILL.md) and any distractor skills, where the harness looks."""
+        ignore = shutil.ignore_patterns(".git", ".autoresearch", "__pycache__")
+        for other in skill.companions:
+            shutil.copytree(other, self.flavour.skill_dir(work, other.name), symlinks=True, ignore=ignore)
         target = self.flavour.skill_dir(work, skill.name)
-        shutil.copytree(skill.folder, target, symlinks=True,
-                        ignore=shutil.ignore_patterns(".git", ".autoresearch", "__pycache__"))
+        shutil.copytree(skill.folder, target, symlinks=True, ignore=ignore)
         (target / "SKILL.md").write_text(skill.text, encoding="utf-8")
         return target / "SKILL.md"
 
