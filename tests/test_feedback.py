@@ -416,24 +416,30 @@ def test_after_a_discard_the_loop_tries_other_sections_for_the_same_failing_eval
 def test_a_narrow_discard_is_reported_as_a_near_miss(meeting):
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
     doc = parse_skill(suite.skill_path.read_text(), suite.skill_path)
-    config = LoopConfig(rule=KeepRule("paired", 0.05, 0.0, False))  # no racing, no confirmation: one exact test
-    experiment = Experiment(suite, new_run(suite, config, meeting / ".autoresearch", "n"), config,
-                            Models.for_suite(suite))
-    experiment.run_sync(baseline_only=True)
+    section = "meeting-notes/style"
 
-    def attempt(section, line):
-        body = doc.section(section).body + line
-        return experiment.try_sync(section, Proposal(body, line.strip("- \n"), "add-instruction"))
+    def attempt(run_id, alpha, line):  # no racing, no confirmation: one exact test, the same p every time
+        config = LoopConfig(rule=KeepRule("paired", alpha, 0.0, False))
+        experiment = Experiment(suite, new_run(suite, config, meeting / ".autoresearch", run_id), config,
+                                Models.for_suite(suite))
+        experiment.run_sync(baseline_only=True)
+        return experiment.try_sync(section, Proposal(doc.section(section).body + line, line.strip("- \n"),
+                                                     "add-instruction"))
 
-    far = attempt("meeting-notes/output-format", "- Keep it short.\n")
-    near = attempt("meeting-notes/style", "- Mention the owner of each task.\n")
-    assert far["decision"] == "discard" and far["p_value"] > 0.1 and not far["near_miss"]
-    assert near["decision"] == "discard" and 0.05 < near["p_value"] <= 0.1 and near["wins"] > near["losses"]
-    assert near["near_miss"]
+    lines = ["- Mention the owner of each task.\n", "- Keep it short.\n", "- Name each owner and date.\n",
+             "- Start with `## Summary` when you can.\n"]
+    probes = [(line, attempt(f"probe{i}", 1e-9, line)) for i, line in enumerate(lines)]
+    line, probe = next((line, e) for line, e in probes if e["wins"] > e["losses"] and e["p_value"] >= 1e-4)
+    p = probe["p_value"]
+    near, far = attempt("n", p / 1.5, line), attempt("f", p / 3, line)
+    assert near["p_value"] == far["p_value"] == p
+    assert near["decision"] == "discard" and near["near_miss"]
+    assert far["decision"] == "discard" and not far["near_miss"]  # p is 3 x alpha: not narrow
     changelog = (meeting / ".autoresearch/n/changelog.md").read_text()
-    assert f"## #{near['id']} discard (near miss)" in changelog and f"## #{far['id']} discard:" in changelog
+    assert f"## #{near['id']} discard (near miss)" in changelog
+    assert "(near miss)" not in (meeting / ".autoresearch/f/changelog.md").read_text()
     shown = cli("next", "n").stdout
-    assert "NEAR MISSES" in shown and f"#{near['id']} meeting-notes/style" in shown
+    assert "NEAR MISSES" in shown and f"#{near['id']} {section}" in shown
     assert [n["id"] for n in json.loads(cli("next", "n", "--json").stdout)["near_misses"]] == [near["id"]]
 
 
