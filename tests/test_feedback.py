@@ -200,6 +200,7 @@ def test_next_shows_each_question_and_keeps_whitespace_in_reasons_visible(make_s
     assert cli("run", path, "--baseline-only", "--run-id", "r").exit_code == 0
     shown = cli("next", "r").output
     assert "question: Are the action items numbered one per line?" in shown
+    assert "You may change any one of these sections instead (pass it as --section): notes" in shown
     seen = [line for line in shown.splitlines() if line.strip().startswith("seen:")]
     assert seen and any("\\n" in line for line in seen)  # the output's newlines, escaped, not spaces
 

@@ -574,8 +574,8 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     if stop:
         click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
         return
-    click.echo(f"\nSUGGESTED SECTION: {plan.section}\nYou may change any one of these sections instead (pass it "
-               f"as --section): {', '.join(plan.candidates)}")
+    click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
+               f"instead (pass it as --section): {', '.join(plan.candidates)}")
     click.echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
     click.echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
     for f in plan.failures:
@@ -647,7 +647,7 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
 
 def _visible(text: str) -> str:
     """A reason on one line with its whitespace visible: a newline in a match must not read as a space."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
 def _echo_feedback(feedback: dict, title: str) -> None:
@@ -657,9 +657,9 @@ def _echo_feedback(feedback: dict, title: str) -> None:
                f"{feedback['hypothesis']}")
     for label, rows in (("won on", feedback["won"]), ("lost on", feedback["lost"])):
         click.echo(f"  {label}: " + (", ".join(f"{r['id']} (+{r['wins']} -{r['losses']})" for r in rows) or "none"))
-    for o in feedback["failing_outputs"]:
+    for o in feedback["failing_outputs"][:2]:
         click.echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
-                   + "\n".join("    " + line for line in o["text"][:700].splitlines()))
+                   + "\n".join("    " + line for line in o["text"][:500].splitlines()))
 
 
 @main.command()
