@@ -469,3 +469,20 @@ def test_holdout_runs_and_every_printed_holdout_rate_has_its_interval(make_suite
     assert f"baseline {rate}" in cli("status", "h").output
     assert f"holdout {rate}" in cli("next", "h").output
     assert rate in (tmp_path / ".autoresearch/h/changelog.md").read_text()
+
+
+def test_a_model_targets_outcome_carries_the_stop_reason(tmp_path, api):
+    from autoresearch.suite import Input
+    from autoresearch.targets import SkillUnderTest
+
+    api(lambda body: {"content": [{"type": "text", "text": "cut"}], "stop_reason": "max_tokens"})
+    models = Models(ModelSpec("anthropic:claude-fake-1", options=(("retry_base", 0.01),)),
+                    opener=lambda s: open_model(s, None))
+
+    async def go():
+        try:
+            return await models.target.run(SkillUnderTest(SKILL, tmp_path), Input("one", "hello"), 0)
+        finally:
+            await models.aclose()
+
+    assert asyncio.run(go()).stop_reason == "max_tokens"
