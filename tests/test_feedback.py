@@ -269,6 +269,9 @@ def test_a_mutator_that_never_follows_the_format_stops_the_loop_with_a_diagnosis
     refused = run.entries()[1:]
     assert len(refused) == 3 and all(e["decision"] == "refused" for e in refused)
     assert all(e["answer"] == "I think the skill is fine as it is." for e in refused)  # the raw answer is kept
+    resumed = cli("run", "--resume", run.id, "--runs-dir", tmp_path / ".autoresearch", "--mutator-model", "sim",
+                  "--max-experiments", "5")
+    assert resumed.exit_code == 0 and "stopped: budget spent: 5 experiments" in resumed.output  # a new mutator goes on
 
 
 def test_a_truncated_answer_says_so_and_the_mutator_has_its_own_max_tokens(make_suite, tmp_path, api):

@@ -22,6 +22,7 @@ from .errors import AutoresearchError
 from .journal import RunDir, atomic_write, sha256
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
+from .models import ModelSpec
 from .runner import Cell, EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import KeepRule, decide
@@ -177,6 +178,7 @@ class Experiment:
         self.holdout_runs = list(range(suite.holdout_run_count))
         self.confirm_runs = list(range(suite.runs, 2 * suite.runs))
         self.best_result: EvalResult | None = None
+        self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
 
     # -- evaluation helpers -------------------------------------------------------------------
@@ -274,7 +276,7 @@ class Experiment:
         for limit, spent, what in checks:
             if limit is not None and spent >= limit:
                 return f"budget spent: {spent:g} {what} of {limit:g}"
-        entries = self.run.entries()
+        entries = [e for e in self.run.entries() if e["id"] >= self.first_id]
         errors = _streak(entries, lambda e: e["decision"] == "error")
         if errors >= MUTATOR_ERRORS_LIMIT:
             return (f"the mutator model {self.models.mutator_spec.name} failed {errors} times in a row "
@@ -444,6 +446,7 @@ class Experiment:
         else:
             self.state = state_from(entries)
             self._recover()
+        self.first_id = self.state.next_id
         await self._ensure_best()
         if baseline_only:
             return "baseline measured"
@@ -555,7 +558,7 @@ def paired_by_eval(candidate: list[Cell], best: list[Cell]) -> dict[str, list[in
     return counts
 
 
-def format_diagnosis(spec, count: int, last: str, run_id: str) -> str:
+def format_diagnosis(spec: ModelSpec, count: int, last: str, run_id: str) -> str:
     """Why the loop stopped when the mutator keeps answering without a usable proposal, and what to do."""
     if last.startswith("truncated at max_tokens"):
         fix = (f"its answers are cut off at max_tokens {spec.max_tokens}: raise it (`mutator: {{name: {spec.name}, "
@@ -609,11 +612,13 @@ def _git(path: Path, *args: str) -> str:
 
 
 def _git_commit(path: Path, entry: dict) -> None:
+    from .report import rate_ci
+
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
                f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
-               + (f"holdout: {_holdout_note(entry)[len(', holdout '):]}\n" if holdout else "")
+               + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
                + f"decision: {entry['reason']}\n")
     _git(path, "add", "--", path.resolve().name)
     _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
