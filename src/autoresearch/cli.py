@@ -660,6 +660,8 @@ def _echo_feedback(feedback: dict, title: str) -> None:
     for o in feedback["failing_outputs"][:2]:
         click.echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
                    + "\n".join("    " + line for line in o["text"][:500].splitlines()))
+        if o.get("trace"):
+            click.echo("  what the agent did:\n" + "\n".join("    " + line for line in o["trace"][:500].splitlines()))
 
 
 @main.command()
