@@ -48,8 +48,8 @@ class Check:
 
 
 def _snippet(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+    """The start of `text` quoted, its whitespace kept visible (a newline shows as \\n, never as a space)."""
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def _as_list(value: Any) -> list[str]:

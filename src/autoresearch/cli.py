@@ -101,18 +101,18 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     """The suite with the command line's model choices applied."""
     import dataclasses
 
-    from .models import ModelSpec
+    from .models import ModelSpec, role_spec
 
-    def pick(current: ModelSpec | None, name: str | None) -> ModelSpec | None:
-        if name:
-            base = current or suite.model
-            current = ModelSpec(name, base.max_tokens, base.temperature, base.seed)
+    def pick(current: ModelSpec | None, name: str | None, role: str = "") -> ModelSpec | None:
+        if name:  # only the name changes: the suite's settings and options for this role stay
+            current = dataclasses.replace(current or role_spec(suite.model, role), name=name)
         if current and batch and current.backend == "anthropic":
             current = dataclasses.replace(current, options=tuple(sorted({**dict(current.options), "batch": True}.items())))
         return current
 
-    suite = dataclasses.replace(suite, model=pick(suite.model, model_name), judge_model=pick(suite.judge_model, judge_model),
-                                mutator_model=pick(suite.mutator_model, mutator_model))
+    suite = dataclasses.replace(suite, model=pick(suite.model, model_name))
+    suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
+                                mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
     if batch:
         import logging
 
@@ -222,10 +222,10 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         result = asyncio.run(go())
     finally:
         close()
-    cached = f" ({result.spend.cache_hits} from the cache)" if result.spend.cache_hits else ""
+    cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
     click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
-               f"{runs or suite.runs} runs, {result.spend.calls} model calls{cached}{spent}, {result.seconds:.1f}s")
+               f"{runs or suite.runs} runs, {result.spend.calls} model calls made{cached}{spent}, {result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
     if triggers:
         from .triggers import trigger_misses, trigger_table, triggers_json
@@ -618,37 +618,56 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
 
     from .journal import best_entry
 
+    from .loop import candidate_feedback, last_evaluated
+    from .report import rate_ci
+
     body = section_text(plan.doc, plan.section)
     entries = experiment.run.entries()
     best = best_entry(entries)
+    last = last_evaluated(entries)
+    feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
     if as_json:
         click.echo(json.dumps({"run": experiment.run.id, "stop": stop, "section": plan.section,
                                "sections": plan.candidates, "body": body, "failing_evals": plan.failures,
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
-                               "best": best["scores"], "next_id": experiment.state.next_id}, indent=1))
+                               "refusals": plan.refusals, "near_misses": plan.near_misses,
+                               "last_attempt": feedback, "best": best["scores"],
+                               "next_id": experiment.state.next_id}, indent=1))
         return
     holdout = best["scores"].get("holdout")
     click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
-               + (f", holdout {holdout['rate']:.1%}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+               + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
     if stop:
         click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
         return
-    click.echo(f"\nSECTION TO CHANGE: {plan.section}\n(may change: {', '.join(plan.candidates)})")
+    click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
+               f"instead (pass it as --section): {', '.join(plan.candidates)}")
     click.echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
     click.echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
     for f in plan.failures:
-        click.echo(f"- {f['id']}: failed {f['failed']}/{f['total']}. Expectation: {f['expectation']}")
+        click.echo(f"- {f['id']}: failed {f['failed']}/{f['total']}.\n    question: {f['question']}\n"
+                   f"    expectation: {f['expectation']}")
         for reason in f["reasons"]:
-            click.echo(f"    seen: {reason}")
+            click.echo(f"    seen: {_visible(reason)}")
     if not plan.failures:
         click.echo("- none: a shorter section that scores the same would win (simplify)")
     for o in plan.outputs:
-        click.echo(f"\nFAILING OUTPUT for input {o['input_id']} (failed {', '.join(o['failed'])}):\n{o['text'][:700]}")
+        click.echo(f"\nFAILING OUTPUT OF THE BEST for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+                   f"{o['text'][:700]}")
         if o["trace"]:
             click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
-    click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING TRIED ON THIS SECTION YET.")
+    if feedback:
+        _echo_feedback(feedback, "LAST ATTEMPT")
+    if plan.near_misses:
+        click.echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
+        for n in plan.near_misses[:5]:
+            click.echo(f"- #{n['id']} {n['section']} [{n['kind']}]: {n['hypothesis']} ({n['wins']} wins, "
+                       f"{n['losses']} losses, p {n['p_value']:.3f})")
+    click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING EVALUATED ON THIS SECTION YET.")
     for a in plan.tried:
         click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
+    if plan.refusals:
+        click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
     click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
                f"--hypothesis \"one line: what you changed and why\" --kind clarify")
 
@@ -663,31 +682,52 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
               type=click.Choice(["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up",
                                  "simplify", "agent"]), help="The kind of change.")
 @click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the journal entry, the evals won and lost and a few "
+                                                      "failing outputs as JSON.")
 def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hypothesis: str, kind: str,
-                no_cache: bool) -> None:
+                no_cache: bool, as_json: bool) -> None:
     """Evaluate a new body for one section; the tool decides keep or discard and logs the attempt.
 
     The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
+    Prints the evals the candidate won and lost on, with a few of its failing outputs.
     Exit 0 whatever the decision (it is printed); 2 on bad input.
     """
+    import json
+
+    from .loop import candidate_feedback, event_line
     from .mutation import Proposal
 
     experiment = _open_run(run_ref, runs_dir, no_cache)
     body = body_file.read_text(encoding="utf-8")
-    entry = experiment.try_sync(section, Proposal(_strip_heading(body, section), " ".join(hypothesis.split()), kind))
-    from .loop import event_line
-
+    entry = experiment.try_sync(section, Proposal(body, " ".join(hypothesis.split()), kind))
+    feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
+    if as_json:
+        click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
+        return
     click.echo(event_line(entry))
     click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+    if feedback:
+        _echo_feedback(feedback, "THIS CANDIDATE")
     click.echo(f"next: autoresearch next {experiment.run.id}")
 
 
-def _strip_heading(body: str, section: str) -> str:
-    """Agents often paste the heading too; a first line that is a heading is dropped (ids are by heading)."""
-    lines = body.splitlines(keepends=True)
-    if section not in ("_preamble", "_description") and lines and lines[0].lstrip().startswith("#"):
-        return "".join(lines[1:])
-    return body
+def _visible(text: str) -> str:
+    """A reason on one line with its whitespace visible: a newline in a match must not read as a space."""
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _echo_feedback(feedback: dict, title: str) -> None:
+    """What a candidate won and lost on against the best, per eval, and a few of its failing outputs."""
+    near = " (near miss)" if feedback["near_miss"] else ""
+    click.echo(f"\n{title} #{feedback['id']} on {feedback['section']}: {feedback['decision']}{near}: "
+               f"{feedback['hypothesis']}")
+    for label, rows in (("won on", feedback["won"]), ("lost on", feedback["lost"])):
+        click.echo(f"  {label}: " + (", ".join(f"{r['id']} (+{r['wins']} -{r['losses']})" for r in rows) or "none"))
+    for o in feedback["failing_outputs"][:2]:
+        click.echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+                   + "\n".join("    " + line for line in o["text"][:500].splitlines()))
+        if o.get("trace"):
+            click.echo("  what the agent did:\n" + "\n".join("    " + line for line in o["trace"][:500].splitlines()))
 
 
 @main.command()

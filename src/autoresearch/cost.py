@@ -8,7 +8,7 @@ The skill is cached after the first call, so its tokens are priced as cache read
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .models import ModelSpec
 from .runner import Models
@@ -22,11 +22,14 @@ class Estimate:
     output_tokens: int
     dollars: float
     counted: bool  # True when count_tokens gave the input sizes
+    unpriced: tuple[str, ...] = field(default=())  # models not in the price table, counted as $0
 
     def __str__(self) -> str:
         how = "counted" if self.counted else "approx. 4 chars/token"
+        free = (f"; {', '.join(self.unpriced)}: not in the price table, counted as $0 (give the model "
+                "`prices: {input, output}` per million tokens to count it)") if self.unpriced else ""
         return (f"{self.calls} calls, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), "
-                f"~${self.dollars:.2f}")
+                f"~${self.dollars:.2f}{free}")
 
 
 def previewable(spec: ModelSpec) -> bool:
@@ -40,6 +43,13 @@ def _prices(spec: ModelSpec) -> dict[str, float] | None:
     from .models.anthropic_api import price_table
 
     return price_table(spec)
+
+
+def _unpriced(specs: list[ModelSpec]) -> tuple[str, ...]:
+    """The anthropic models among `specs` that the price table does not know (a local server's, say)."""
+    from .models.anthropic_api import is_priced
+
+    return tuple(dict.fromkeys(s.name for s in specs if s.backend == "anthropic" and not is_priced(s)))
 
 
 async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
@@ -76,5 +86,6 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
         judge_prices = _prices(spec)
         if judge_prices:
             dollars += (judge_in * judge_prices["input"] + judge_out * judge_prices["output"]) / 1e6
-    return Estimate(calls, input_tokens, output_tokens, dollars, counted)
+    specs = [models.target_spec] + [ev.judge.model or models.judge_spec for ev, _ in judges]
+    return Estimate(calls, input_tokens, output_tokens, dollars, counted, _unpriced(specs))
 

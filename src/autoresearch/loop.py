@@ -18,9 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .errors import AutoresearchError
 from .journal import RunDir, atomic_write, sha256
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
+from .models import ModelSpec
 from .runner import Cell, EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import KeepRule, decide
@@ -28,6 +30,10 @@ from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
+FORMAT_REFUSALS_LIMIT = 3  # mutator answers in a row with no usable proposal before the loop stops
+MUTATOR_ERRORS_LIMIT = 3  # failed mutator calls (model errors, timeouts) in a row before the loop stops
+NEAR_MISS = 2.0  # a discard that gained and whose p is within this factor of alpha is a near miss
+EVALUATED = ("keep", "discard")
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,9 @@ class Plan:
     candidates: list[str]
     failures: list[dict]
     outputs: list[dict]
-    tried: list[Attempted]
+    tried: list[Attempted]  # evaluated attempts on this section only: refusals would teach the mutator nothing
+    refusals: list[str] = field(default_factory=list)  # "N x reason" for refusals on this section
+    near_misses: list[dict] = field(default_factory=list)  # discards that came close, to build on
 
 
 @dataclass
@@ -97,6 +105,42 @@ def _cells_map(cells: list[Cell]) -> dict:
     return {(c.input_id, c.eval_id, c.run): c.status == "pass" for c in cells if c.status != "error"}
 
 
+def _streak(entries: list[dict], test: Callable[[dict], bool]) -> int:
+    """How many of the last entries in a row pass `test`."""
+    count = 0
+    for e in reversed(entries):
+        if not test(e):
+            break
+        count += 1
+    return count
+
+
+def refusal_counts(entries: list[dict], limit: int = 3) -> list[str]:
+    """The commonest refusal reasons, counted: what the mutator hears instead of each refused attempt."""
+    counts = Counter(e["reason"] for e in entries if e["decision"] == "refused")
+    return [f"{n} x {reason}" for reason, n in counts.most_common(limit)]
+
+
+def near_misses(entries: list[dict]) -> list[dict]:
+    """Discards that came close (flagged when decided), newest first, with what they tried."""
+    return [{"id": e["id"], "section": e["section"], "kind": e["kind"], "hypothesis": e["hypothesis"],
+             "p_value": e["p_value"], "wins": e["wins"], "losses": e["losses"]}
+            for e in reversed(entries) if e.get("near_miss")]
+
+
+def tried_since_keep(entries: list[dict], eval_id: str) -> list[str]:
+    """Sections tried without a keep since the last keep while `eval_id` was the top failing eval: discards
+    and proposals the guards refused (a format refusal says nothing about the section)."""
+    sections: list[str] = []
+    for e in reversed(entries):
+        if e["decision"] in ("keep", "baseline"):
+            break
+        tried = e["decision"] == "discard" or (e["decision"] == "refused" and e.get("refusal") == "guard")
+        if tried and e.get("target_eval") == eval_id:
+            sections.append(e["section"])
+    return sections
+
+
 def state_from(entries: list[dict]) -> State:
     """Fold the journal into the loop's state: best version, spend, streaks and what was tried."""
     state = State(best_sha=entries[0]["skill_after"], next_id=entries[-1]["id"] + 1)
@@ -114,10 +158,11 @@ def state_from(entries: list[dict]) -> State:
             state.no_gain_streak += 1
         if e.get("candidate") and e["decision"] != "refused":
             state.candidates.setdefault(e["candidate"], e["id"])
-        if e["section"]:
+        if e["section"] and e["decision"] != "error":
             state.history.append(e["section"])
             state.tried.setdefault(e["section"], []).append(
-                Attempted(e["kind"], e.get("focus", ""), e["decision"], e["hypothesis"], e["reason"]))
+                Attempted(e["kind"], e.get("focus", ""), e["decision"] + (" (near miss)" if e.get("near_miss") else ""),
+                          e["hypothesis"], e["reason"]))
     return state
 
 
@@ -130,8 +175,10 @@ class Experiment:
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
         self.screen_runs = list(range(suite.runs))
+        self.holdout_runs = list(range(suite.holdout_run_count))
         self.confirm_runs = list(range(suite.runs, 2 * suite.runs))
         self.best_result: EvalResult | None = None
+        self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
 
     # -- evaluation helpers -------------------------------------------------------------------
@@ -175,7 +222,7 @@ class Experiment:
     def _record(self, entry: dict, spend: Spend, started: float) -> None:
         spend.merge(self.pending)
         self.pending = Spend()
-        entry.update(calls=spend.calls, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
+        entry.update(calls=spend.calls, cached=spend.cache_hits, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
                      seconds=round(time.perf_counter() - started, 3))
         self.run.append(entry)
         entries = self.run.entries()
@@ -204,7 +251,7 @@ class Experiment:
         self.run.write_text("baseline/SKILL.md", text)
         self.say("measuring the baseline (experiment 0)")
         train = await self._evaluate(text, self.screen_runs, self.train, spend)
-        holdout = await self._evaluate(text, self.screen_runs, self.holdout, spend) if self.holdout else None
+        holdout = await self._evaluate(text, self.holdout_runs, self.holdout, spend) if self.holdout else None
         self._save(digest, train)
         self.state = State(best_sha=digest, next_id=0)
         entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
@@ -229,6 +276,14 @@ class Experiment:
         for limit, spent, what in checks:
             if limit is not None and spent >= limit:
                 return f"budget spent: {spent:g} {what} of {limit:g}"
+        entries = [e for e in self.run.entries() if e["id"] >= self.first_id]
+        errors = _streak(entries, lambda e: e["decision"] == "error")
+        if errors >= MUTATOR_ERRORS_LIMIT:
+            return (f"the mutator model {self.models.mutator_spec.name} failed {errors} times in a row "
+                    f"(last: {entries[-1]['reason']})")
+        unusable = _streak(entries, lambda e: e.get("refusal") == "format")
+        if unusable >= FORMAT_REFUSALS_LIMIT:
+            return format_diagnosis(self.models.mutator_spec, unusable, entries[-1]["reason"], self.run.id)
         if s.no_gain_streak >= self.config.plateau:
             return f"plateau: {s.no_gain_streak} attempts in a row without a keep"
         return None
@@ -245,29 +300,47 @@ class Experiment:
         doc = parse_skill(self.run.version(self.state.best_sha), self.suite.skill_path)
         failures = failure_summary(self.suite, self.best_result)
         candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
+        entries = self.run.entries()
+        avoid = tried_since_keep(entries, failures[0]["id"]) if failures else []
         section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
-                                 self.state.history, self.state.next_id)
-        return Plan(doc, section, candidates, failures,
-                    failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}),
-                    self.state.tried.get(section, [])[-8:])
+                                 self.state.history, self.state.next_id, avoid)
+        return self._plan_for(doc, section, candidates, failures, entries)
+
+    def _plan_for(self, doc: SkillDocument, section: str, candidates: list[str], failures: list[dict],
+                  entries: list[dict]) -> Plan:
+        on_section = [e for e in entries if e["section"] == section]
+        tried = [a for a in self.state.tried.get(section, []) if a.decision.split(" ")[0] in EVALUATED]
+        return Plan(doc, section, candidates, failures, failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}), tried[-8:],
+                    refusal_counts(on_section), near_misses(entries))
 
     async def step(self) -> dict:
         """One experiment: choose, ask the mutator, then attempt its proposal."""
         started, spend = time.perf_counter(), Spend()
         plan = self.plan()
-        prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template)
+        prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template,
+                                 plan.refusals, plan.near_misses)
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
-            spend.record(completion)
-            proposal = parse_proposal(completion.text)
-        except MutationRefused as exc:
-            entry = self._entry(**self._base(plan), decision="refused", reason=str(exc))
+        except AutoresearchError as exc:  # a model error or timeout: logged, and the loop goes on
+            entry = self._entry(**self._base(plan), decision="error", reason=f"mutator model error: {exc}")
             self._record(entry, spend, started)
             return entry
-        return await self.attempt(plan, proposal, spend, started)
+        spend.record(completion)
+        try:
+            proposal = parse_proposal(completion.text)
+        except MutationRefused as exc:
+            reason = str(exc)
+            if completion.stop_reason == "max_tokens":
+                reason = f"truncated at max_tokens ({self.models.mutator_spec.max_tokens}): {reason}"
+            entry = self._entry(**self._base(plan), decision="refused", reason=reason, refusal=exc.refusal,
+                                answer=completion.text, stop_reason=completion.stop_reason)
+            self._record(entry, spend, started)
+            return entry
+        return await self.attempt(plan, proposal, spend, started, answer=completion.text)
 
     def _base(self, plan: Plan, proposal: Proposal | None = None) -> dict:
         base = dict(parent=self.state.best_sha, section=plan.section,
+                    target_eval=plan.failures[0]["id"] if plan.failures else "",
                     motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}"
                                 for f in plan.failures[:3]])
         if proposal:
@@ -276,7 +349,7 @@ class Experiment:
         return base
 
     async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
-                      started: float | None = None) -> dict:
+                      started: float | None = None, answer: str = "") -> dict:
         """Guard, race and decide one proposal for `plan.section`, log it, and update the target on a keep.
 
         The headless loop and `autoresearch try` (the agent as mutator) both come through here.
@@ -290,14 +363,14 @@ class Experiment:
                 raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
             candidate = apply_proposal(doc, section, proposal, self.suite)
         except MutationRefused as exc:
-            entry = self._entry(**base, decision="refused", reason=str(exc))
+            entry = self._entry(**base, decision="refused", reason=str(exc), refusal=exc.refusal, answer=answer)
             self._record(entry, spend, started)
             return entry
         candidate_text = candidate.render()
         digest = sha256(candidate_text)
         earlier = self.state.candidates.get(digest)
         if earlier is not None:
-            entry = self._entry(**base, decision="refused", candidate=digest,
+            entry = self._entry(**base, decision="refused", candidate=digest, refusal="guard", answer=answer,
                                 reason=f"identical to the candidate of attempt #{earlier}, already decided")
             self._record(entry, spend, started)
             return entry
@@ -322,11 +395,14 @@ class Experiment:
         fields = dict(base, decision=outcome.decision, reason=outcome.reason, p_value=round(outcome.paired.p_value, 6),
                       wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
                       raced=outcome.raced, skill_after=digest if outcome.decision == "keep" else self.state.best_sha,
-                      candidate=digest, diff=diff, per_eval=_per_eval(train))
+                      candidate=digest, diff=diff, per_eval=_per_eval(train),
+                      paired_evals=paired_by_eval(train.cells, best_same),
+                      near_miss=_near_miss(outcome.decision, outcome.paired.p_value, outcome.paired.wins,
+                                           outcome.paired.losses, self.config.rule.alpha))
+        self._save(digest, train)  # a discard's outputs too: why it lost
         holdout = None
-        if outcome.decision == "keep":
-            holdout = await self._evaluate(candidate_text, self.screen_runs, self.holdout, spend) if self.holdout else None
-            self._save(digest, train)
+        if outcome.decision == "keep" and self.holdout:
+            holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend)
         entry = self._entry(**fields, scores=_scores(train, holdout),
                             best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
@@ -370,6 +446,7 @@ class Experiment:
         else:
             self.state = state_from(entries)
             self._recover()
+        self.first_id = self.state.next_id
         await self._ensure_best()
         if baseline_only:
             return "baseline measured"
@@ -425,8 +502,7 @@ class Experiment:
             if (self.run.path / STOP_FILE).exists():
                 raise AutoresearchError(f"run {self.run.id} is finalized; start a new run to go on")
             plan = self.plan()
-            plan = Plan(plan.doc, section, plan.candidates, plan.failures, plan.outputs,
-                        self.state.tried.get(section, []))
+            plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.run.entries())
             return await self.attempt(plan, proposal)
 
         return self._sync(go())
@@ -459,16 +535,67 @@ def _diff(before: str, after: str, section: str) -> str:
 
 
 def _holdout_note(entry: dict) -> str:
+    from .report import rate_ci
+
     holdout = entry["scores"].get("holdout")
-    return f", holdout {holdout['rate']:.1%}" if holdout else ""
+    return f", holdout {rate_ci(holdout)}" if holdout else ""
+
+
+def _near_miss(decision: str, p_value: float, wins: int, losses: int, alpha: float) -> bool:
+    """A discard that gained on the paired checks with p just above the level: worth building on."""
+    return decision == "discard" and wins > losses and p_value <= NEAR_MISS * alpha
+
+
+def paired_by_eval(candidate: list[Cell], best: list[Cell]) -> dict[str, list[int]]:
+    """Per eval, [wins, losses] of the candidate against the best on the same (input, run) cells."""
+    before = _cells_map(best)
+    counts: dict[str, list[int]] = {}
+    for (input_id, eval_id, run), passed in _cells_map(candidate).items():
+        old = before.get((input_id, eval_id, run))
+        if old is None or old == passed:
+            continue
+        counts.setdefault(eval_id, [0, 0])[0 if passed else 1] += 1
+    return counts
+
+
+def format_diagnosis(spec: ModelSpec, count: int, last: str, run_id: str) -> str:
+    """Why the loop stopped when the mutator keeps answering without a usable proposal, and what to do."""
+    if last.startswith("truncated at max_tokens"):
+        fix = (f"its answers are cut off at max_tokens {spec.max_tokens}: raise it (`mutator: {{name: {spec.name}, "
+               f"max_tokens: {spec.max_tokens * 2}}}` in the suite)")
+    else:
+        fix = "set another with `mutator:` in the suite or --mutator-model"
+    return (f"the mutator model {spec.name} cannot follow the proposal format: {count} answers in a row had no "
+            f"usable proposal (last: {last}); {fix}, then `autoresearch run --resume {run_id}`")
+
+
+def last_evaluated(entries: list[dict]) -> dict | None:
+    """The newest attempt that was evaluated (kept or discarded), if any."""
+    return next((e for e in reversed(entries) if e["decision"] in EVALUATED), None)
+
+
+def candidate_feedback(run: RunDir, entry: dict, limit: int = 3) -> dict:
+    """What an evaluated attempt won and lost on, per eval, and a few of its failing outputs (train only)."""
+    pairs = entry.get("paired_evals") or {}
+    evals = [{"id": k, "wins": w, "losses": l} for k, (w, l) in sorted(pairs.items(), key=lambda kv: kv[1][0] - kv[1][1])]
+    stored = run.load_cells(entry["candidate"]) if entry.get("candidate") else None
+    outputs: list[dict] = []
+    if stored:
+        cells, texts = stored
+        outputs = failing_outputs(EvalResult(cells, {c.input_id: "train" for c in cells}, texts,
+                                             traces=run.load_traces(entry["candidate"])), limit)
+    return {"id": entry["id"], "decision": entry["decision"], "section": entry["section"],
+            "hypothesis": entry["hypothesis"], "near_miss": bool(entry.get("near_miss")),
+            "won": [e for e in evals if e["wins"] > e["losses"]], "lost": [e for e in evals if e["losses"] > e["wins"]],
+            "failing_outputs": outputs}
 
 
 def event_line(e: dict) -> str:
     """One line per attempt, as the loop prints it."""
     from .report import p_text
 
-    head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}"
-    if e["decision"] == "refused":
+    head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}{' (near miss)' if e.get('near_miss') else ''}"
+    if e["decision"] in ("refused", "error"):
         return f"{head}: {e['reason']}"
     before, after = e["best_scores"]["train"]["rate"], e["scores"]["train"]["rate"]
     return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
@@ -485,11 +612,14 @@ def _git(path: Path, *args: str) -> str:
 
 
 def _git_commit(path: Path, entry: dict) -> None:
+    from .report import rate_ci
+
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
                f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
-               + (f"holdout: {holdout['rate']:.1%}\n" if holdout else "") + f"decision: {entry['reason']}\n")
+               + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
+               + f"decision: {entry['reason']}\n")
     _git(path, "add", "--", path.resolve().name)
     _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
 

@@ -25,8 +25,22 @@ DESCRIPTION_ID = "_description"
 SHINGLE = 6  # words in a row that count as copying
 
 
+KINDS = ("add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify")
+# The format block of templates/mutate.md.j2: a model that echoes it has proposed nothing.
+PLACEHOLDERS = ("one line: what you change and why it should help", "one of the kinds above",
+                "the complete new body of the section (without its heading line)")
+
+
 class MutationRefused(AutoresearchError):
     """The proposal may not be tried; the reason is logged as a refused attempt."""
+
+    refusal = "guard"  # why, for counting: guard (the proposal broke a rule) or format (no usable proposal)
+
+
+class ProposalFormatError(MutationRefused):
+    """The mutator's answer holds no usable proposal: the model may not be able to follow the format."""
+
+    refusal = "format"
 
 
 @dataclass(frozen=True)
@@ -69,9 +83,14 @@ def section_text(doc: SkillDocument, section_id: str) -> str:
 
 
 def choose_section(doc: SkillDocument, suite: Suite, failures: Counter, candidates: Sequence[str],
-                   history: Sequence[str], experiment: int) -> str:
+                   history: Sequence[str], experiment: int, avoid: Sequence[str] = ()) -> str:
     """Failure-driven: the section whose words best match the failing evals, less so the more it was
-    just tried. Every third experiment goes round-robin to the least recently tried section."""
+    just tried. Every third experiment goes round-robin to the least recently tried section.
+    `avoid` lists the sections tried (once per attempt) without a keep for the same failing eval: those tried
+    least often come first, so one section full of the eval's words cannot take every attempt."""
+    tries = Counter(avoid)
+    fewest = min(tries[c] for c in candidates)
+    candidates = [c for c in candidates if tries[c] == fewest]
     if experiment % 3 == 0 or not failures:
         never = [c for c in candidates if c not in history]
         if never:
@@ -130,23 +149,59 @@ def failing_outputs(result: EvalResult, limit: int = 3, inputs: dict[str, str] |
 
 
 def mutation_prompt(doc: SkillDocument, section_id: str, failures: list[dict[str, Any]],
-                    outputs: list[dict[str, Any]], tried: Iterable[Attempted], template: str | Path | None = None) -> str:
+                    outputs: list[dict[str, Any]], tried: Iterable[Attempted], template: str | Path | None = None,
+                    refusals: Sequence[str] = (), near_misses: Sequence[dict[str, Any]] = ()) -> str:
+    """The mutator's prompt: the skill, the section, failing evals and outputs, evaluated attempts on this
+    section, a count of refusals (never the refused attempts themselves) and near misses to build on."""
     title = {DESCRIPTION_ID: "frontmatter description", PREAMBLE_ID: "text before the first heading"}.get(
         section_id, None) or doc.section(section_id).title
     return render("mutate.md.j2", template, skill=doc.render(), section_id=section_id, section_title=title,
                   section_body=section_text(doc, section_id).strip("\n"), failures=failures, outputs=outputs,
-                  tried=list(tried))
+                  tried=list(tried), refusals=list(refusals), near_misses=list(near_misses)[:3])
+
+
+_PROPOSAL = re.compile(r"<hypothesis>(?P<hypothesis>.*?)</hypothesis>\s*(?:<kind>(?P<kind>.*?)</kind>\s*)?"
+                       r"<section_body>\n?(?P<body>.*?)\n?</section_body>", re.S)
+
+
+def _placeholder(text: str) -> bool:
+    return " ".join(text.split()).strip().lower() in PLACEHOLDERS
 
 
 def parse_proposal(text: str) -> Proposal:
-    """Read the mutator's answer; a missing part makes the proposal refused, not a crash."""
-    body = re.search(r"<section_body>\n?(.*?)\n?</section_body>", text, re.S)
-    hypothesis = re.search(r"<hypothesis>(.*?)</hypothesis>", text, re.S)
-    kind = re.search(r"<kind>(.*?)</kind>", text, re.S)
-    if not body or not hypothesis:
-        raise MutationRefused("the mutator's answer lacks <hypothesis> or <section_body>")
-    return Proposal(body.group(1), " ".join(hypothesis.group(1).split()),
-                    (kind.group(1).strip() if kind else "unspecified") or "unspecified")
+    """Read the mutator's answer: its LAST well-formed proposal (an answer may echo the prompt's format block
+    first). Placeholder text, an unknown kind or no proposal at all are refused as format errors, not a crash."""
+    found = [m for m in _PROPOSAL.finditer(text) if not _placeholder(m["hypothesis"]) and not _placeholder(m["body"])]
+    if not found:
+        if _PROPOSAL.search(text):
+            raise ProposalFormatError("the answer only repeats the format block's placeholder text")
+        raise ProposalFormatError("the mutator's answer lacks <hypothesis>, <kind> and <section_body> in that order")
+    last = found[-1]
+    hypothesis = " ".join(last["hypothesis"].split())
+    kind = (last["kind"] or "").strip().lower()
+    if not hypothesis:
+        raise ProposalFormatError("the hypothesis is empty")
+    if kind not in KINDS:
+        raise ProposalFormatError(f"kind {kind!r} is not one of {', '.join(KINDS)}" if kind else
+                                  f"the answer lacks <kind> (one of {', '.join(KINDS)})")
+    return Proposal(strip_fence(last["body"]), hypothesis, kind)
+
+
+def strip_fence(body: str) -> str:
+    """A body wrapped whole in one code fence (```markdown ... ```) is the body inside it."""
+    lines = body.strip("\n").split("\n")
+    if len(lines) >= 2 and re.fullmatch(r"\s*(```|~~~)[\w-]*\s*", lines[0]) and \
+            lines[-1].strip() == lines[0].strip()[:3]:
+        return "\n".join(lines[1:-1]) + "\n"
+    return body
+
+
+def strip_heading(body: str, section_id: str) -> str:
+    """Mutators (models and agents alike) often include the heading: a first line that is a heading is dropped."""
+    lines = body.splitlines(keepends=True)
+    if section_id not in (PREAMBLE_ID, DESCRIPTION_ID) and lines and lines[0].lstrip().startswith("#"):
+        return "".join(lines[1:])
+    return body
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:
@@ -172,6 +227,7 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
 def apply_proposal(doc: SkillDocument, section_id: str, proposal: Proposal, suite: Suite) -> SkillDocument:
     """The document with the proposal applied, or MutationRefused saying why it may not be tried."""
     old = section_text(doc, section_id)
+    proposal = Proposal(strip_heading(proposal.body, section_id), proposal.hypothesis, proposal.kind)
     if proposal.body.strip() == old.strip():
         raise MutationRefused("the proposal changes nothing")
     if section_id == DESCRIPTION_ID:

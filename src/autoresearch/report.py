@@ -89,6 +89,14 @@ def _pct(rate: dict | None) -> str:
     return f"{rate['rate']:.1%}" if rate else "–"
 
 
+def rate_ci(rate: dict | None) -> str:
+    """A rate with its 95% interval and count, as every holdout rate is printed: `43.8% [31–57%] (14/32)`."""
+    if not rate:
+        return "–"
+    n = rate["passed"] + rate["failed"]
+    return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}] ({rate['passed']}/{n})"
+
+
 def render_changelog(entries: list[dict], name: str) -> str:
     """The human log of a run: every attempt, kept or not, with its hypothesis, scores, reason and diff."""
     keeps = sum(e["decision"] == "keep" for e in entries)
@@ -97,18 +105,22 @@ def render_changelog(entries: list[dict], name: str) -> str:
     for e in entries:
         if e["decision"] == "baseline":
             lines += ["## #0 baseline", "", f"- train: {_pct(e['scores']['train'])}, holdout: "
-                      f"{_pct(e['scores'].get('holdout'))}", ""]
+                      f"{rate_ci(e['scores'].get('holdout'))}", ""]
             continue
-        lines += [f"## #{e['id']} {e['decision']}: `{e['section']}`", ""]
+        near = " (near miss)" if e.get("near_miss") else ""
+        lines += [f"## #{e['id']} {e['decision']}{near}: `{e['section']}`", ""]
         if e["hypothesis"]:
             lines.append(f"- hypothesis ({e['kind']}): {e['hypothesis']}")
-        if e["decision"] != "refused":
+        if e["decision"] in ("keep", "discard"):
             lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(e['scores']['train'])} "
                          f"({e['wins']} wins, {e['losses']} losses on paired checks, p {p_text(e['p_value'])},"
                          f" runs {len(e['runs'])}{', raced out' if e['raced'] else ''})")
             if e["decision"] == "keep":
-                lines.append(f"- holdout: {_pct(e['best_scores'].get('holdout'))} -> {_pct(e['scores'].get('holdout'))}")
+                lines.append(f"- holdout: {rate_ci(e['best_scores'].get('holdout'))} -> "
+                             f"{rate_ci(e['scores'].get('holdout'))}")
         lines.append(f"- decision: **{e['decision']}**: {e['reason']}")
+        if near:
+            lines.append("- near miss: it gained, with p just above the level; a variant may be worth trying")
         if e["motivation"]:
             lines.append("- motivated by failures: " + "; ".join(e["motivation"]))
         lines.append(f"- spent: {e['calls']} model calls, ${e['cost']:.4f}, {e['seconds']:.1f}s")
@@ -116,6 +128,11 @@ def render_changelog(entries: list[dict], name: str) -> str:
             lines += ["", "```diff", e["diff"].rstrip("\n"), "```"]
         lines.append("")
     return "\n".join(lines)
+
+
+def _cached_note(entries: list[dict]) -> str:
+    cached = sum(e.get("cached", 0) for e in entries)
+    return f" (and {cached} answers from the cache, free)" if cached else ""
 
 
 def status_text(run_id: str, entries: list[dict], config: dict) -> str:
@@ -134,10 +151,10 @@ def status_text(run_id: str, entries: list[dict], config: dict) -> str:
     return "\n".join([
         f"run {run_id}",
         f"  experiments: {len(entries) - 1} ({decisions['keep']} kept, {decisions['discard']} discarded, "
-        f"{decisions['refused']} refused)",
+        f"{decisions['refused']} refused" + (f", {decisions['error']} failed" if decisions["error"] else "") + ")",
         f"  train:   baseline {_pct(base['scores']['train'])} -> best {_pct(best['scores']['train'])} (#{best['id']})",
-        f"  holdout: baseline {_pct(base['scores'].get('holdout'))} -> best {_pct(best['scores'].get('holdout'))}",
-        f"  spent: {calls} model calls, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
+        f"  holdout: baseline {rate_ci(base['scores'].get('holdout'))} -> best {rate_ci(best['scores'].get('holdout'))}",
+        f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
     ])
 
@@ -330,7 +347,7 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
     base, best = entries[0], best_entry(entries)
     counts = Counter(e["decision"] for e in entries[1:])
     stats = (f"<p class='stats'><span>train {_pct(base['scores']['train'])} → <b>{_pct(best['scores']['train'])}</b></span>"
-             f"<span>holdout {_pct(base['scores'].get('holdout'))} → <b>{_pct(best['scores'].get('holdout'))}</b></span>"
+             f"<span>holdout {rate_ci(base['scores'].get('holdout'))} → <b>{rate_ci(best['scores'].get('holdout'))}</b></span>"
              f"<span>{len(entries) - 1} experiments: {counts['keep']} kept, {counts['discard']} discarded, "
              f"{counts['refused']} refused</span><span>{sum(e['calls'] for e in entries)} calls, "
              f"${sum(e['cost'] for e in entries):.4f}</span></p>")
@@ -341,7 +358,7 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
                          f"<td><span class='bar'><span style='width:{after * 100:.0f}%'></span></span></td></tr>")
     attempt_rows = []
     for e in entries[1:]:
-        scores = "" if e["decision"] == "refused" else \
+        scores = "" if e["decision"] in ("refused", "error") else \
             f"{_pct(e['best_scores']['train'])} → {_pct(e['scores']['train'])} (p {p_text(e['p_value'])})"
         diff = f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>" if e["diff"] else ""
         attempt_rows.append(

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from .checks import CheckError, Verdict, parse_judge_answer, run_check
 from .errors import AutoresearchError
-from .models import Model, ModelSpec, Usage, open_model
+from .models import Model, ModelSpec, Usage, open_model, role_spec
 from .outcome import Outcome
 from .prompts import JUDGE_SYSTEM, render
 from .stats import Rate
@@ -121,8 +121,12 @@ class Models:
         self._open: dict[ModelSpec, Model] = {}
         self._target: Target | None = None
         self.keep_workspaces = keep_workspaces
-        fallback = ModelSpec("sim") if is_harness(target) else target
-        self.target_spec, self.judge_spec, self.mutator_spec = target, judge or fallback, mutator or fallback
+
+        def fallback(role: str) -> ModelSpec:  # the target's model with the role's own settings (max_tokens)
+            return ModelSpec("sim") if is_harness(target) else role_spec(target, role)
+
+        self.target_spec = target
+        self.judge_spec, self.mutator_spec = judge or fallback("judge"), mutator or fallback("mutator")
 
     @classmethod
     def for_suite(cls, suite: Suite, opener: Callable[[ModelSpec], Model] = open_model,
@@ -156,6 +160,41 @@ class Models:
         self._open.clear()
 
 
+JUDGE_UNPARSEABLE_LIMIT = 5  # judge answers in a row that do not parse before the evaluation stops
+
+
+class JudgeUnparseable(CheckError):
+    """The judge's answer has no single verdict line."""
+
+
+class JudgeCannotAnswer(AutoresearchError):
+    """The judge model keeps answering in a form we cannot read: stop instead of paying for a table of errors."""
+
+
+@dataclass
+class JudgeWatch:
+    """Counts judge answers in a row that did not parse; trips at the limit."""
+
+    limit: int = JUDGE_UNPARSEABLE_LIMIT
+    in_a_row: int = 0
+    last: str = ""
+    model: str = ""
+
+    def saw(self, parsed: bool, reason: str = "", model: str = "") -> None:
+        self.in_a_row = 0 if parsed else self.in_a_row + 1
+        self.last, self.model = (self.last, self.model) if parsed else (reason, model)
+
+    @property
+    def tripped(self) -> bool:
+        return self.in_a_row >= self.limit
+
+    def error(self) -> JudgeCannotAnswer:
+        return JudgeCannotAnswer(
+            f"the judge model {self.model} cannot follow the verdict format: {self.in_a_row} answers in a row did "
+            f"not parse (last: {self.last}); the evaluation stopped. Set another judge with `judge:` in the suite "
+            f"(or an eval's `judge: {{model: ...}}`), or --judge-model")
+
+
 async def _score(ev: Eval, item: Input, outcome: Outcome, run: int, models: Models, spend: Spend) -> Verdict:
     if ev.check is not None:
         context = {"input": item.text, "input_id": item.id, "run": run, "outcome": outcome.to_dict()}
@@ -166,11 +205,14 @@ async def _score(ev: Eval, item: Input, outcome: Outcome, run: int, models: Mode
                     fail_condition=ev.judge.fail_condition, input=item.text, output=outcome.text, trace=trace)
     completion = await models.judge_for(ev).complete(JUDGE_SYSTEM, prompt, sample=run)
     spend.record(completion)
-    return parse_judge_answer(completion.text)
+    try:
+        return parse_judge_answer(completion.text)
+    except CheckError as exc:
+        raise JudgeUnparseable(str(exc)) from None
 
 
 async def _one(item: Input, run: int, skill: SkillUnderTest, evals: Sequence[Eval], models: Models, spend: Spend,
-               result: EvalResult) -> list[Cell]:
+               result: EvalResult, watch: JudgeWatch | None = None) -> list[Cell]:
     target = models.target
     try:
         outcome = await target.run(skill, item, run)
@@ -178,13 +220,19 @@ async def _one(item: Input, run: int, skill: SkillUnderTest, evals: Sequence[Eva
         return [Cell(item.id, ev.id, run, ERROR, f"target error: {exc}") for ev in evals if ev.applies_to(item.id)]
     spend.record(outcome, calls=outcome.turns)
     cells = []
+    watch = watch or JudgeWatch()
     try:
         for ev in evals:
-            if not ev.applies_to(item.id):
+            if not ev.applies_to(item.id) or watch.tripped:
                 continue
             try:
                 verdict = await _score(ev, item, outcome, run, models, spend)
                 cells.append(Cell(item.id, ev.id, run, PASS if verdict.passed else FAIL, verdict.reason))
+                if ev.judge:
+                    watch.saw(True)
+            except JudgeUnparseable as exc:
+                watch.saw(False, str(exc), models.judge_for(ev).spec.name)
+                cells.append(Cell(item.id, ev.id, run, ERROR, str(exc)))
             except CheckError as exc:
                 cells.append(Cell(item.id, ev.id, run, ERROR, str(exc)))
             except AutoresearchError as exc:
@@ -210,17 +258,22 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
     work = iter([(item, run) for run in run_list for item in items])
     total = len(items) * len(run_list)
     result = EvalResult([], {i.id: i.split for i in items})
+    watch = JudgeWatch()
     done = 0
 
     async def worker() -> None:
         nonlocal done
         for item, run in work:
-            result.cells.extend(await _one(item, run, skill, suite.evals, models, result.spend, result))
+            if watch.tripped:
+                return
+            result.cells.extend(await _one(item, run, skill, suite.evals, models, result.spend, result, watch))
             done += 1
             if on_progress:
                 on_progress(done, total)
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency or suite.concurrency, total or 1)))))
+    if watch.tripped:
+        raise watch.error()
     order = {(item.id, run): i for i, (item, run) in enumerate((i, r) for r in run_list for i in items)}
     eval_order = {ev.id: i for i, ev in enumerate(suite.evals)}
     result.cells.sort(key=lambda c: (order[(c.input_id, c.run)], eval_order[c.eval_id]))

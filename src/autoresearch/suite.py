@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
-from .models import ModelSpec
+from .models import ROLE_MAX_TOKENS, ModelSpec
 from .triggers import Trigger, parse_distractors, parse_triggers
 from .yamlsource import LocatedDict, LocatedList, load_located
 
@@ -23,8 +23,8 @@ SPLITS = ("train", "holdout")
 DEFAULT_RUNS = 8
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
-SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "concurrency", "threshold",
-              "inputs", "evals", "triggers", "distractors"}
+SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "holdout_runs", "concurrency",
+              "threshold", "inputs", "evals", "triggers", "distractors"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
               "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces"}
@@ -93,8 +93,13 @@ class Suite:
     threshold: float | None = None
     name: str = ""
     warnings: tuple[Problem, ...] = field(default=(), compare=False)
+    holdout_runs: int | None = None  # runs of the holdout inputs for the baseline and each keep (default: runs)
     triggers: tuple[Trigger, ...] = ()  # trigger queries (see triggers.py)
     distractors: tuple[Path, ...] = ()  # other skill folders installed beside the target in harness runs
+
+    @property
+    def holdout_run_count(self) -> int:
+        return self.holdout_runs or self.runs
 
     def split(self, name: str) -> tuple[Input, ...]:
         return tuple(i for i in self.inputs if i.split == name)
@@ -173,12 +178,12 @@ class _Reader:
         return value
 
 
-def parse_model(value: Any, reader: _Reader, where: str, line: int) -> ModelSpec | None:
+def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_default: int = 1024) -> ModelSpec | None:
     """A model is a name (`sim`, `anthropic:claude-...`, `command:...`) or a mapping with settings."""
     if value is None:
         return None
     if isinstance(value, str):
-        return ModelSpec(name=value)
+        return ModelSpec(name=value, max_tokens=max_tokens_default)
     data = reader.mapping(value, where, line)
     if data is None:
         return None
@@ -189,7 +194,7 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int) -> ModelSpec
     seed = reader.number(data, "seed", f"{where}.", int, 0)
     options = tuple(sorted((k, _freeze(v)) for k, v in data.items()
                            if k not in ("name", "max_tokens", "temperature", "seed")))
-    return ModelSpec(name=name or "sim", max_tokens=max_tokens or 1024,
+    return ModelSpec(name=name or "sim", max_tokens=max_tokens or max_tokens_default,
                      temperature=1.0 if temperature is None else float(temperature), seed=seed or 0, options=options)
 
 
@@ -408,11 +413,13 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
     if skill_value and not skill_path.is_file():
         reader.fail(f"target skill {skill_value!r} not found (looked for {skill_path})", data.line_of("skill"), "skill")
     runs = reader.number(data, "runs", "", int, 1, 1000) or DEFAULT_RUNS
+    holdout_runs = reader.number(data, "holdout_runs", "", int, 1, 1000)
     concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8
     threshold = reader.number(data, "threshold", "", float, 0, 1)
     model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or ModelSpec()
-    judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"))
-    mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"))
+    judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"), ROLE_MAX_TOKENS["judge"])
+    mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"),
+                                ROLE_MAX_TOKENS["mutator"])
     only_triggers = "triggers" in data and "inputs" not in data and "evals" not in data
     inputs = [] if only_triggers else _parse_inputs(reader, data)
     evals = [] if only_triggers else _parse_evals(reader, data)
@@ -439,5 +446,5 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
         raise input_error(str(path), "every input is holdout: at least one must be `split: train`",
                           data.line_of("inputs"), "inputs")
     return Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
-                 threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes), tuple(triggers),
-                 tuple(distractors))
+                 threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes), holdout_runs,
+                 tuple(triggers), tuple(distractors))

@@ -6,7 +6,7 @@ independent samples and a response cache can key on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,9 +56,13 @@ class Completion:
     usage: Usage = Usage()
     cost: float = 0.0
     cached: bool = False
+    stop_reason: str = ""  # the API's stop reason ("end_turn", "max_tokens", ...), "" when the backend has none
 
 
 class Model(Protocol):
+    """A backend may also define `key_material() -> dict`: what besides the spec and the prompt changes its
+    answers (an endpoint, a harness and its version), so the response cache keys on it."""
+
     spec: ModelSpec
 
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
@@ -70,6 +74,13 @@ class Model(Protocol):
 
 
 KNOWN_BACKENDS = ("sim", "anthropic", "command")
+# The judge answers a verdict line and a reason; the mutator a whole section body: neither inherits the target's.
+ROLE_MAX_TOKENS = {"judge": 1024, "mutator": 4096}
+
+
+def role_spec(target: ModelSpec, role: str) -> ModelSpec:
+    """The judge's or mutator's model when the suite names none: the target's model with the role's own settings."""
+    return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
 DEFAULT_CACHE = Path(".autoresearch") / "cache"
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger("autoresearch")
 
 # US dollars per million tokens: input, output. Cache writes cost 1.25x input, reads 0.1x (5-minute TTL).
 # Longest matching prefix wins; override per model with `prices: {input, output, cache_write, cache_read}`.
+# A model name not in the table (a local model behind the Messages API) costs 0 unless `prices` is given.
 PRICES: dict[str, tuple[float, float]] = {
     "claude-opus-4-5": (5.0, 25.0),
     "claude-opus-4": (15.0, 75.0),
@@ -32,15 +33,24 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-3-5-haiku": (0.8, 4.0),
     "claude-fake": (3.0, 15.0),
 }
-DEFAULT_PRICE = (3.0, 15.0)
+UNPRICED = (0.0, 0.0)
 RETRYABLE_STATUS = {408, 409, 429}
+
+
+def _table_match(spec: ModelSpec) -> str | None:
+    model = spec.name.split(":", 1)[1] if ":" in spec.name else spec.name
+    return max((p for p in PRICES if model.startswith(p)), key=len, default=None)
+
+
+def is_priced(spec: ModelSpec) -> bool:
+    """False for a model name the price table does not know and no `prices` option prices: it counts as $0."""
+    return _table_match(spec) is not None or bool(spec.option("prices"))
 
 
 def price_table(spec: ModelSpec) -> dict[str, float]:
     """Per-million-token prices for this model: the user's `prices` option over the built-in table."""
-    model = spec.name.split(":", 1)[1] if ":" in spec.name else spec.name
-    match = max((p for p in PRICES if model.startswith(p)), key=len, default=None)
-    base_in, base_out = PRICES[match] if match else DEFAULT_PRICE
+    match = _table_match(spec)
+    base_in, base_out = PRICES[match] if match else UNPRICED
     table = {"input": base_in, "output": base_out, "cache_write": base_in * 1.25, "cache_read": base_in * 0.1}
     table.update({k: float(v) for k, v in dict(spec.option("prices", ()) or ()).items()})
     return table
@@ -58,7 +68,7 @@ def completion_of(message: dict, prices: dict[str, float], discount: float = 1.0
     usage = Usage(raw.get("input_tokens") or 0, raw.get("output_tokens") or 0,
                   raw.get("cache_read_input_tokens") or 0, raw.get("cache_creation_input_tokens") or 0)
     text = "".join(block.get("text", "") for block in message["content"] if block.get("type") == "text")
-    return Completion(text, usage, cost_of(usage, prices, discount))
+    return Completion(text, usage, cost_of(usage, prices, discount), stop_reason=message.get("stop_reason") or "")
 
 
 def _flat(params: dict) -> dict:
@@ -90,6 +100,10 @@ class AnthropicModel:
         self._pending: list[tuple[str, dict, asyncio.Future]] = []
         self._collector: asyncio.Task | None = None
         self._ids = itertools.count()
+
+    def key_material(self) -> dict:
+        """The endpoint answers, not only the model name: the cache must not serve one server's replies for another."""
+        return {"endpoint": str(self._client.base_url)}
 
     def _params(self, system: str, prompt: str) -> dict:
         params: dict[str, Any] = {"model": self.model, "max_tokens": self.spec.max_tokens,

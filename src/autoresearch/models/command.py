@@ -66,6 +66,10 @@ class CommandModel:
         self.timeout = float(spec.option("timeout", 300))
         self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
 
+    def key_material(self) -> dict:
+        """A harness run by the command answers from the endpoint its environment names."""
+        return {"endpoint": os.environ.get("ANTHROPIC_BASE_URL", "")}
+
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
         async with self._limit:
             with tempfile.TemporaryDirectory(prefix="autoresearch-cmd-") as tmp:

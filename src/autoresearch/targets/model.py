@@ -34,7 +34,8 @@ class ModelTarget:
         prompt = item.text + fixture_note(item.fixture_texts())
         completion = await self.model.complete(system, prompt, sample=run)
         return Outcome(completion.text, skill_used=True, usage=completion.usage, cost=completion.cost,
-                       seconds=time.perf_counter() - started, cached=completion.cached)
+                       seconds=time.perf_counter() - started, cached=completion.cached,
+                       stop_reason=completion.stop_reason)
 
     def release(self, outcome: Outcome) -> Outcome:
         return outcome
