@@ -316,3 +316,29 @@ def test_the_binary_is_found_in_the_projects_harness_folder_when_not_on_path(pro
                            "--runs", "1", "--split", "train"], cwd=project, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "errors, not fails" not in done.stderr
+
+
+def test_a_judge_told_to_see_the_trace_gets_the_tool_calls_and_files(project, monkeypatch):
+    """The judge is a real model call (the anthropic SDK against a local server); it is shown what the agent did."""
+    suite = (project / "suite.yaml").read_text().replace("runs: 2", "runs: 1")
+    suite += ("  - id: judged\n    question: Did the agent count the items with the script?\n"
+              "    judge: {pass: The script counted the items., fail: It did not., sees: trace,\n"
+              "            model: anthropic:claude-fake-1}\n"
+              "  - id: from-workspace\n    question: Is count.txt in the workspace?\n"
+              "    check: {type: python, value: 'checks.py:counted'}\n")
+    (project / "suite.yaml").write_text(suite)
+    (project / "checks.py").write_text(
+        "from pathlib import Path\n\n\ndef counted(output, context):\n"
+        "    outcome = context['outcome']\n"
+        "    text = (Path(outcome['workspace']) / 'count.txt').read_text()\n"
+        "    return text == '2 open items\\n' and outcome['files']['count.txt'] == text, text\n")
+    with MessagesServer(reply=lambda body: "VERDICT: PASS\nREASON: the script ran") as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        done = cli(project, "eval", "suite.yaml", "--split", "train", "--no-cache", "--json", "r.json")
+        prompts = [json.dumps(r["body"]["messages"]) for r in server.message_requests()]
+    assert done.returncode == 0, done.stderr
+    assert len(prompts) == 1 and "<trace>" in prompts[0] and "scripts/tally.py" in prompts[0]
+    assert "file count.txt:\\n2 open items" in prompts[0]
+    cells = {c["eval"]: c for c in json.loads((project / "r.json").read_text())["cells"]}
+    assert cells["judged"]["status"] == "pass" and cells["from-workspace"]["status"] == "pass"
