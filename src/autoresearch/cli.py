@@ -183,7 +183,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     import json
 
     from .cost import estimate, previewable
-    from .journal import atomic_write
+    from .fsio import atomic_write
     from .report import eval_table, failing_thresholds, result_json
     from .runner import evaluate
     from .suite import load_suite
@@ -500,7 +500,8 @@ def diff(run_ref: str, runs_dir: Path, fmt: str) -> None:
               help="Where to write the page (default: report.html in the run directory).")
 def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
     """Write a single static HTML report of a run: score chart, per-eval breakdown, every attempt."""
-    from .journal import RunDir, atomic_write
+    from .fsio import atomic_write
+    from .journal import RunDir
     from .report import html_report
 
     run_dir = RunDir.find(run_ref, runs_dir)
@@ -524,7 +525,7 @@ def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _emit(imported: Any, source: Path, output: Path | None) -> None:
-    from .journal import atomic_write
+    from .fsio import atomic_write
 
     text = imported.yaml(str(source))
     for note in imported.unconverted:
@@ -569,7 +570,7 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
     imported = import_trigger_set(eval_set, skill)
     text = imported.yaml(str(eval_set))
     if output:
-        from .journal import atomic_write
+        from .fsio import atomic_write
 
         atomic_write(output, text)
         click.echo(f"wrote {output}: {len(imported.suite['triggers'])} trigger queries; "
@@ -740,7 +741,8 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     Writes summary.md (train beside holdout, the diff as Markdown) and report.html in the run
     directory. A loop still running stops before its next experiment.
     """
-    from .journal import RunDir, atomic_write
+    from .fsio import atomic_write
+    from .journal import RunDir
     from .loop import STOP_FILE
     from .report import html_report, render_diff, section_diff, status_text
 

@@ -39,7 +39,7 @@ def _digests(folder: Path) -> dict[str, str]:
 
 def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, force: bool = False) -> list[str]:
     """Copy every bundled skill into each harness's skills folder; returns one line per skill and place."""
-    from .journal import atomic_write
+    from .fsio import atomic_write
 
     source = bundled_skills_dir()
     skills = sorted(p.parent for p in source.glob("*/SKILL.md"))

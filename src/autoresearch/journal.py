@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash leaves the old file or the new one, never half of either."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def sha256(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from .cells import Cell
+from .fsio import atomic_write, sha256
 
 
 def best_entry(entries: list[dict]) -> dict:
@@ -146,8 +126,6 @@ class RunDir:
 
     def load_cells(self, digest: str) -> tuple[list, dict] | None:
         import json
-
-        from .runner import Cell
 
         path = self.path / "cells" / f"{digest}.json"
         if not path.exists():

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import AutoresearchError
-from .journal import RunDir, atomic_write, sha256
+from .fsio import atomic_write, sha256
+from .journal import RunDir
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .models import ModelSpec
-from .runner import Cell, EvalResult, Models, Spend, evaluate
+from .cells import Cell, rate_of
+from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import KeepRule, decide
 from .suite import Suite
@@ -516,8 +518,6 @@ def _focus(hypothesis: str, failures: list[dict]) -> str:
 
 
 def _rate_dict(cells: list[Cell]) -> dict:
-    from .runner import rate_of
-
     return rate_of(cells).to_dict()
 
 

@@ -17,7 +17,8 @@ from .errors import AutoresearchError, InputError
 from .keywords import content_words, stem
 from .outcome import Outcome
 from .prompts import render
-from .runner import FAIL, EvalResult
+from .cells import FAIL
+from .runner import EvalResult
 from .skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
 from .suite import Suite
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from .cells import ERROR, FAIL, PASS, Cell, rate_of
 from .checks import CheckError, Verdict, parse_judge_answer, run_check
 from .errors import AutoresearchError
 from .models import Model, ModelSpec, Usage, open_model, role_spec
@@ -20,16 +21,6 @@ from .stats import Rate
 from .suite import Eval, Input, Suite
 from .targets import SkillUnderTest, Target, is_harness, open_target
 
-PASS, FAIL, ERROR = "pass", "fail", "error"
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    input_id: str
-    eval_id: str
-    run: int
-    status: str  # pass | fail | error
-    reason: str
 
 
 @dataclass
@@ -96,18 +87,6 @@ class EvalResult:
         spend.merge(other.spend)
         return EvalResult(self.cells + other.cells, {**self.splits, **other.splits}, {**self.outputs, **other.outputs},
                           spend, self.seconds + other.seconds, {**self.traces, **other.traces})
-
-
-def rate_of(cells: Iterable[Cell]) -> Rate:
-    passed = failed = errors = 0
-    for c in cells:
-        if c.status == PASS:
-            passed += 1
-        elif c.status == FAIL:
-            failed += 1
-        else:
-            errors += 1
-    return Rate(passed, failed, errors)
 
 
 class Models:

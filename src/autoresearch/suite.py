@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
 from .models import ROLE_MAX_TOKENS, ModelSpec
-from .triggers import Trigger, parse_distractors, parse_triggers
+from .trigger_set import Trigger, parse_distractors, parse_triggers
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")

@@ -42,7 +42,7 @@ class CachedModel:
         return self.root / key[:2] / f"{key}.json"
 
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
-        from ..journal import atomic_write
+        from ..fsio import atomic_write
 
         path = self._path(cache_key(self.spec, system, prompt, sample, self.material))
         try:
