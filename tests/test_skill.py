@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from autoresearch.errors import InputError
 from autoresearch.skill import PREAMBLE_ID, load_skill, parse_skill, validate_skill
+
+from conftest import ROOT
 
 FM = "---\nname: demo-skill\ndescription: Does a thing. Use when asked.\n---\n"
 
@@ -149,3 +153,87 @@ def test_replacement_keeps_the_blank_lines_around_the_body():
     doc = parse_skill(FM + "# A\n\nold body\n\n## B\nx\n")
     assert doc.replace_body("a", "new body").render() == FM + "# A\n\nnew body\n\n## B\nx\n"
     assert doc.replace_body("a", "\n\n\nnew\n").render() == FM + "# A\n\nnew\n\n## B\nx\n"
+
+
+# -- real-world shapes: block structure, Unicode ids, spec details ----------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EVERY_SKILL = sorted(p for p in ROOT.rglob("SKILL.md") if not {".venv", ".harness", "node_modules"} & set(p.parts)) \
+    + sorted((FIXTURES / "skills").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", EVERY_SKILL, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_skill_in_the_repository_round_trips_and_replaces_byte_exact(path):
+    text = path.read_bytes().decode("utf-8")
+    doc = parse_skill(text, path)
+    assert doc.render() == text
+    for section in doc.sections:
+        new = doc.replace_body(section.id, "Rewritten body.\n")
+        assert [s.text for s in new.sections if s.id != section.id] == \
+            [s.text for s in doc.sections if s.id != section.id]
+        assert parse_skill(new.render()).ids == doc.ids
+
+
+def _fixture(name):
+    return load_skill(FIXTURES / "skills" / name)
+
+
+def test_a_fence_opened_in_a_list_item_closes_when_the_item_ends():
+    assert _fixture("list-fence.md").ids == [PREAMBLE_ID, "setup", "setup/usage", "setup/troubleshooting"]
+
+
+def test_headings_in_html_comments_and_html_blocks_are_not_sections():
+    assert _fixture("html-blocks.md").ids == [PREAMBLE_ID, "guide", "guide/real-section"]
+
+
+def test_a_one_line_fence_hides_no_later_heading():
+    assert _fixture("one-line-fence.md").ids == [PREAMBLE_ID, "commands", "commands/later", "commands/later/deeper"]
+
+
+def test_setext_headings_stay_text_and_validation_says_so():
+    doc = _fixture("setext.md")
+    assert doc.ids == [PREAMBLE_ID, "real"]
+    assert "Overview\n========\n" in doc.section(PREAMBLE_ID).body
+    warnings = [p for p in validate_skill(doc) if "setext" in p.message]
+    assert [p.line for p in warnings] == [6, 11] and {p.severity for p in warnings} == {"warning"}
+
+
+def test_headings_in_list_items_and_quotes_are_not_sections():
+    doc = parse_skill(FM + "# A\n- item\n\n  ## inside the item\n> ## quoted\n## B\n")
+    assert doc.ids == ["a", "a/b"]
+
+
+def test_ids_keep_every_letter_of_every_script():
+    assert _fixture("unicode-titles.md").ids == [
+        PREAMBLE_ID, "使用方法", "使用方法/安装", "使用方法/配置", "solicitação-de-revisão",
+        _fixture("unicode-titles.md").ids[5], "über-straße"]
+    symbols = _fixture("unicode-titles.md").ids[5]
+    assert symbols.startswith("section-") and symbols != "section"
+
+
+def test_an_id_does_not_change_when_a_sibling_is_added_or_removed():
+    base = FM + "# 使用方法\n## 安装\nx\n## 配置\ny\n# ✓\nz\n# ★\nw\n"
+    doc = parse_skill(base)
+    gone = {doc.ids[1], doc.ids[3]}  # 安装 and ✓
+    added = parse_skill(base.replace("## 安装", "## 新的\nn\n## 安装").replace("# ✓", "# ☆\nq\n# ✓")).ids
+    removed = parse_skill(base.replace("## 安装\nx\n", "").replace("# ✓\nz\n", "")).ids
+    assert set(doc.ids) <= set(added) and set(doc.ids) - gone == set(removed)
+    assert len(set(added)) == len(added) == len(doc.ids) + 2
+
+
+def test_metadata_values_must_be_strings():
+    doc = parse_skill("---\nname: ok\ndescription: d\nmetadata:\n  version: 1.0\n  author: me\n---\n", "x/SKILL.md")
+    errors = [p for p in validate_skill(doc) if p.severity == "error"]
+    assert [(p.key, p.line) for p in errors] == [("metadata", 4)] and "version" in errors[0].message
+
+
+@pytest.mark.parametrize("name", ["données", "日本語-スキル", "straße-2"])
+def test_unicode_lowercase_names_are_allowed(name):
+    doc = parse_skill(f"---\nname: {name}\ndescription: d\n---\n")
+    assert [p for p in validate_skill(doc) if p.severity == "error"] == []
+
+
+@pytest.mark.parametrize("name", ["Données", "a_b", "-x"])
+def test_names_with_uppercase_or_punctuation_stay_errors(name):
+    doc = parse_skill(f"---\nname: {name}\ndescription: d\n---\n")
+    assert any(p.key == "name" for p in validate_skill(doc) if p.severity == "error")

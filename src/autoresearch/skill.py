@@ -1,13 +1,20 @@
 """The SKILL.md document: YAML frontmatter plus an ordered tree of sections, rendered byte-exact.
 
-A section is an ATX heading (`#` to `######`) and the text up to the next heading of any level.
+A section is a top-level ATX heading (`#` to `######`) and the text up to the next such heading. Block
+structure is CommonMark's (markdown-it-py): a `#` line inside a fence, an HTML block or comment, a list item
+or a block quote is not a heading. Setext headings (a line underlined with `===` or `---`) are deliberately
+not sections: they stay text of the section above, and validation warns about each one, because a body
+rewritten above one could silently turn it into paragraph text. Ids are Unicode slugs of the titles.
 The text between the frontmatter and the first heading is the pseudo-section `_preamble`.
 Rendering an unchanged document returns the exact input; replacing one body touches nothing else.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -17,8 +24,7 @@ from .errors import Problem, input_error
 PREAMBLE_ID = "_preamble"
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")  # the lines as CommonMark counts them
 SPEC_KEYS = ("name", "description", "license", "compatibility", "metadata", "allowed-tools")
 
 
@@ -50,6 +56,7 @@ class SkillDocument:
     newline: str = "\n"
     path: str = "SKILL.md"
     frontmatter_lines: dict[str, int] = field(default_factory=dict, compare=False)
+    setext_lines: tuple[int, ...] = field(default=(), compare=False)  # setext headings, left as text
 
     def render(self) -> str:
         return self.bom + self.frontmatter_raw + "".join(s.text for s in self.sections)
@@ -91,9 +98,17 @@ class SkillDocument:
 
 
 def slugify(title: str) -> str:
-    """Lowercase ASCII slug of a heading title; `section` when nothing is left."""
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
-    return slug or "section"
+    """Lowercase slug keeping letters, marks and digits of every script, so it depends on the title alone.
+
+    A title with none of them (only symbols or emoji) gets `section-` plus a short hash of the title, not a
+    position: an id must not change when a sibling is added or removed. An empty title is `section`.
+    """
+    text = unicodedata.normalize("NFC", title).lower()
+    kept = "".join(c if unicodedata.category(c)[0] in "LMN" else "-" for c in text)
+    slug = re.sub(r"-+", "-", kept).strip("-")
+    if slug or not title.strip():
+        return slug or "section"
+    return "section-" + hashlib.sha1(title.strip().encode("utf-8")).hexdigest()[:6]
 
 
 def _split_frontmatter(text: str, path: str) -> tuple[str, str]:
@@ -121,39 +136,48 @@ def _parse_frontmatter(raw: str, path: str) -> tuple[dict[str, Any], dict[str, i
     return dict(data), dict(data.key_lines)
 
 
-def _sections(body: str, first_line: int) -> list[Section]:
-    lines = body.splitlines(keepends=True)
+@functools.lru_cache(maxsize=1)
+def _commonmark() -> Any:
+    """The CommonMark block parser, imported on first use so that `autoresearch --help` stays fast."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
+def _heading_lines(lines: list[str]) -> tuple[dict[int, int], list[int]]:
+    """Top-level ATX headings as {line index: level}, and the indexes of setext headings."""
+    atx: dict[int, int] = {}
+    setext: list[int] = []
+    for token in _commonmark().parse("".join(lines)):
+        if token.type == "heading_open" and token.level == 0 and token.map:
+            if token.markup.startswith("#"):
+                atx[token.map[0]] = len(token.markup)
+            else:
+                setext.append(token.map[0])
+    return atx, setext
+
+
+def _sections(body: str, first_line: int) -> tuple[list[Section], list[int]]:
+    lines = _LINE.findall(body)
+    atx, setext = _heading_lines(lines)
     sections: list[Section] = []
     preamble: list[str] = []
     current: dict[str, Any] | None = None
     stack: list[tuple[int, str]] = []  # (level, id) of open ancestors
     used: dict[str | None, dict[str, int]] = {}
-    fence: str | None = None
 
     def close() -> None:
         if current is not None:
             sections.append(Section(**current))
 
     for offset, line in enumerate(lines):
-        stripped = line.rstrip("\r\n")
-        fence_match = _FENCE.match(stripped)
-        if fence is not None:
-            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence) \
-                    and not stripped.strip().lstrip(fence[0]).strip():
-                fence = None
-            _append(current, preamble, line)
-            continue
-        if fence_match:
-            fence = fence_match.group(1)
-            _append(current, preamble, line)
-            continue
-        heading = _HEADING.match(stripped)
-        if not heading:
+        if offset not in atx:
             _append(current, preamble, line)
             continue
         close()
-        level = len(heading.group(1))
-        title = (heading.group(2) or "").strip()
+        level = atx[offset]
+        heading = _HEADING.match(line.rstrip("\r\n"))
+        title = (heading.group(2) or "").strip() if heading else line.strip().lstrip("#").strip()
         while stack and stack[-1][0] >= level:
             stack.pop()
         parent = stack[-1][1] if stack else None
@@ -169,7 +193,7 @@ def _sections(body: str, first_line: int) -> list[Section]:
     close()
     if preamble:
         sections.insert(0, Section(PREAMBLE_ID, "", 0, "", "".join(preamble), first_line, None))
-    return sections
+    return sections, [first_line + i for i in setext]
 
 
 def _append(current: dict[str, Any] | None, preamble: list[str], line: str) -> None:
@@ -193,7 +217,8 @@ def parse_skill(text: str, path: str | Path = "SKILL.md") -> SkillDocument:
     raw, body = _split_frontmatter(rest, path)
     frontmatter, key_lines = _parse_frontmatter(raw, path)
     first_line = raw.count("\n") + 1
-    return SkillDocument(frontmatter, raw, tuple(_sections(body, first_line)), bom, _newline(text), path, key_lines)
+    sections, setext = _sections(body, first_line)
+    return SkillDocument(frontmatter, raw, tuple(sections), bom, _newline(text), path, key_lines, tuple(setext))
 
 
 def load_skill(path: str | Path) -> SkillDocument:
@@ -210,6 +235,12 @@ def load_skill(path: str | Path) -> SkillDocument:
     except UnicodeDecodeError as exc:
         raise input_error(str(p), f"not UTF-8 text (byte {exc.start})") from None
     return parse_skill(text, p)
+
+
+def _valid_name(name: str) -> bool:
+    """The spec's name rule: lowercase letters of any script, digits and single inner hyphens."""
+    return (name == name.lower() and not name.startswith("-") and not name.endswith("-") and "--" not in name
+            and all(c.isalnum() or c == "-" for c in unicodedata.normalize("NFKC", name)))
 
 
 def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[Problem]:
@@ -232,8 +263,8 @@ def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[P
     else:
         if len(name) > 64:
             add(f"is {len(name)} characters; at most 64", "name")
-        if not _NAME.match(name):
-            add("use lowercase a-z, 0-9 and single hyphens, not at the start or end", "name")
+        if not _valid_name(name):
+            add("use lowercase letters (any script), digits and single hyphens, not at the start or end", "name")
         if folder_name and name != folder_name:
             add(f"should match the skill's folder name {folder_name!r}", "name", "warning")
     description = fm.get("description")
@@ -248,9 +279,16 @@ def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[P
         add("must be a string of at most 500 characters", "compatibility")
     if "metadata" in fm and not isinstance(fm["metadata"], dict):
         add("must be a mapping", "metadata")
+    elif isinstance(fm.get("metadata"), dict):
+        bad = [str(k) for k, v in fm["metadata"].items() if not isinstance(v, str)]
+        if bad:
+            add(f"values must be strings (quote them): {', '.join(bad)}", "metadata")
     for key in fm:
         if key not in SPEC_KEYS:
             add("not an Agent Skills key (harnesses may accept it; the Skills API will not)", key, "warning")
+    for line in doc.setext_lines:
+        problems.append(Problem(doc.path, "setext heading (text underlined with === or ---) is not a section "
+                                "boundary; write it as `# Title` to make it one", line, None, "warning"))
     body_lines = doc.body.count("\n")
     if body_lines > 500:
         problems.append(Problem(doc.path, f"body is {body_lines} lines; keep it under 500", None, None, "warning"))
