@@ -20,6 +20,8 @@ CASES = [
     (Check("is-json"), '{"a": 1}', "{a: 1}"),
     (Check("is-json", ["owner", "due"]), '{"owner": "x", "due": "y"}', '{"owner": "x"}'),
     (Check("is-json"), '```json\n[1, 2]\n```', "[1, 2"),
+    (Check("contains-json"), 'Here: {"a": 1} done', "no {json here}"),
+    (Check("contains-json", ["owner"]), 'x [1] then {"owner": "Ann"}', 'x {"due": 1}'),
 ]
 
 

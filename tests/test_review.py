@@ -190,13 +190,15 @@ def test_import_skill_creator_evals_json(tmp_path):
          "files": ["evals/files/form.pdf"], "expectations": ["The output names every field", "No field is empty"]},
         {"id": 2, "prompt": "Merge two PDFs", "expectations": ["The output says how many pages there are"]}]}
     (skill_dir / "evals/evals.json").write_text(json.dumps(data))
+    (skill_dir / "evals/files").mkdir()
+    (skill_dir / "evals/files/form.pdf").write_bytes(b"%PDF-1.4 \xff")
     out = skill_dir / "evals/suite.yaml"
     result = run("import", "skill-creator", skill_dir / "evals/evals.json", "-o", out, "--holdout-every", "2")
     assert result.exit_code == 0, result.output
     suite = load_suite(out)
     assert suite.skill_path == skill_dir / "SKILL.md"
     assert [(i.id, i.split) for i in suite.inputs] == [("eval-1", "train"), ("eval-2", "holdout")]
-    assert "Files: evals/files/form.pdf" in suite.input("eval-1").text
+    assert suite.input("eval-1").files == ("files/form.pdf",) and "files/form.pdf" in suite.input("eval-1").text
     assert [e.id for e in suite.evals] == ["eval-1-x1", "eval-1-x2", "eval-1-expected", "eval-2-x1"]
     assert suite.eval("eval-1-x2").judge.pass_condition == "No field is empty"
     assert suite.eval("eval-2-x1").inputs == ("eval-2",)

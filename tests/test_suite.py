@@ -90,3 +90,14 @@ def test_eval_needs_exactly_one_of_check_or_judge(make_suite):
                                "check: {type: word-count, max: 400}\n    judge: {pass: p, fail: f}")
     message, _ = errors_of(make_suite, text)
     assert "exactly one of `check` or `judge`" in message
+
+
+def test_input_files_are_fixtures_inside_the_suite_folder(make_suite):
+    text = BASIC_SUITE.replace("    split: holdout\n", "    split: holdout\n    files: [data/in.csv]\n")
+    (make_suite(text).parent / "data").mkdir()
+    (make_suite(text).parent / "data/in.csv").write_text("a,b\n")
+    assert load_suite(make_suite(text)).input("two").files == ("data/in.csv",)
+    assert load_suite(make_suite(BASIC_SUITE)).input("two").files == ()
+    for bad in ("[../outside.txt]", "[missing.csv]", "data/in.csv"):
+        message, path = errors_of(make_suite, text.replace("[data/in.csv]", bad))
+        assert f"{path}:9:" in message and "inputs[1].files" in message

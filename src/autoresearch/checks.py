@@ -116,6 +116,24 @@ def _is_json(output: str, c: Check) -> Verdict:
         data = json.loads(text)
     except ValueError as exc:
         return Verdict(False, f"not valid JSON ({exc.msg} at char {exc.pos}); output starts {_snippet(output)}")
+    return _json_keys(data, c)
+
+
+def _contains_json(output: str, c: Check) -> Verdict:
+    """Some JSON object or array anywhere in the output (with the required keys, if any)."""
+    decoder, last = json.JSONDecoder(), None
+    for start in (m.start() for m in re.finditer(r"[\[{]", output)):
+        try:
+            data, _ = decoder.raw_decode(output, start)
+        except ValueError:
+            continue
+        last = _json_keys(data, c)
+        if last.passed:
+            return last
+    return last or Verdict(False, f"no JSON object or array in the output; output starts {_snippet(output)}")
+
+
+def _json_keys(data: Any, c: Check) -> Verdict:
     keys = _as_list(c.value) if c.value else []
     if keys:
         if not isinstance(data, dict):
@@ -223,6 +241,7 @@ CHECK_TYPES: dict[str, Callable[..., Verdict]] = {
     "word-count": lambda o, c: _bounds(len(o.split()), "words", c),
     "char-count": lambda o, c: _bounds(len(o), "characters", c),
     "is-json": _is_json,
+    "contains-json": _contains_json,
     "python": _python,
     **OUTCOME_CHECKS,
 }
@@ -263,6 +282,7 @@ def describe(check: Check) -> str:
         "icontains-any": f"contains at least one of {', '.join(f'`{x}`' for x in _as_list(v))} (any case)",
         "icontains-all": f"contains all of {', '.join(f'`{x}`' for x in _as_list(v))} (any case)",
         "is-json": "is valid JSON" + (f" with the keys {', '.join(f'`{k}`' for k in _as_list(v))}" if v else ""),
+        "contains-json": "contains JSON" + (f" with the keys {', '.join(f'`{k}`' for k in _as_list(v))}" if v else ""),
         "python": f"passes the python check {v}",
         "skill-used": "comes from a run that loaded the skill",
         "tool-called": f"comes from a run that called the tool `{v}`"

@@ -521,30 +521,44 @@ def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                       help="Put every Nth input in the holdout split (0: none).")(fn)
     fn = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                       help="Suite file to write (default: print it).")(fn)
-    return click.option("--skill", "skill", help="Path of the target SKILL.md, relative to the suite file.")(fn)
+    return click.option("--skill", "skill", help="Path of the target SKILL.md (from here; the suite gets it "
+                        "relative to where it is written).")(fn)
 
 
 def _emit(imported: Any, source: Path, output: Path | None) -> None:
+    import shutil
+
     from .fsio import atomic_write
 
     text = imported.yaml(str(source))
     for note in imported.unconverted:
         click.echo(f"not converted: {note}", err=True)
     if output:
+        for fixture, destination in imported.copies:
+            (output.parent / destination).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(fixture, output.parent / destination)
+        for name, content in imported.written.items():
+            atomic_write(output.parent / name, content)
         atomic_write(output, text)
-        click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals")
+        click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals; "
+                   f"{imported.summary()}")
     else:
         click.echo(text, nl=False)
+        click.echo(imported.summary(), err=True)
 
 
 @import_group.command("promptfoo")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--prompt", "prompt", type=click.IntRange(1), metavar="N",
+              help="Which of the config's prompts to use (1-based; default: the first, and a note).")
+@click.option("--provider", "provider", metavar="ID", help="Which provider (id or label) becomes the suite's model.")
 @_import_options
-def import_promptfoo_command(config: Path, skill: str | None, output: Path | None, holdout_every: int) -> None:
+def import_promptfoo_command(config: Path, skill: str | None, output: Path | None, holdout_every: int,
+                             prompt: int | None, provider: str | None) -> None:
     """Tests become inputs; contains, equals, regex, is-json, python, llm-rubric... become evals."""
     from .importers import import_promptfoo
 
-    _emit(import_promptfoo(config, skill or "SKILL.md", holdout_every), config, output)
+    _emit(import_promptfoo(config, skill, holdout_every, output, prompt, provider), config, output)
 
 
 @import_group.command("skill-creator")
@@ -554,7 +568,7 @@ def import_skill_creator_command(evals_json: Path, skill: str | None, output: Pa
     """Prompts become inputs; each expectation becomes a judge eval on its input."""
     from .importers import import_skill_creator
 
-    _emit(import_skill_creator(evals_json, skill, holdout_every), evals_json, output)
+    _emit(import_skill_creator(evals_json, skill, holdout_every, output), evals_json, output)
 
 
 @import_group.command("triggers")

@@ -327,7 +327,7 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
     if extra["pattern"] is not None and base != "tool-called":
         reader.fail(f"`pattern` applies to tool-called, not '{kind}'", data.line_of("pattern"), f"{where}.pattern")
         return None
-    if base == "is-json" and value is not None and not isinstance(value, list):
+    if base in ("is-json", "contains-json") and value is not None and not isinstance(value, list):
         reader.fail("must be a list of required keys", data.line_of("value"), f"{where}.value")
         return None
     low = reader.number(data, "min", f"{where}.", int, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -62,9 +63,39 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_located(text: str, source: str, line_offset: int = 0) -> Any:
-    """Parse YAML text; syntax errors become InputErrors naming `source` and the line."""
-    loader = _Loader(text)
+class _Loader12(_Loader):
+    """The same loader with YAML 1.2 core-schema scalars, as promptfoo (js-yaml) reads its configs:
+    only true/false are booleans (`Yes`, `on` stay strings), `1:30` and `010` are not base-60 or octal."""
+
+
+def _int12(loader: _Loader12, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    return int(text[2:], 8) if text.startswith("0o") else int(text, 16) if text.startswith("0x") else int(text)
+
+
+def _float12(loader: _Loader12, node: yaml.ScalarNode) -> float:
+    text = loader.construct_scalar(node).lower()
+    return float(text.replace(".inf", "inf").replace(".nan", "nan"))
+
+
+_Loader12.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag.rsplit(":", 1)[-1] not in ("bool", "int", "float")]
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()}
+_Loader12.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                list("tTfF"))
+_Loader12.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
+                                list("-+0123456789"))
+_Loader12.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+.0123456789"))
+_Loader12.add_constructor("tag:yaml.org,2002:int", _int12)
+_Loader12.add_constructor("tag:yaml.org,2002:float", _float12)
+
+
+def load_located(text: str, source: str, line_offset: int = 0, yaml12: bool = False) -> Any:
+    """Parse YAML text (1.1 as PyYAML, or 1.2 core scalars); syntax errors become InputErrors naming the line."""
+    loader = (_Loader12 if yaml12 else _Loader)(text)
     loader.source = source
     loader.line_offset = line_offset
     try:
