@@ -242,3 +242,18 @@ def test_skill_creator_bad_items_name_the_line(tmp_path):
                     '  {"id": 2, "prompt": "y", "checks": [{"weight": 1}]}\n]}\n')
     result = run("import", "skill-creator", path)
     assert result.exit_code == 2 and f"{path}:3:" in result.output and "evals[1].checks" in result.output
+
+
+def test_promptfoo_regex_python_cannot_compile_is_reported_not_written(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("tests:\n  - vars: {a: x}\n    assert:\n      - {type: regex, value: '(?<year>\\d+)'}\n"
+                      "      - {type: contains, value: x}\n")
+    result = run("import", "promptfoo", config, "-o", tmp_path / "s.yaml")
+    assert result.exit_code == 0 and f"{config}:4: assert 'regex'" in result.output
+    assert "not a Python regular expression" in result.output
+
+
+def test_import_warns_when_the_written_suite_does_not_validate_yet(report_writer, tmp_path):
+    result = run("import", "skill-creator", report_writer / "evals/evals.json", "--skill", "nowhere/SKILL.md",
+                 "-o", tmp_path / "s.yaml")
+    assert result.exit_code == 0 and "does not validate yet" in result.output and "not found" in result.output

@@ -542,9 +542,21 @@ def _emit(imported: Any, source: Path, output: Path | None) -> None:
         atomic_write(output, text)
         click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals; "
                    f"{imported.summary()}")
+        _warn_unless_valid(output)
     else:
         click.echo(text, nl=False)
         click.echo(imported.summary(), err=True)
+
+
+def _warn_unless_valid(suite_path: Path) -> None:
+    """Say so when a written suite does not validate yet (say, the skill is elsewhere: pass --skill)."""
+    from .errors import InputError
+    from .suite import load_suite
+
+    try:
+        load_suite(suite_path)
+    except InputError as exc:
+        click.echo(f"warning: {suite_path} does not validate yet:\n{exc}", err=True)
 
 
 @import_group.command("promptfoo")

@@ -451,7 +451,7 @@ class _Promptfoo:
             if base_kind in ("is-json", "contains-json"):
                 schema = value
                 if isinstance(schema, str) and _file_ref(schema):
-                    schema = load_data(self.base / _file_ref(schema))
+                    schema = load_data(_expand(self.base, _file_ref(schema), where)[0])
                 if isinstance(schema, dict):
                     required = schema.get("required") if isinstance(schema.get("required"), list) else []
                     if required:
@@ -461,6 +461,9 @@ class _Promptfoo:
                                          f"({', '.join(map(str, required)) or 'none'}), not its other rules")
             elif value is None:
                 self.problems.append(Problem(str(where.path), f"assert '{kind}' has no value", where.line))
+                return None
+            elif base_kind == "regex" and _regex_error(value):
+                self.note(where, f"assert '{kind}': {_regex_error(value)}; not converted")
                 return None
             else:
                 check["value"] = value
@@ -529,6 +532,15 @@ class _Promptfoo:
                                  "output")
             else:
                 self.note(where, f"{what} options.{key} not converted")
+
+
+def _regex_error(pattern: Any) -> str | None:
+    """Why a promptfoo (JavaScript) regex does not compile as a Python one, or None when it does."""
+    try:
+        re.compile(str(pattern))
+    except re.error as exc:
+        return f"/{pattern}/ is not a Python regular expression ({exc.msg})"
+    return None
 
 
 def _anthropic_model(provider: str) -> str | None:
@@ -676,7 +688,8 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
     if job.problems:
         raise InputError(job.problems)
     if not tests:
-        raise input_error(str(path), "no tests could be converted", line_of("tests"), "tests")
+        raise input_error(str(path), "no tests could be converted" + "".join(f"\n  {n}" for n in job.notes),
+                          line_of("tests"), "tests")
     inputs, evals, ids, eval_ids = [], [], set(), set()
     shared: dict[int, dict[str, Any]] = {}  # defaultTest asserts without {{vars}}: one eval for every input
     total_asserts = len(default_asserts) + sum(len(t.asserts) - len(default_asserts) for t in tests)
@@ -714,7 +727,8 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
                                          "to the tests or to defaultTest", line_of("tests"))
         kinds = sorted({str(a.get("type")) for t in tests for a, _, _ in t.asserts if isinstance(a, dict)})
         raise input_error(str(path), f"none of the asserts could be converted (types found: {', '.join(kinds)}; "
-                                     f"supported: {', '.join(PROMPTFOO_CONVERTED)})", line_of("tests"))
+                                     f"supported: {', '.join(PROMPTFOO_CONVERTED)})"
+                                     + "".join(f"\n  {n}" for n in job.notes), line_of("tests"))
     written = {}
     if job.adapters:
         adapter = f"{Path(output).stem}_promptfoo.py"

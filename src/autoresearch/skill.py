@@ -141,25 +141,27 @@ def _commonmark() -> Any:
     """The CommonMark block parser, imported on first use so that `autoresearch --help` stays fast."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark")
+    return MarkdownIt("commonmark").disable(["inline", "text_join"])  # block structure is all we need
 
 
-def _heading_lines(lines: list[str]) -> tuple[dict[int, int], list[int]]:
-    """Top-level ATX headings as {line index: level}, and the indexes of setext headings."""
+@functools.lru_cache(maxsize=64)
+def _heading_lines(body: str) -> tuple[dict[int, int], tuple[int, ...]]:
+    """Top-level ATX headings as {line index: level}, and the indexes of setext headings (cached: the loop
+    parses the same text again and again)."""
     atx: dict[int, int] = {}
     setext: list[int] = []
-    for token in _commonmark().parse("".join(lines)):
+    for token in _commonmark().parse(body):
         if token.type == "heading_open" and token.level == 0 and token.map:
             if token.markup.startswith("#"):
                 atx[token.map[0]] = len(token.markup)
             else:
                 setext.append(token.map[0])
-    return atx, setext
+    return atx, tuple(setext)
 
 
 def _sections(body: str, first_line: int) -> tuple[list[Section], list[int]]:
     lines = _LINE.findall(body)
-    atx, setext = _heading_lines(lines)
+    atx, setext = _heading_lines(body)
     sections: list[Section] = []
     preamble: list[str] = []
     current: dict[str, Any] | None = None
