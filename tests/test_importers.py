@@ -257,3 +257,13 @@ def test_import_warns_when_the_written_suite_does_not_validate_yet(report_writer
     result = run("import", "skill-creator", report_writer / "evals/evals.json", "--skill", "nowhere/SKILL.md",
                  "-o", tmp_path / "s.yaml")
     assert result.exit_code == 0 and "does not validate yet" in result.output and "not found" in result.output
+
+
+def test_promptfoo_assert_settings_an_eval_cannot_carry_are_reported(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("tests:\n  - vars: {a: x}\n    assert:\n      - type: llm-rubric\n        value: Is polite\n"
+                      "        threshold: 0.8\n        provider: openai:gpt-4o\n")
+    result = run("import", "promptfoo", config)
+    assert result.exit_code == 0
+    assert f"{config}:4: assert 'llm-rubric': `provider` not converted" in result.output
+    assert f"{config}:4: assert 'llm-rubric': `threshold` not converted" in result.output

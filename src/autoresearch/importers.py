@@ -197,7 +197,9 @@ class _Promptfoo:
         self.carried = 0
 
     def note(self, where: Where, message: str) -> None:
-        self.notes.append(f"{where}: {message}")
+        line = f"{where}: {message}"
+        if line not in self.notes:
+            self.notes.append(line)
 
     # prompts -------------------------------------------------------------------------------------
     def prompts(self, raw: Any, where: Where) -> list[Prompt]:
@@ -387,7 +389,7 @@ class _Promptfoo:
                 elif column == "__description":
                     test["description"] = value
                 elif column.startswith("__"):
-                    self.note(where, f"CSV column {column} not converted")
+                    self.note(Where(file, 1), f"CSV column {column} not converted")
                 else:
                     test["vars"][column] = value
             yield test, where
@@ -433,6 +435,19 @@ class _Promptfoo:
     # asserts -------------------------------------------------------------------------------------
     def to_eval(self, assertion: Any, variables: dict[str, Any], where: Where, test: dict[str, Any]
                 ) -> dict[str, Any] | None:
+        """One promptfoo assert as an eval, noting the assert's settings the eval does not carry."""
+        ev = self._to_eval(assertion, variables, where, test)
+        if ev is not None:
+            kind = assertion["type"]
+            carried = {"type", "value", "description", "metric", "weight"}
+            if kind.endswith(("python", "latency", "cost")):
+                carried.add("threshold")
+            for key in sorted(set(assertion) - carried):
+                self.note(where, f"assert '{kind}': `{key}` not converted")
+        return ev
+
+    def _to_eval(self, assertion: Any, variables: dict[str, Any], where: Where, test: dict[str, Any]
+                 ) -> dict[str, Any] | None:
         """One promptfoo assert as an eval (question plus check or judge), or None with a note or problem."""
         if not isinstance(assertion, dict) or not isinstance(assertion.get("type"), str):
             self.problems.append(Problem(str(where.path), "an assert must be a mapping with a `type`", where.line))
@@ -444,7 +459,7 @@ class _Promptfoo:
             self.note(where, f"assert '{kind}' has a `transform`; not converted (our checks see the raw output)")
             return None
         value = _render_all(assertion.get("value"), variables)
-        question = assertion.get("description") or assertion.get("metric")
+        question = _render(str(assertion.get("description") or assertion.get("metric") or ""), variables) or None
         threshold = assertion.get("threshold")
         if base_kind in PROMPTFOO_DIRECT:
             check: dict[str, Any] = {"type": kind}
@@ -474,9 +489,6 @@ class _Promptfoo:
         if base_kind == "python" and isinstance(value, str):
             return self._python(kind, value, negate, threshold, question, variables, test, where)
         if base_kind in ("llm-rubric", "model-graded-closedqa") and isinstance(value, str) and not negate:
-            for key in ("provider", "rubricPrompt"):
-                if key in assertion:
-                    self.note(where, f"assert '{kind}': `{key}` not converted (the suite's judge grades it)")
             return {"question": question or f"Does the output meet the rubric: {value}?",
                     "judge": {"pass": value, "fail": f"The output does not meet this rubric: {value}"}}
         self.note(where, f"assert type '{kind}' is not supported")
