@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from autoresearch.cli import main
 from autoresearch.suite import load_suite
+from autoresearch.targets import fixture_note
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -88,17 +89,19 @@ def test_promptfoo_reports_transforms_and_unmapped_asserts_never_drops_them(tour
                      "'javascript' is not supported", "'similar' is not supported",
                      "promptfooconfig.yaml:48: assert 'contains' has a `transform`"):
         assert fragment in text
-    for kind in ("latency", "cost"):
-        assert f"promptfooconfig.yaml:3" in text and f"'{kind}'" in text
+    assert "'latency'" not in text and "'cost'" not in text
     written = (tmp_path / "s.yaml").read_text()
     assert "# Not converted:" in written and "transform" in written
 
 
-def test_promptfoo_contains_json_keeps_its_required_keys(tour, tmp_path):
+def test_promptfoo_contains_json_latency_and_cost_become_checks(tour, tmp_path):
     out = tmp_path / "s.yaml"
     assert run("import", "promptfoo", tour / "promptfooconfig.yaml", "-o", out).exit_code == 0
-    check = load_suite(out).eval("budget-review-contains-json").check
-    assert (check.type, check.value) == ("contains-json", ["owner"])
+    suite = load_suite(out)
+    checks = {e.id: (e.check.type, e.check.value) for e in suite.evals if e.check}
+    assert checks["budget-review-contains-json"] == ("contains-json", ["owner"])
+    assert checks["budget-review-latency"] == ("max-seconds", 30)  # promptfoo's threshold is in milliseconds
+    assert checks["budget-review-cost"] == ("max-cost", 0.05)
 
 
 def test_promptfoo_several_prompts_and_providers_are_reported_or_chosen(tour, tmp_path):
@@ -208,10 +211,11 @@ def test_skill_creator_files_are_copied_beside_the_suite_and_inlined_for_api_tar
     suite = load_suite(out)
     first = suite.input("eval-1")
     assert first.files == ("fixtures/figures.csv", "fixtures/logo.png")
+    assert first.text == "Write the quarterly report from the attached figures."
     assert (out.parent / "fixtures/logo.png").read_bytes() == (report_writer / "evals/files/logo.png").read_bytes()
-    assert '<file path="fixtures/figures.csv">\nitem,amount\nrent,1200\nsalaries,5400\n</file>' in first.text
-    assert "fixtures/logo.png (binary, not shown)" in first.text
-    assert "logo.png is binary; harness targets get the file, API targets only its name" in result.output
+    assert '<file path="fixtures/figures.csv">\nitem,amount\nrent,1200\nsalaries,5400\n' in \
+        fixture_note(first.fixture_texts())  # what an API target appends to the input
+    assert "fixtures/logo.png is binary: harness targets get the file" in result.output
     assert suite.skill_path.resolve() == (report_writer / "SKILL.md").resolve()
 
 

@@ -32,7 +32,6 @@ PROMPTFOO_OUTCOME = {"latency": ("max-seconds", 0.001), "cost": ("max-cost", 1.0
 PROMPTFOO_IGNORED = {"description", "outputPath", "sharing", "evaluateOptions", "env", "commandLineOptions",
                      "writeLatestResults", "tags", "metadata", "$schema", "prompts", "providers", "tests",
                      "defaultTest"}
-TEXT_FIXTURE_LIMIT = 50_000  # characters of a fixture inlined into the input text for API targets
 
 
 @dataclass
@@ -559,6 +558,8 @@ def _anthropic_model(provider: str) -> str | None:
     """An autoresearch target name for a promptfoo provider id, or None."""
     if provider in ("sim", "claude-code", "pi") or provider.startswith(("claude-code:", "pi:")):
         return provider
+    if provider in ("anthropic:claude-agent-sdk", "anthropic:claude-code"):
+        return "claude-code"  # promptfoo's Claude Agent SDK provider runs the same agent
     parts = provider.split(":")
     if parts[0] == "anthropic" and len(parts) >= 2 and parts[-1].startswith("claude"):
         return f"anthropic:{parts[-1]}"
@@ -824,7 +825,7 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             problems.append(Problem(str(path), "`files` must be a list of paths", item_line("files"), f"{key}.files"))
             continue
-        paths, inlined = [], []
+        paths = []
         at = where.at(item_line("files"))
         for name in files:
             source = next((p for p in (skill_dir / name, path.parent / name) if p.is_file()), None)
@@ -835,10 +836,9 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
             if destination != _relative(source, out_dir):
                 copies.append((source, destination))
             paths.append(destination)
-            inlined.append(_inline_fixture(source, destination, at, key, notes))
-        if paths:
-            text += "\n\nFiles for this task (in your working folder when you have one; text files are also shown " \
-                    "here):\n" + "\n".join(inlined)
+            if not _is_text(source):
+                notes.append(f"{at}: {key}.files: {destination} is binary: harness targets get the file; API targets "
+                             "get it inlined as text, which they cannot read")
         entry: dict[str, Any] = {"id": input_id, "text": text, **({"files": paths} if paths else {})}
         fixtures += len(paths)
         if holdout_every and (index + 1) % holdout_every == 0:
@@ -894,16 +894,10 @@ def _fixture_destination(source: Path, out_dir: Path, copying: bool, taken: set[
     return _unique(taken, f"fixtures/{source.name}")
 
 
-def _inline_fixture(source: Path, destination: str, where: Where, key: str, notes: list[str]) -> str:
-    """A fixture as API targets see it: its text in a <file> block, or its name when binary or large."""
+def _is_text(path: Path) -> bool:
+    """Whether a fixture is UTF-8 text, which API targets can read inlined in the prompt."""
     try:
-        text = source.read_text(encoding="utf-8")
+        path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError):
-        notes.append(f"{where}: {key}.files: {destination} is binary; harness targets get the file, API targets "
-                     "only its name")
-        return f"- {destination} (binary, not shown)"
-    if len(text) > TEXT_FIXTURE_LIMIT:
-        notes.append(f"{where}: {key}.files: {destination} is over {TEXT_FIXTURE_LIMIT} characters; harness targets "
-                     "get the file, API targets only its name")
-        return f"- {destination} (large, not shown)"
-    return f'<file path="{destination}">\n{text.rstrip()}\n</file>'
+        return False
+    return True
