@@ -198,7 +198,7 @@ def test_import_skill_creator_evals_json(tmp_path):
     suite = load_suite(out)
     assert suite.skill_path == skill_dir / "SKILL.md"
     assert [(i.id, i.split) for i in suite.inputs] == [("eval-1", "train"), ("eval-2", "holdout")]
-    assert suite.input("eval-1").files == ("files/form.pdf",) and "files/form.pdf" in suite.input("eval-1").text
+    assert suite.input("eval-1").files == ("files/form.pdf",) and suite.input("eval-1").text == "Fill in the form"
     assert [e.id for e in suite.evals] == ["eval-1-x1", "eval-1-x2", "eval-1-expected", "eval-2-x1"]
     assert suite.eval("eval-1-x2").judge.pass_condition == "No field is empty"
     assert suite.eval("eval-2-x1").inputs == ("eval-2",)

@@ -526,25 +526,15 @@ def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _emit(imported: Any, source: Path, output: Path | None) -> None:
-    import shutil
-
-    from .fsio import atomic_write
-
-    text = imported.yaml(str(source))
     for note in imported.unconverted:
         click.echo(f"not converted: {note}", err=True)
     if output:
-        for fixture, destination in imported.copies:
-            (output.parent / destination).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(fixture, output.parent / destination)
-        for name, content in imported.written.items():
-            atomic_write(output.parent / name, content)
-        atomic_write(output, text)
+        imported.write(output, str(source))
         click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals; "
                    f"{imported.summary()}")
         _warn_unless_valid(output)
     else:
-        click.echo(text, nl=False)
+        click.echo(imported.yaml(str(source)), nl=False)
         click.echo(imported.summary(), err=True)
 
 

@@ -51,6 +51,22 @@ class Imported:
         plain = json.loads(json.dumps(self.suite))  # line-aware containers back to plain dicts and lists
         return header + yaml.safe_dump(plain, sort_keys=False, allow_unicode=True, width=100)
 
+    def write(self, output: Path, source: str) -> None:
+        """Write the fixtures and generated files beside `output`, then the suite itself."""
+        import shutil
+
+        from .fsio import atomic_write
+
+        try:
+            for fixture, destination in self.copies:
+                (output.parent / destination).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(fixture, output.parent / destination)
+            for name, content in self.written.items():
+                atomic_write(output.parent / name, content)
+            atomic_write(output, self.yaml(source))
+        except OSError as exc:
+            raise input_error(str(exc.filename or output), f"cannot write: {exc.strerror}") from None
+
     def summary(self) -> str:
         return f"{self.carried} carried over, {len(self.unconverted)} reported as not converted"
 
