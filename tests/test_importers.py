@@ -129,11 +129,11 @@ def test_promptfoo_python_asserts_follow_promptfoos_contract(tmp_path, monkeypat
     (tmp_path / "SKILL.md").write_text("---\nname: s\ndescription: d\n---\n# S\nAnswer.\n")
     (tmp_path / "grade.py").write_text(
         "def get_assert(output, context):\n"
-        "    return {'pass': context['vars']['word'] == 'apple', 'score': 1, 'reason': 'checked the var'}\n"
+        "    return {'pass': context['vars']['word'] == context['config']['fruit'], 'reason': 'checked the var'}\n"
         "def half(output, context):\n    return 0.5\n")
     (tmp_path / "promptfooconfig.yaml").write_text(
         "prompts: ['Say {{word}}']\ntests:\n  - vars: {word: apple}\n    assert:\n"
-        "      - {type: python, value: file://grade.py}\n"
+        "      - {type: python, value: file://grade.py, config: {fruit: apple}}\n"
         "      - {type: python, value: 'file://grade.py:half', threshold: 0.6}\n"
         "      - {type: python, value: 'len(output) >= 0'}\n")
     out = tmp_path / "out/suite.yaml"

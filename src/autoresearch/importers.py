@@ -457,6 +457,8 @@ class _Promptfoo:
             carried = {"type", "value", "description", "metric", "weight"}
             if kind.endswith(("python", "latency", "cost")):
                 carried.add("threshold")
+            if kind.endswith("python"):
+                carried.add("config")  # given to the function as context["config"], as promptfoo does
             for key in sorted(set(assertion) - carried):
                 self.note(where, f"assert '{kind}': `{key}` not converted")
         return ev
@@ -502,7 +504,8 @@ class _Promptfoo:
         if base_kind in PROMPTFOO_OUTCOME and not negate:
             return self._outcome(kind, assertion, question, where)
         if base_kind == "python" and isinstance(value, str):
-            return self._python(kind, value, negate, threshold, question, variables, test, where)
+            context = {"vars": variables, "test": test, "config": assertion.get("config") or {}}
+            return self._python(kind, value, negate, threshold, question, context, where)
         if base_kind in ("llm-rubric", "model-graded-closedqa") and isinstance(value, str) and not negate:
             return {"question": question or f"Does the output meet the rubric: {value}?",
                     "judge": {"pass": value, "fail": f"The output does not meet this rubric: {value}"}}
@@ -526,7 +529,7 @@ class _Promptfoo:
                 "check": {"type": check_type, "value": limit}}
 
     def _python(self, kind: str, value: str, negate: bool, threshold: Any, question: str | None,
-                variables: dict[str, Any], test: dict[str, Any], where: Where) -> dict[str, Any] | None:
+                context: dict[str, Any], where: Where) -> dict[str, Any] | None:
         """A promptfoo python assert, run through a generated adapter that keeps promptfoo's contract."""
         if not self.writes_files:
             self.note(where, f"assert '{kind}' needs an adapter file written beside the suite; import with -o")
@@ -542,9 +545,8 @@ class _Promptfoo:
         else:
             runner = f"_inline({value!r})"
             shown = "an inline python assert"
-        context = {"vars": variables, "test": json.loads(json.dumps(test, default=str))}
         limit = threshold if isinstance(threshold, (int, float)) and not isinstance(threshold, bool) else None
-        self.adapters.append(f"_check({runner}, {limit!r}, {json.dumps(context)!r})")
+        self.adapters.append(f"_check({runner}, {limit!r}, {json.dumps(context, default=str)!r})")
         name = f"check_{len(self.adapters)}"
         return {"question": question or f"Does the output pass {shown}?",
                 "check": {"type": "not-python" if negate else "python", "value": f"{{adapter}}:{name}"}}
