@@ -128,7 +128,7 @@ def test_description_changes_only_when_allowed_and_name_never():
 
 # -- the keep rule -----------------------------------------------------------------------------
 
-def run_decide(rule, candidate_rate, best_rate, shorter=False, runs=8, cells_per_run=40):
+def run_decide(rule, candidate_rate, best_rate, runs=8, cells_per_run=40):
     spent = {"candidate": 0}
 
     def cells(rate, run_list, salt):
@@ -142,16 +142,14 @@ def run_decide(rule, candidate_rate, best_rate, shorter=False, runs=8, cells_per
     async def best(run_list):
         return cells(best_rate, run_list, 1 if candidate_rate == best_rate else 2)
 
-    outcome = asyncio.run(decide(rule, [[r] for r in range(runs)], candidate, best, shorter=shorter,
+    outcome = asyncio.run(decide(rule, [[r] for r in range(runs)], candidate, best,
                                  confirm_runs=list(range(runs, 2 * runs))))
     return outcome, spent["candidate"]
 
 
-def test_equal_score_and_shorter_text_wins_the_tie():
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6, shorter=True)
-    assert outcome.decision == "keep" and "shorter" in outcome.reason
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6, shorter=False)
-    assert outcome.decision == "discard"
+def test_an_exact_tie_is_no_gain_and_is_discarded():
+    outcome, _ = run_decide(KeepRule(), 0.6, 0.6)
+    assert outcome.decision == "discard" and outcome.paired.wins == outcome.paired.losses == 0
 
 
 def test_racing_stops_a_losing_candidate_early():
@@ -172,7 +170,7 @@ def test_naive_rule_keeps_a_small_raw_edge_that_the_paired_test_discards():
     async def best(runs):
         return best_cells
 
-    outcomes = {name: asyncio.run(decide(KeepRule(name), [[0]], candidate, best, shorter=False))
+    outcomes = {name: asyncio.run(decide(KeepRule(name), [[0]], candidate, best))
                 for name in ("naive", "paired")}
     assert (outcomes["paired"].paired.wins, outcomes["paired"].paired.losses) == (12, 8)
     assert outcomes["naive"].decision == "keep" and "raw score higher" in outcomes["naive"].reason
