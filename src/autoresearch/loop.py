@@ -269,6 +269,10 @@ class Experiment:
                             profile=flakiness(_cells_map(train.cells), self.suite.runs))
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + _holdout_note(entry))
+        profile = entry["profile"]
+        if profile["suggest_runs"]:
+            self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}); "
+                     f"the keep rule stays calibrated but loses power: consider runs: {profile['suggest_runs']}")
 
     def stop_reason(self) -> str | None:
         if (self.run.path / STOP_FILE).exists():
@@ -381,7 +385,6 @@ class Experiment:
         started = time.perf_counter() if started is None else started
         spend = spend or Spend()
         doc, section, base = plan.doc, plan.section, self._base(plan, proposal)
-        best_text = doc.render()
         try:
             if section not in plan.candidates:
                 raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
@@ -699,7 +702,9 @@ def _git_commit(path: Path, entry: dict) -> None:
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
-               f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
+               f"train: {entry['best_scores']['train']['rate']:.1%} -> "
+               f"{entry['scores'].get('train_decision', entry['scores']['train'])['rate']:.1%} (p = {entry['p_value']}),"
+               f" {train:.1%} on fresh runs\n"
                + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
                + f"decision: {entry['reason']}\n")
     _git(path, "add", "--", path.resolve().name)

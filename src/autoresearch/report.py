@@ -198,7 +198,7 @@ def holdout_words(test: dict | None) -> str:
     word = {"better": "better", "no different": "no different", "worse": "WORSE (overfitting)"}[test["verdict"]]
     p = test["p_better"] if test["verdict"] == "better" else test["p_worse"]
     return f"{word}: {test['before']:.1%} -> {test['after']:.1%} ({test['wins']} better, {test['losses']} worse " \
-           f"paired checks, p = {p:.4f})"
+           f"paired checks, p {p_text(p)})"
 
 
 def holdout_findings(entries: list[dict]) -> list[str]:
