@@ -96,7 +96,7 @@ def test_next_and_try_need_a_baseline_and_refuse_bad_proposals(workspace):
     assert {"input", "pass_k", "flip_rate", "state"} <= set(plan["inputs"]["inputs"][0])
     assert all(row["input"] not in ("offsite-logistics", "roadmap-review") for row in plan["inputs"]["inputs"])
     text = run("next", "a", cwd=workspace).stdout
-    assert "train inputs: pass^8 is the chance" in text and "evals of one output: correlation" in text
+    assert "train inputs: pass^3 is the chance" in text and "evals of one output: correlation" in text
     assert all(o["input_id"] not in ("offsite-logistics", "roadmap-review") for o in plan["failing_outputs"])
     (workspace / "new.md").write_text("## Output format\n\n- Start with the summary.\n\n## Sneaky new heading\n")
     refused = run("try", "a", "--section", "meeting-notes/output-format", "--file", "new.md", "--hypothesis", "h",

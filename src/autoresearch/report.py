@@ -47,7 +47,7 @@ def flakiness_of(result: EvalResult, runs: int) -> dict:
 
 def profile_text(profile: dict, train_only: bool = False, limit: int = 8) -> str:
     """Flaky inputs, inputs with no signal, and the evals' correlation, for people (eval, next)."""
-    k = profile["runs"]
+    k, runs = profile.get("k", profile["runs"]), profile["runs"]
     rows = profile["inputs"]
     where = "train inputs" if train_only else "inputs"
     lines = [f"{where}: pass^{k} is the chance that {k} runs all pass every eval; flip: the chance two runs disagree on an eval"]
@@ -68,7 +68,7 @@ def profile_text(profile: dict, train_only: bool = False, limit: int = 8) -> str
             per = profile["evals_per_output"] / (1 + (profile["evals_per_output"] - 1) * rho)
             line += (f" (high: each output counts as about {per:.1f} independent checks, not "
                      f"{profile['evals_per_output']}; for the keep rule's power, use about {profile['suggest_runs']} "
-                     f"runs instead of {k})")
+                     f"runs instead of {runs})")
         lines.append(line)
     return "\n".join(lines)
 

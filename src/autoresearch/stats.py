@@ -450,14 +450,15 @@ def verdict(paired: Paired, alpha: float) -> dict:
             "wins": paired.wins, "losses": paired.losses, "p_better": round(better, 6), "p_worse": round(worse, 6)}
 
 
+PASS_K = 3  # pass^k: the chance that this many runs of an input all pass
 HIGH_CORRELATION = 0.34  # above this the evals of one output carry much less than one check each
 
 
-def flakiness(cells: Cells, runs: int) -> dict:
+def flakiness(cells: Cells, runs: int, k: int = PASS_K) -> dict:
     """Per input: outputs passing every eval, pass^k, flip rate across runs, never/always-passing; eval correlation.
 
-    pass^k (k = runs) is the chance that k runs of the input all pass every eval, estimated from its
-    rate; the flip rate is the chance that two runs of an input disagree on an eval. An input whose
+    pass^k is the chance that k runs of the input all pass every eval (unbiased: C(c, k) / C(n, k)
+    for c of its n outputs passing); the flip rate is the chance that two runs of an input disagree on an eval. An input whose
     cells always pass (or never do) gives the paired test no signal. The correlation is the one
     between the evals of one output once each (input, eval)'s own rate is taken out; when high, each
     output counts as fewer independent checks, and more runs are suggested.
@@ -486,7 +487,8 @@ def flakiness(cells: Cells, runs: int) -> dict:
         ok = outputs_ok.get(input_id, [])
         rate = sum(ok) / len(ok) if ok else 0.0
         state = "always passes" if row["passed"] == row["cells"] else "never passes" if row["passed"] == 0 else ""
-        rows.append({"input": input_id, "outputs": len(ok), "all_pass": sum(ok), "pass_k": round(rate ** runs, 4),
+        pass_k = math.comb(sum(ok), k) / math.comb(len(ok), k) if len(ok) >= k else rate ** k
+        rows.append({"input": input_id, "outputs": len(ok), "all_pass": sum(ok), "pass_k": round(pass_k, 4),
                      "flip_rate": round(sum(row["flips"]) / len(row["flips"]), 4) if row["flips"] else 0.0,
                      "state": state})
     numerator = denominator = 0.0
@@ -501,5 +503,5 @@ def flakiness(cells: Cells, runs: int) -> dict:
     if correlation is not None and correlation > HIGH_CORRELATION and per_output > 1:
         effect = (1 + (per_output - 1) * correlation) / (1 + (per_output - 1) * 0.16)
         suggest = math.ceil(runs * effect)
-    return {"runs": runs, "inputs": sorted(rows, key=lambda r: (-r["flip_rate"], str(r["input"]))),
+    return {"runs": runs, "k": k, "inputs": sorted(rows, key=lambda r: (-r["flip_rate"], str(r["input"]))),
             "correlation": correlation, "evals_per_output": per_output, "suggest_runs": suggest}
