@@ -31,8 +31,12 @@ from autoresearch.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70
 RUNS = DEFAULT_RUNS
-SCREEN, CONFIRM, FRESH = list(range(RUNS)), list(range(RUNS, 2 * RUNS)), list(range(2 * RUNS, 3 * RUNS))
 FULL = INPUTS * RUNS  # target calls of one full evaluation
+
+
+def blocks(runs: int) -> tuple[list[int], list[int], list[int]]:
+    """Screen, confirmation and fresh run indices for a suite of `runs` runs."""
+    return list(range(runs)), list(range(runs, 2 * runs)), list(range(2 * runs, 3 * runs))
 
 
 class Version:
@@ -72,17 +76,18 @@ def shifted(rates: dict, delta: float, spread: float, rng: random.Random) -> dic
     return out
 
 
-async def old_decide(candidate, best) -> tuple[str, tuple[int, ...]]:
+async def old_decide(candidate, best, runs: int = RUNS) -> tuple[str, tuple[int, ...]]:
     """The keep rule before issue 11: cells as independent evidence, racing from run 1."""
     cand, other, done, planned = {}, {}, [], 0
-    for phase, (runs, alpha) in enumerate([(SCREEN, 0.15), (CONFIRM, 0.05)]):
-        planned += len(runs)
-        for index, r in enumerate(runs):
+    screen, confirm, _ = blocks(runs)
+    for block, alpha in [(screen, 0.15), (confirm, 0.05)]:
+        planned += len(block)
+        for index, r in enumerate(block):
             cand.update(await candidate([r]))
             other.update(await best([r]))
             done.append(r)
             p = pair(cand, other)
-            if index < len(runs) - 1:
+            if index < len(block) - 1:
                 discordant = p.wins + p.losses
                 if discordant:
                     z = (p.wins - p.losses) / math.sqrt(discordant)
@@ -113,8 +118,8 @@ def _z(alpha: float) -> float:
 class Best:
     """The best version's cells, measured lazily by run and reused (as the loop does)."""
 
-    def __init__(self, version: Version, store: dict | None = None):
-        self.version, self.store = version, dict(store or version.cells(SCREEN))
+    def __init__(self, version: Version, store: dict | None = None, runs: int = RUNS):
+        self.version, self.store = version, dict(store or version.cells(blocks(runs)[0]))
         self.extra = 0
 
     async def __call__(self, runs: list[int]) -> dict:
@@ -126,7 +131,7 @@ class Best:
         return {k: v for k, v in self.store.items() if k[2] in runs}
 
 
-async def duel(rule_name: str, best: Best, cand: Version) -> tuple[bool, int, dict]:
+async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS) -> tuple[bool, int, dict]:
     """One decision; returns keep?, the candidate's target calls, and its cells."""
     calls, seen = 0, {}
 
@@ -137,11 +142,12 @@ async def duel(rule_name: str, best: Best, cand: Version) -> tuple[bool, int, di
         seen.update(cells)
         return cells
 
+    screen, confirm, _ = blocks(runs)
     if rule_name == "old":
-        decision, _ = await old_decide(candidate, best)
+        decision, _ = await old_decide(candidate, best, runs)
     else:
         rule = KeepRule() if rule_name == "new" else KeepRule("naive")
-        outcome = await decide(rule, [[r] for r in SCREEN], candidate, best, confirm_runs=CONFIRM)
+        outcome = await decide(rule, [[r] for r in screen], candidate, best, confirm_runs=confirm)
         decision = outcome.decision
     return decision == "keep", calls, seen
 
@@ -203,7 +209,7 @@ async def night(rule_name: str, rng: random.Random, w: float, attempts: int) -> 
         best_version = cand
         # the loop reuses the winner's decision cells as the best's; new rule reports fresh runs
         best = Best(cand, seen)
-        reported = _rate(cand.cells(FRESH)) if rule_name == "new" else _rate(seen)
+        reported = _rate(cand.cells(blocks(RUNS)[2])) if rule_name == "new" else _rate(seen)
     final = best_version.true_rate
     return {"false_keeps": false_keeps, "drift": final - start.true_rate,
             "optimism": (reported - final) if reported is not None else 0.0}
@@ -227,6 +233,27 @@ async def overnight(nights: int, seed: int, w: float = 0.34, attempts: int = 100
     return out
 
 
+async def more_runs(trials: int, seed: int, w: float = 0.51) -> dict:
+    """Power lost to correlated evals comes back with runs: the new rule at w 0.51 with more runs."""
+    print(f"\nmore runs at within-output correlation {w} (new rule; `eval` suggests 15 for 5 evals at 0.51)")
+    print(f"{'runs':<6} {'false keeps':>11} {'+5':>6} {'+10':>6}")
+    out = {}
+    for runs in (8, 12, 16):
+        rng = random.Random(seed)
+        row = {}
+        for delta in (0.0, 0.05, 0.10):
+            keeps = 0
+            for _ in range(trials):
+                rates = base_rates(rng, False)
+                best = Best(Version(rates, w, rng), runs=runs)
+                kept, _, _ = await duel("new", best, Version(shifted(rates, delta, 0.0, rng), w, rng), runs)
+                keeps += kept
+            row[f"+{delta * 100:.0f}"] = round(keeps / trials, 4)
+        out[runs] = row
+        print(f"{runs:<6} {row['+0']:>11.1%} {row['+5']:>6.1%} {row['+10']:>6.1%}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=1000)
@@ -235,7 +262,8 @@ def main() -> None:
     args = parser.parse_args()
 
     async def go():
-        return {"decisions": await table(args.trials, args.seed), "overnight": await overnight(args.nights, args.seed)}
+        return {"decisions": await table(args.trials, args.seed), "overnight": await overnight(args.nights, args.seed),
+                "more_runs": await more_runs(args.trials // 2, args.seed)}
 
     report = asyncio.run(go())
     out = Path(__file__).resolve().parent / "results"
