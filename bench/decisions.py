@@ -26,7 +26,7 @@ import math
 import random
 from pathlib import Path
 
-from autoresearch.stats import KeepRule, conditional_power, decide, pair, sign_test
+from autoresearch.stats import KeepRule, decide, pair, sign_test
 from autoresearch.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70

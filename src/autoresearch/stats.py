@@ -359,7 +359,7 @@ class KeepRule:
 
     name: str = "paired"
     alpha: float = 0.08
-    futility: float = 0.2
+    futility: float = 0.05  # racing stops a candidate below this conditional power (bench/decisions.py)
     confirm: bool = True
     max_errors: float = 0.05
     holdout_gate: bool = False
