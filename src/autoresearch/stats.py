@@ -358,7 +358,7 @@ class KeepRule:
     """
 
     name: str = "paired"
-    alpha: float = 0.08
+    alpha: float = 0.07
     futility: float = 0.05  # racing stops a candidate below this conditional power (bench/decisions.py)
     confirm: bool = True
     max_errors: float = 0.05
