@@ -9,7 +9,6 @@ version so overfitting shows. The journal line is written before the target file
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import difflib
 import subprocess
 import time
