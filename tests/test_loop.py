@@ -61,7 +61,7 @@ def test_journal_and_changelog_record_every_attempt(workspace):
 
 
 def test_plateau_stops_after_k_attempts_without_a_keep(workspace):
-    run, reason = loop(workspace, plateau=2, rule=KeepRule(alpha=1e-9))
+    run, reason = loop(workspace, plateau=2, rule=KeepRule(alpha=1e-60))  # below any p-value 16 runs can reach
     assert reason == "plateau: 2 attempts in a row without a keep"
     assert [e["decision"] for e in run.entries()[1:]] == ["discard"] * 2 or \
         all(e["decision"] != "keep" for e in run.entries()[1:])
@@ -69,8 +69,61 @@ def test_plateau_stops_after_k_attempts_without_a_keep(workspace):
 
 def test_target_reached_is_confirmed_on_fresh_runs(workspace):
     run, reason = loop(workspace, target=0.05)
-    assert reason.startswith("target reached") and "confirmed on 16 runs" in reason
+    assert reason.startswith("target reached") and "confirmed on 16 runs not used to select it" in reason
     assert len(run.entries()) == 1
+
+
+def rate_on(run, digest, runs):
+    cells, _ = run.load_cells(digest)
+    mine = [c for c in cells if c.run in runs and c.status != "error"]
+    return sum(c.status == "pass" for c in mine) / len(mine)
+
+
+def test_a_kept_version_is_scored_and_stopped_on_runs_that_did_not_select_it(workspace):
+    run, reason = loop(workspace, target=0.5)
+    entries = run.entries()
+    keeps = [e for e in entries if e["decision"] == "keep"]
+    assert keeps and reason.startswith("target reached") and "confirmed on 16 runs not used to select it" in reason
+    for e in keeps:  # the winner's own 16 runs chose it; its score shown comes from 8 fresh runs after them
+        assert e["runs"] == list(range(16)) and e["scores"]["train_decision"]["rate"] == \
+            pytest.approx(rate_on(run, e["skill_after"], range(16)), abs=1e-6)
+        assert e["scores"]["train"]["rate"] == pytest.approx(rate_on(run, e["skill_after"], range(16, 24)), abs=1e-6)
+    honest = rate_on(run, keeps[-1]["skill_after"], range(16, 32))
+    assert honest >= 0.5 and f"train pass rate {honest:.1%}" in reason
+
+
+def test_attempts_record_errors_flips_and_the_holdout_verdict(workspace):
+    run, _ = loop(workspace, budget=Budget(experiments=8))
+    entries = run.entries()
+    assert entries[0]["inputs"] == {"train": 6, "holdout": 2} and entries[0]["profile"]["inputs"]
+    tested = [e for e in entries[1:] if e["decision"] != "refused"]
+    assert tested and all(set(e["errors"]) == {"candidate", "best", "cells"} and isinstance(e["flips"], list)
+                          for e in tested)
+    keeps = [e for e in entries if e["decision"] == "keep"]
+    assert all(e["holdout_test"]["verdict"] in ("better", "no different", "worse") for e in keeps)
+    status = run_cli(workspace, "status", run.id).stdout
+    assert "holdout verdict, best against baseline: " in status and "only 6 train inputs (< 20)" in status
+    report = run_cli(workspace, "report", run.id)
+    page = (run.path / "report.html").read_text()
+    assert report.returncode == 0 and "id='holdout'" in page and "id='inputs'" in page and "pass^3" in page
+
+
+def test_holdout_gate_refuses_a_keep_whose_holdout_is_worse(workspace):
+    from autoresearch.loop import Experiment
+    from autoresearch.runner import Models
+
+    suite = load_suite(workspace / "evals/meeting-notes.yaml")
+    config = LoopConfig(rule=KeepRule(holdout_gate=True))
+    run = run_loop(suite, LoopConfig(rule=KeepRule(holdout_gate=True), budget=Budget(experiments=0)),
+                   workspace / ".autoresearch", on_event=lambda line: None)[0]
+    assert run.config()["config"]["rule"]["holdout_gate"] is True
+    experiment = Experiment(suite, run, config, Models.for_suite(suite))
+    worse = {"verdict": "worse", "before": 0.5, "after": 0.2, "wins": 0, "losses": 6, "p_better": 1.0, "p_worse": 0.02,
+             "against_best": None}
+    assert "holdout worse than the baseline's beyond noise: 50.0% -> 20.0%" in experiment._holdout_refusal(worse)
+    assert experiment._holdout_refusal(dict(worse, verdict="no different")) is None
+    ungated = Experiment(suite, run, LoopConfig(), Models.for_suite(suite))
+    assert ungated._holdout_refusal(worse) is None
 
 
 @pytest.mark.parametrize("budget,unit", [(Budget(calls=300), "model calls"), (Budget(tokens=200_000), "tokens"),
@@ -128,7 +181,7 @@ def test_description_changes_only_when_allowed_and_name_never():
 
 # -- the keep rule -----------------------------------------------------------------------------
 
-def run_decide(rule, candidate_rate, best_rate, shorter=False, runs=8, cells_per_run=40):
+def run_decide(rule, candidate_rate, best_rate, runs=8, cells_per_run=40):
     spent = {"candidate": 0}
 
     def cells(rate, run_list, salt):
@@ -142,16 +195,14 @@ def run_decide(rule, candidate_rate, best_rate, shorter=False, runs=8, cells_per
     async def best(run_list):
         return cells(best_rate, run_list, 1 if candidate_rate == best_rate else 2)
 
-    outcome = asyncio.run(decide(rule, [[r] for r in range(runs)], candidate, best, shorter=shorter,
+    outcome = asyncio.run(decide(rule, [[r] for r in range(runs)], candidate, best,
                                  confirm_runs=list(range(runs, 2 * runs))))
     return outcome, spent["candidate"]
 
 
-def test_equal_score_and_shorter_text_wins_the_tie():
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6, shorter=True)
-    assert outcome.decision == "keep" and "shorter" in outcome.reason
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6, shorter=False)
-    assert outcome.decision == "discard"
+def test_an_exact_tie_is_no_gain_and_is_discarded():
+    outcome, _ = run_decide(KeepRule(), 0.6, 0.6)
+    assert outcome.decision == "discard" and outcome.paired.wins == outcome.paired.losses == 0
 
 
 def test_racing_stops_a_losing_candidate_early():
@@ -172,7 +223,7 @@ def test_naive_rule_keeps_a_small_raw_edge_that_the_paired_test_discards():
     async def best(runs):
         return best_cells
 
-    outcomes = {name: asyncio.run(decide(KeepRule(name), [[0]], candidate, best, shorter=False))
+    outcomes = {name: asyncio.run(decide(KeepRule(name), [[0]], candidate, best))
                 for name in ("naive", "paired")}
     assert (outcomes["paired"].paired.wins, outcomes["paired"].paired.losses) == (12, 8)
     assert outcomes["naive"].decision == "keep" and "raw score higher" in outcomes["naive"].reason
@@ -305,3 +356,43 @@ def test_git_mode_refused_outside_a_repository_leaves_no_run_behind(workspace):
     result = run_cli(workspace, "run", "evals/meeting-notes.yaml", "--git", "--run-id", "nogit")
     assert result.returncode == 2 and "is not inside a git repository" in result.stderr
     assert not (workspace / ".autoresearch/nogit").exists()
+
+
+GATE_SUITE = """\
+name: gate
+skill: notes/SKILL.md
+model: sim
+runs: 8
+inputs:
+  - {id: a, text: "Ann: I will send the report by Friday. Bob: I will fix the build today."}
+  - {id: b, text: "Cy: The launch moves to May. Di: I will tell the customers this week."}
+  - {id: c, text: "Ed: The budget is approved. Flo: I will book the venue by Monday."}
+  - {id: h1, split: holdout, text: "Gus: The audit starts on the 3rd. Hal: I will gather the invoices."}
+  - {id: h2, split: holdout, text: "Ivy: Sales rose this quarter. Jo: I will draft the press note."}
+evals:
+  - id: summary-first
+    question: Does the output start with a "## Summary" heading?
+    check: {type: starts-with, value: "## Summary"}
+    inputs: [a, b, c]
+  - id: plain-start
+    question: Does the output start without a heading?
+    check: {type: not-starts-with, value: "## Summary"}
+    inputs: [h1, h2]
+"""
+
+
+@pytest.mark.parametrize("gate", [False, True])
+def test_train_up_holdout_down_is_worse_and_the_gate_refuses_it(make_suite, gate):
+    suite = load_suite(make_suite(GATE_SUITE))
+    run, _ = run_loop(suite, LoopConfig(rule=KeepRule(holdout_gate=gate), budget=Budget(experiments=3)),
+                      suite.path.parent / ".autoresearch", on_event=lambda line: None)
+    entries = run.entries()
+    if not gate:  # the change that helps train is kept, and the holdout verdict says so plainly
+        keep = next(e for e in entries if e["decision"] == "keep")
+        assert keep["holdout_test"]["verdict"] == "worse"
+        status = run_cli(suite.path.parent, "status", run.id, "--runs-dir", suite.path.parent / ".autoresearch").stdout
+        assert "WORSE (overfitting)" in status and "train went up while holdout went down" in status
+    else:
+        gated = [e for e in entries if e["reason"].startswith("holdout gate: holdout worse than the baseline's")]
+        assert gated and all(e["decision"] == "discard" for e in gated)
+        assert all(e["decision"] != "keep" for e in entries)

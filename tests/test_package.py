@@ -93,6 +93,10 @@ def test_next_and_try_need_a_baseline_and_refuse_bad_proposals(workspace):
     assert run("run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "a", cwd=workspace).returncode == 0
     plan = json.loads(run("next", "a", "--json", cwd=workspace).stdout)
     assert plan["section"] in plan["sections"] and plan["failing_evals"] and not plan["stop"]
+    assert {"input", "pass_k", "flip_rate", "state"} <= set(plan["inputs"]["inputs"][0])
+    assert all(row["input"] not in ("offsite-logistics", "roadmap-review") for row in plan["inputs"]["inputs"])
+    text = run("next", "a", cwd=workspace).stdout
+    assert "train inputs: pass^3 is the chance" in text and "evals of one output: correlation" in text
     assert all(o["input_id"] not in ("offsite-logistics", "roadmap-review") for o in plan["failing_outputs"])
     (workspace / "new.md").write_text("## Output format\n\n- Start with the summary.\n\n## Sneaky new heading\n")
     refused = run("try", "a", "--section", "meeting-notes/output-format", "--file", "new.md", "--hypothesis", "h",
@@ -104,12 +108,16 @@ def test_next_and_try_need_a_baseline_and_refuse_bad_proposals(workspace):
 
 
 def test_finalize_stops_the_run_and_packages_it(workspace):
-    assert run("run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "f", cwd=workspace).returncode == 0
+    assert run("run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "f", "--holdout-gate",
+               cwd=workspace).returncode == 0
+    assert json.loads((workspace / ".autoresearch/f/run.json").read_text())["config"]["rule"]["holdout_gate"] is True
     done = run("finalize", "f", cwd=workspace)
     assert done.returncode == 0, done.stderr
     folder = workspace / ".autoresearch/f"
     summary = (folder / "summary.md").read_text()
     assert "train:" in summary and "holdout:" in summary and "```diff" in summary
+    assert "holdout verdict, best against baseline: better" in done.stdout
+    assert "holdout verdict, best against baseline: better" in summary and "generalisation rests on the holdout" in summary
     assert (folder / "report.html").exists() and (folder / "STOP").exists() and "changelog.md" in done.stdout
     resumed = run("run", "--resume", "f", cwd=workspace)
     assert "stopped on request" in resumed.stdout

@@ -12,7 +12,9 @@ from typing import Any, Callable
 
 import click
 
+from .stats import KeepRule  # stdlib only: cheap at start-up
 EXIT_OK, EXIT_BELOW, EXIT_ERROR = 0, 1, 2
+KEEP_ALPHA = KeepRule().alpha
 
 
 def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -163,7 +165,8 @@ def main() -> None:
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write JUnit XML: one testcase per input x eval, with the failures' reasons.")
 @click.option("--compare", "compare_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="An earlier --json result: exit 1 on a regression beyond noise (paired sign test).")
+              help="An earlier --json result: exit 1 when the total or any eval fell beyond noise (paired "
+                   "tests on whole outputs, Holm-corrected).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
               help="Significance level of --compare.")
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
@@ -184,7 +187,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
 
     from .cost import estimate, previewable
     from .fsio import atomic_write
-    from .report import eval_table, failing_thresholds, result_json
+    from .report import eval_table, failing_thresholds, flakiness_of, profile_text, result_json
     from .runner import evaluate
     from .suite import load_suite
 
@@ -234,6 +237,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         data["triggers"] = triggers_json(result)
     else:
         click.echo(eval_table(suite, result))
+        click.echo(profile_text(flakiness_of(result, runs or suite.runs)))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if junit_file:
@@ -400,8 +404,13 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
                    "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
 @click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
               help="paired: exact sign test with confirmation and racing; naive: any higher raw score (comparison only).")
-@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
-              help="Significance level a keep must reach.")
+@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
+              help="Level a keep must reach on all runs (the screen is at 3x): about the largest share of "
+                   "no-better candidates that could be kept.")
+@click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Refuse a keep when more than this share of the candidate's cells are errors.")
+@click.option("--holdout-gate", is_flag=True,
+              help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
 @click.option("--no-racing", is_flag=True, help="Evaluate every candidate on all runs, however hopeless.")
 @click.option("--template", type=click.Path(dir_okay=False, exists=True), help="Your own jinja2 mutator prompt.")
@@ -416,8 +425,8 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
-        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
-        no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
+        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
+        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
         run_id: str | None, baseline_only: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
@@ -426,7 +435,6 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
     from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, start_git_branch
-    from .stats import KeepRule
     from .suite import load_suite
 
     budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
@@ -440,7 +448,8 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         suite = load_suite(suite_file)
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
-        rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
+        rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
+                        holdout_gate)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)
@@ -453,6 +462,9 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
                f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
                f"model {suite.model.name}")
+    if len(suite.split("train")) < 20:
+        click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
+                   "not that it generalises; generalisation rests on the holdout", err=True)
     try:
         experiment.run_sync(baseline_only)
     except KeyboardInterrupt:
@@ -649,7 +661,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "last_attempt": feedback, "best": best["scores"],
-                               "next_id": experiment.state.next_id}, indent=1))
+                               "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
     holdout = best["scores"].get("holdout")
     click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
@@ -667,7 +679,10 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
         for reason in f["reasons"]:
             click.echo(f"    seen: {_visible(reason)}")
     if not plan.failures:
-        click.echo("- none: a shorter section that scores the same would win (simplify)")
+        click.echo("- none: only a change that scores higher on fresh runs is kept; harder inputs would help more")
+    from .report import profile_text
+
+    click.echo("\n" + profile_text(plan.profile, train_only=True))
     for o in plan.outputs:
         click.echo(f"\nFAILING OUTPUT OF THE BEST for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
                    f"{o['text'][:700]}")

@@ -27,7 +27,7 @@ from .models import ModelSpec
 from .cells import Cell, rate_of
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
-from .stats import KeepRule, decide
+from .stats import KeepRule, decide, flakiness, pair, verdict
 from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
@@ -81,6 +81,7 @@ class Plan:
     tried: list[Attempted]  # evaluated attempts on this section only: refusals would teach the mutator nothing
     refusals: list[str] = field(default_factory=list)  # "N x reason" for refusals on this section
     near_misses: list[dict] = field(default_factory=list)  # discards that came close, to build on
+    profile: dict = field(default_factory=dict)  # the best's train inputs: flaky, never/always passing; eval correlation
 
 
 @dataclass
@@ -104,7 +105,8 @@ def _now() -> str:
 
 
 def _cells_map(cells: list[Cell]) -> dict:
-    return {(c.input_id, c.eval_id, c.run): c.status == "pass" for c in cells if c.status != "error"}
+    """{(input, eval, run): True for a pass, False for a fail, None for an error}."""
+    return {(c.input_id, c.eval_id, c.run): None if c.status == "error" else c.status == "pass" for c in cells}
 
 
 def _streak(entries: list[dict], test: Callable[[dict], bool]) -> int:
@@ -179,6 +181,7 @@ class Experiment:
         self.screen_runs = list(range(suite.runs))
         self.holdout_runs = list(range(suite.holdout_run_count))
         self.confirm_runs = list(range(suite.runs, 2 * suite.runs))
+        self.fresh_runs = [list(range(k * suite.runs, (k + 1) * suite.runs)) for k in (2, 3)]
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
@@ -255,22 +258,31 @@ class Experiment:
         train = await self._evaluate(text, self.screen_runs, self.train, spend)
         holdout = await self._evaluate(text, self.holdout_runs, self.holdout, spend) if self.holdout else None
         self._save(digest, train)
+        if holdout:
+            self.run.save_cells(_holdout_key(digest), holdout.cells, {})
         self.state = State(best_sha=digest, next_id=0)
         entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
                             scores=_scores(train, holdout), per_eval=_per_eval(train), runs=self.screen_runs,
-                            skill_before=digest, skill_after=digest)
+                            skill_before=digest, skill_after=digest,
+                            inputs={"train": len(self.train), "holdout": len(self.holdout)},
+                            profile=flakiness(_cells_map(train.cells), self.suite.runs))
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + _holdout_note(entry))
+        profile = entry["profile"]
+        if profile["suggest_runs"]:
+            self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}); "
+                     f"the keep rule stays calibrated but loses power: consider runs: {profile['suggest_runs']}")
 
     def stop_reason(self) -> str | None:
         if (self.run.path / STOP_FILE).exists():
             return "stopped on request (autoresearch finalize)"
         b, s = self.config.budget, self.state
-        best = self.best_result.rate() if self.best_result else None
+        runs = self._unselected_runs()
+        best = self.best_result.rate(runs=runs) if self.best_result else None
         if best and best.n and best.value >= self.config.target and \
-                {c.run for c in self.best_result.cells} >= set(self.screen_runs + self.confirm_runs):
+                {c.run for c in self.best_result.cells} >= set(runs):
             return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
-                   f"{len(self.screen_runs) + len(self.confirm_runs)} runs"
+                   f"{len(runs)} runs not used to select it"
         experiments = s.next_id - 1
         checks = [(b.experiments, experiments, "experiments"), (b.calls, s.spend.calls, "model calls"),
                   (b.tokens, s.spend.usage.total, "tokens"), (b.dollars, s.spend.cost, "dollars"),
@@ -290,11 +302,23 @@ class Experiment:
             return f"plateau: {s.no_gain_streak} attempts in a row without a keep"
         return None
 
+    def _unselected_runs(self) -> list[int]:
+        """The best's runs that played no part in choosing it, twice the suite's runs: the honest score's.
+
+        The baseline was chosen by nobody, so its screen and confirmation runs; a kept version's screen
+        and confirmation runs won its test (a lucky draw), so two blocks of fresh runs after them.
+        """
+        if self.state.keeps == 0:
+            return self.screen_runs + self.confirm_runs
+        return self.fresh_runs[0] + self.fresh_runs[1]
+
     async def confirm_target(self) -> None:
-        """When the best looks on target, measure it on the confirmation runs before stopping for it."""
-        best = self.best_result.rate() if self.best_result else None
-        if best and best.value >= self.config.target:
-            await self._best_cells(self.screen_runs + self.confirm_runs, self.pending)
+        """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
+        runs = self._unselected_runs()
+        known = {c.run for c in self.best_result.cells} if self.best_result else set()
+        best = self.best_result.rate(runs=[r for r in runs if r in known]) if self.best_result else None
+        if best and best.n and best.value >= self.config.target:
+            await self._best_cells(runs, self.pending)
 
     def plan(self) -> Plan:
         """What to work on next: the best version, its failing evals (train only), the section to change."""
@@ -313,7 +337,8 @@ class Experiment:
         on_section = [e for e in entries if e["section"] == section]
         tried = [a for a in self.state.tried.get(section, []) if a.decision.split(" ")[0] in EVALUATED]
         return Plan(doc, section, candidates, failures, failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}), tried[-8:],
-                    refusal_counts(on_section), near_misses(entries))
+                    refusal_counts(on_section), near_misses(entries),
+                    flakiness(_cells_map(self.best_result.select(split="train")), self.suite.runs))
 
     async def step(self) -> dict:
         """One experiment: choose, ask the mutator, then attempt its proposal."""
@@ -359,7 +384,6 @@ class Experiment:
         started = time.perf_counter() if started is None else started
         spend = spend or Spend()
         doc, section, base = plan.doc, plan.section, self._base(plan, proposal)
-        best_text = doc.render()
         try:
             if section not in plan.candidates:
                 raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
@@ -386,31 +410,68 @@ class Experiment:
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
 
-        shorter = len(candidate_text) < len(best_text)
         outcome = await decide(self.config.rule, [[r] for r in self.screen_runs], candidate_stage, best_stage,
-                               shorter=shorter, confirm_runs=self.confirm_runs)
+                               confirm_runs=self.confirm_runs)
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
         best_same = self.best_result.select(runs=outcome.candidate_runs)
         diff = _diff(section_text(doc, section), section_text(candidate, section), section)
-        fields = dict(base, decision=outcome.decision, reason=outcome.reason, p_value=round(outcome.paired.p_value, 6),
-                      wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
-                      raced=outcome.raced, skill_after=digest if outcome.decision == "keep" else self.state.best_sha,
-                      candidate=digest, diff=diff, per_eval=_per_eval(train),
-                      paired_evals=paired_by_eval(train.cells, best_same),
-                      near_miss=_near_miss(outcome.decision, outcome.paired.p_value, outcome.paired.wins,
-                                           outcome.paired.losses, self.config.rule.alpha))
-        self._save(digest, train)  # a discard's outputs too: why it lost
-        holdout = None
-        if outcome.decision == "keep" and self.holdout:
+        decision, reason = outcome.decision, outcome.reason
+        scores = _scores(train, None)
+        scores["train_decision"] = scores["train"]
+        paired_evals = paired_by_eval(train.cells, best_same)
+        holdout_test = None
+        if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend)
-        entry = self._entry(**fields, scores=_scores(train, holdout),
+            scores["holdout"] = holdout.rate().to_dict()
+            holdout_test = self._holdout_tests(_cells_map(holdout.cells))
+            refusal = self._holdout_refusal(holdout_test)
+            if refusal:
+                decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
+            else:
+                self.run.save_cells(_holdout_key(digest), holdout.cells, {})
+        if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
+            fresh = await self._evaluate(candidate_text, self.fresh_runs[0], self.train, spend)
+            train = train.merged(fresh)
+            scores["train"] = fresh.rate().to_dict()
+        self._save(digest, train)  # a discard's outputs too: why it lost
+        errors = outcome.errors
+        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.paired.p_value, 6),
+                      wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
+                      raced=outcome.raced, skill_after=digest if decision == "keep" else self.state.best_sha,
+                      candidate=digest, diff=diff, per_eval=_per_eval(train), paired_evals=paired_evals,
+                      near_miss=_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
+                                           outcome.paired.losses, self.config.rule.alpha),
+                      flips=list(outcome.flips),
+                      errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
+                      holdout_test=holdout_test)
+        entry = self._entry(**fields, scores=scores,
                             best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
-        if outcome.decision == "keep":
+        if decision == "keep":
             self.best_result = train
         return entry
+
+    def _holdout_tests(self, candidate: dict) -> dict:
+        """The candidate's holdout against the baseline's (the verdict shown) and the current best's (the gate)."""
+        entries = self.run.entries()
+        tests = {}
+        for name, digest in (("baseline", entries[0]["skill_after"]), ("best", self.state.best_sha)):
+            stored = self.run.load_cells(_holdout_key(digest))
+            if stored:
+                tests[name] = verdict(pair(candidate, _cells_map(stored[0])), self.config.rule.alpha)
+        return tests.get("baseline", {}) | {"against_best": tests.get("best")}
+
+    def _holdout_refusal(self, test: dict) -> str | None:
+        """With --holdout-gate: why a keep is refused because its holdout score is worse beyond noise."""
+        if not self.config.rule.holdout_gate:
+            return None
+        for name, result in (("the baseline", test), ("the best", test.get("against_best"))):
+            if result and result.get("verdict") == "worse":
+                return f"holdout worse than {name}'s beyond noise: {result['before']:.1%} -> {result['after']:.1%} " \
+                       f"(p = {result['p_worse']:.4f})"
+        return None
 
     async def prepare(self) -> None:
         """Load an existing run (after a crash too): state from the journal, target and best restored."""
@@ -534,6 +595,11 @@ def _diff(before: str, after: str, section: str) -> str:
                                         f"a/{section}", f"b/{section}"))
 
 
+def _holdout_key(digest: str) -> str:
+    """Where a version's holdout cells are stored beside its train cells."""
+    return f"{digest}.holdout"
+
+
 def _holdout_note(entry: dict) -> str:
     from .report import rate_ci
 
@@ -552,7 +618,7 @@ def paired_by_eval(candidate: list[Cell], best: list[Cell]) -> dict[str, list[in
     counts: dict[str, list[int]] = {}
     for (input_id, eval_id, run), passed in _cells_map(candidate).items():
         old = before.get((input_id, eval_id, run))
-        if old is None or old == passed:
+        if old is None or passed is None or old == passed:  # None: an error cell
             continue
         counts.setdefault(eval_id, [0, 0])[0 if passed else 1] += 1
     return counts
@@ -597,8 +663,26 @@ def event_line(e: dict) -> str:
     head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}{' (near miss)' if e.get('near_miss') else ''}"
     if e["decision"] in ("refused", "error"):
         return f"{head}: {e['reason']}"
-    before, after = e["best_scores"]["train"]["rate"], e["scores"]["train"]["rate"]
-    return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){_holdout_note(e)}; {e['hypothesis']}"
+    before = e["best_scores"]["train"]["rate"]
+    after = e["scores"].get("train_decision", e["scores"]["train"])["rate"]
+    fresh = f", {e['scores']['train']['rate']:.1%} on fresh runs" if e["decision"] == "keep" and \
+        "train_decision" in e["scores"] else ""
+    return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){fresh}{_holdout_note(e)}" \
+           f"{attempt_notes(e)}; {e['hypothesis']}"
+
+
+def attempt_notes(e: dict) -> str:
+    """Errors on either side and (input, eval) pairs that went from passing to failing, for an attempt's line."""
+    notes = ""
+    errors = e.get("errors") or {}
+    if errors.get("candidate") or errors.get("best"):
+        notes += f"; errors {errors['candidate']} vs {errors['best']} (best) of {errors['cells']} cells"
+    flips = e.get("flips") or []
+    if flips:
+        shown = ", ".join(f"{f['input']}/{f['eval']} {f['before']}/{f['runs']}->{f['after']}/{f['runs']}"
+                          for f in flips[:3])
+        notes += f"; broke {shown}" + (f" and {len(flips) - 3} more" if len(flips) > 3 else "")
+    return notes
 
 
 def _git(path: Path, *args: str) -> str:
@@ -617,7 +701,9 @@ def _git_commit(path: Path, entry: dict) -> None:
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
-               f"train: {entry['best_scores']['train']['rate']:.1%} -> {train:.1%} (p = {entry['p_value']})\n"
+               f"train: {entry['best_scores']['train']['rate']:.1%} -> "
+               f"{entry['scores'].get('train_decision', entry['scores']['train'])['rate']:.1%} (p = {entry['p_value']}),"
+               f" {train:.1%} on fresh runs\n"
                + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
                + f"decision: {entry['reason']}\n")
     _git(path, "add", "--", path.resolve().name)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .journal import best_entry
 from .runner import EvalResult
-from .stats import Rate, sign_test
+from .stats import Rate
 from .suite import Suite
 
 EVAL_SCHEMA = "autoresearch.eval/1"
@@ -34,6 +34,42 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
         if any(s == split for s in result.splits.values()):
             lines.append(_row(split, "", result.rate(split=split), width))
     lines.append(_row("overall", "", result.rate(), width))
+    return "\n".join(lines)
+
+
+def flakiness_of(result: EvalResult, runs: int) -> dict:
+    """Per-input flakiness and the evals' correlation of one evaluation (see `stats.flakiness`)."""
+    from .stats import flakiness
+
+    return flakiness({(c.input_id, c.eval_id, c.run): None if c.status == "error" else c.status == "pass"
+                      for c in result.cells}, runs)
+
+
+def profile_text(profile: dict, train_only: bool = False, limit: int = 8) -> str:
+    """Flaky inputs, inputs with no signal, and the evals' correlation, for people (eval, next)."""
+    k, runs = profile.get("k", profile["runs"]), profile["runs"]
+    rows = profile["inputs"]
+    where = "train inputs" if train_only else "inputs"
+    lines = [f"{where}: pass^{k} is the chance that {k} runs all pass every eval; flip: the chance two runs disagree on an eval"]
+    flaky = [r for r in rows if r["flip_rate"] > 0][:limit]
+    for r in flaky:
+        lines.append(f"  {str(r['input']):<24} {r['all_pass']:>3}/{r['outputs']:<3} outputs pass all  "
+                     f"pass^{k} {r['pass_k']:.2f}  flip {r['flip_rate']:.2f}")
+    if len([r for r in rows if r["flip_rate"] > 0]) > limit:
+        lines.append(f"  ... and {len([r for r in rows if r['flip_rate'] > 0]) - limit} more flaky inputs")
+    for state in ("always passes", "never passes"):
+        ids = [str(r["input"]) for r in rows if r["state"] == state]
+        if ids:
+            lines.append(f"  {state} (no signal for the keep rule): {', '.join(ids)}")
+    rho = profile["correlation"]
+    if rho is not None:
+        line = f"evals of one output: correlation {rho:.2f}"
+        if profile["suggest_runs"]:
+            per = profile["evals_per_output"] / (1 + (profile["evals_per_output"] - 1) * rho)
+            line += (f" (high: each output counts as about {per:.1f} independent checks, not "
+                     f"{profile['evals_per_output']}; for the keep rule's power, use about {profile['suggest_runs']} "
+                     f"runs instead of {runs})")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -112,12 +148,16 @@ def render_changelog(entries: list[dict], name: str) -> str:
         if e["hypothesis"]:
             lines.append(f"- hypothesis ({e['kind']}): {e['hypothesis']}")
         if e["decision"] in ("keep", "discard"):
-            lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(e['scores']['train'])} "
+            lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(_decision_score(e))} "
                          f"({e['wins']} wins, {e['losses']} losses on paired checks, p {p_text(e['p_value'])},"
                          f" runs {len(e['runs'])}{', raced out' if e['raced'] else ''})")
             if e["decision"] == "keep":
+                lines.append(f"- train on fresh runs (not used to decide): {_pct(e['scores']['train'])}")
                 lines.append(f"- holdout: {rate_ci(e['best_scores'].get('holdout'))} -> "
-                             f"{rate_ci(e['scores'].get('holdout'))}")
+                             f"{rate_ci(e['scores'].get('holdout'))}"
+                             + (f"; against the baseline: {holdout_words(e['holdout_test'])}"
+                                if (e.get("holdout_test") or {}).get("verdict") else ""))
+            lines += _error_and_flip_lines(e)
         lines.append(f"- decision: **{e['decision']}**: {e['reason']}")
         if near:
             lines.append("- near miss: it gained, with p just above the level; a variant may be worth trying")
@@ -135,8 +175,55 @@ def _cached_note(entries: list[dict]) -> str:
     return f" (and {cached} answers from the cache, free)" if cached else ""
 
 
+def _decision_score(e: dict) -> dict | None:
+    """The candidate's train score on the runs its decision used (older journals: `train`)."""
+    return e["scores"].get("train_decision", e["scores"].get("train"))
+
+
+def _error_and_flip_lines(e: dict) -> list[str]:
+    lines = []
+    errors = e.get("errors") or {}
+    if errors.get("candidate") or errors.get("best"):
+        lines.append(f"- error cells: candidate {errors['candidate']}, best {errors['best']} (of {errors['cells']})")
+    if e.get("flips"):
+        lines.append("- passing -> failing: " + ", ".join(
+            f"{f['input']}/{f['eval']} {f['before']}/{f['runs']} -> {f['after']}/{f['runs']}" for f in e["flips"]))
+    return lines
+
+
+def holdout_words(test: dict | None) -> str:
+    """A holdout comparison in plain words: better / no different / WORSE (overfitting), with its numbers."""
+    if not test or not test.get("verdict"):
+        return "not measured"
+    word = {"better": "better", "no different": "no different", "worse": "WORSE (overfitting)"}[test["verdict"]]
+    p = test["p_better"] if test["verdict"] == "better" else test["p_worse"]
+    return f"{word}: {test['before']:.1%} -> {test['after']:.1%} ({test['wins']} better, {test['losses']} worse " \
+           f"paired checks, p {p_text(p)})"
+
+
+def holdout_findings(entries: list[dict]) -> list[str]:
+    """What a reader must know about generalisation: the holdout verdict, train up while holdout down, few inputs."""
+    base, best = entries[0], best_entry(entries)
+    lines = []
+    if best is not base and base["scores"].get("holdout"):
+        lines.append(f"holdout verdict, best against baseline: {holdout_words(best.get('holdout_test'))}")
+        train_up = best["scores"]["train"]["rate"] > base["scores"]["train"]["rate"]
+        holdout_down = (best["scores"].get("holdout") or {}).get("rate", 1) < base["scores"]["holdout"]["rate"]
+        if train_up and holdout_down:
+            lines.append("WARNING: train went up while holdout went down: the gain may fit the train inputs only")
+    elif best is base and len(entries) > 1:
+        lines.append("holdout verdict: no keep, the best is the baseline")
+    elif not base["scores"].get("holdout"):
+        lines.append("no holdout inputs: nothing tells a general gain from fitting the train inputs")
+    train_inputs = (base.get("inputs") or {}).get("train")
+    if train_inputs is not None and train_inputs < 20:
+        lines.append(f"only {train_inputs} train inputs (< 20): a test on them cannot tell a general gain from "
+                     "fitting them; generalisation rests on the holdout")
+    return lines
+
+
 def status_text(run_id: str, entries: list[dict], config: dict) -> str:
-    """Best score, experiments, keeps and discards, spend, train beside holdout."""
+    """Best score, experiments, keeps and discards, spend, train beside holdout, and the holdout verdict."""
     if not entries:
         return f"run {run_id}: no experiments yet"
     decisions = Counter(e["decision"] for e in entries[1:])
@@ -152,10 +239,12 @@ def status_text(run_id: str, entries: list[dict], config: dict) -> str:
         f"run {run_id}",
         f"  experiments: {len(entries) - 1} ({decisions['keep']} kept, {decisions['discard']} discarded, "
         f"{decisions['refused']} refused" + (f", {decisions['error']} failed" if decisions["error"] else "") + ")",
-        f"  train:   baseline {_pct(base['scores']['train'])} -> best {_pct(best['scores']['train'])} (#{best['id']})",
+        f"  train:   baseline {_pct(base['scores']['train'])} -> best {_pct(best['scores']['train'])} (#{best['id']}"
+        f"{', on runs not used to select it' if best is not base else ''})",
         f"  holdout: baseline {rate_ci(base['scores'].get('holdout'))} -> best {rate_ci(best['scores'].get('holdout'))}",
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
+        *(f"  {line}" for line in holdout_findings(entries)),
     ])
 
 
@@ -219,23 +308,34 @@ def junit_xml(suite: Suite, result: EvalResult) -> str:
 class Comparison:
     wins: int
     losses: int
-    p_value: float  # one-sided: the chance of this many losses if nothing got worse
+    p_value: float  # one-sided: the chance of a drop this large if nothing got worse (whole outputs flipped)
     regression: bool
     before: float
     after: float
     per_eval: dict[str, tuple[float, float]]
+    dropped: tuple = ()  # EvalDrop: evals that fell beyond noise (Holm-corrected with the overall test)
+    flips: tuple = ()  # (input, eval) pairs that went from mostly passing to mostly failing
 
     def __str__(self) -> str:
         verdict = "REGRESSION beyond noise" if self.regression else "no regression beyond noise"
         lines = [f"compared with the baseline on {self.wins + self.losses} changed checks: {self.before:.1%} -> "
                  f"{self.after:.1%}, {self.wins} better, {self.losses} worse, p = {self.p_value:.4f}: {verdict}"]
+        lines += [f"  REGRESSION in eval {d}" for d in self.dropped]
         lines += [f"  {k:<24} {a:6.1%} -> {b:6.1%}" for k, (a, b) in sorted(self.per_eval.items())]
+        if self.flips:
+            lines.append("  passing -> failing: " + ", ".join(
+                f"{f['input']}/{f['eval']} {f['before']}/{f['runs']} -> {f['after']}/{f['runs']}" for f in self.flips[:10])
+                + (f" and {len(self.flips) - 10} more" if len(self.flips) > 10 else ""))
         return "\n".join(lines)
 
 
 def compare_results(current: dict[str, Any], baseline: dict[str, Any], alpha: float = 0.05) -> Comparison:
-    """Pair two eval JSON results cell by cell and test for a regression with the loop's sign test."""
-    from .stats import pair
+    """Pair two eval JSON results cell by cell; a regression is the total or any eval falling beyond noise.
+
+    The total is tested by flipping whole outputs, each eval by its own sign test; Holm's correction
+    across the total and every eval keeps an unchanged skill's chance of failing the build at `alpha`.
+    """
+    from .stats import eval_changes, holm, input_flips, pair
 
     def cells(data: dict[str, Any]) -> dict:
         return {(c["input"], c["eval"], c["run"]): c["status"] == "pass" for c in data["cells"] if c["status"] != "error"}
@@ -247,8 +347,12 @@ def compare_results(current: dict[str, Any], baseline: dict[str, Any], alpha: fl
         common = [k for k in mine if k[1] == eval_id and k in theirs]
         if common:
             per_eval[eval_id] = (sum(theirs[k] for k in common) / len(common), sum(mine[k] for k in common) / len(common))
-    p = sign_test(paired.losses, paired.wins)
-    return Comparison(paired.wins, paired.losses, p, p < alpha, paired.best_rate, paired.candidate_rate, per_eval)
+    p = paired.p_worse
+    changes = eval_changes(mine, theirs)
+    rejected = set(holm({"": p, **{c.eval_id: c.p_value for c in changes}}, alpha))
+    dropped = tuple(c for c in changes if c.eval_id in rejected)
+    return Comparison(paired.wins, paired.losses, p, bool(rejected), paired.best_rate, paired.candidate_rate,
+                      per_eval, dropped, tuple(input_flips(mine, theirs)))
 
 
 # -- diffs for review ------------------------------------------------------------------------------
@@ -321,7 +425,7 @@ def _chart(entries: list[dict]) -> str:
         parts.append(f"<polyline class='holdout-line' points='{' '.join(holdout)}' fill='none' stroke='#d97706' "
                      f"stroke-width='2' stroke-dasharray='6 4'/>")
     for e in entries:
-        rate = (e["scores"].get("train") or {}).get("rate")
+        rate = (_decision_score(e) or {}).get("rate")
         if e["decision"] == "refused" or rate is None:
             parts.append(f"<text class='mark refused' x='{x(e['id']):.1f}' y='{height - bottom - 4}' "
                          f"text-anchor='middle' fill='#999'>×</text>")
@@ -351,6 +455,11 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
              f"<span>{len(entries) - 1} experiments: {counts['keep']} kept, {counts['discard']} discarded, "
              f"{counts['refused']} refused</span><span>{sum(e['calls'] for e in entries)} calls, "
              f"${sum(e['cost'] for e in entries):.4f}</span></p>")
+    findings = "".join(f"<li>{esc(line)}</li>" for line in holdout_findings(entries))
+    findings = f"<ul id='holdout'>{findings}</ul>" if findings else ""
+    profile = base.get("profile")
+    profile_html = f"<h2>Inputs of the baseline: flaky, no signal</h2>\n<pre id='inputs'>{esc(profile_text(profile))}</pre>" \
+        if profile else ""
     eval_rows = []
     for eval_id in base.get("per_eval", {}):
         before, after = base["per_eval"][eval_id], best.get("per_eval", {}).get(eval_id, base["per_eval"][eval_id])
@@ -359,13 +468,14 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
     attempt_rows = []
     for e in entries[1:]:
         scores = "" if e["decision"] in ("refused", "error") else \
-            f"{_pct(e['best_scores']['train'])} → {_pct(e['scores']['train'])} (p {p_text(e['p_value'])})"
+            f"{_pct(e['best_scores']['train'])} → {_pct(_decision_score(e))} (p {p_text(e['p_value'])})"
         diff = f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>" if e["diff"] else ""
+        notes = "".join(f"<br><small class='flips'>{esc(line[2:])}</small>" for line in _error_and_flip_lines(e))
         attempt_rows.append(
             f"<tr class='attempt-row'><td>#{e['id']}</td><td><code>{esc(e['section'] or '')}</code></td>"
             f"<td>{esc(e['kind'] or '')}</td><td class='{e['decision']}'>{e['decision']}</td><td>{scores}</td>"
-            f"<td>{esc(e['hypothesis'])}<br><small>{esc(e['reason'])}</small>{diff}</td></tr>")
-    body = (f"<h1>autoresearch run {esc(run_id)}</h1>\n<p>{esc(config.get('suite', ''))}</p>\n{stats}\n"
+            f"<td>{esc(e['hypothesis'])}<br><small>{esc(e['reason'])}</small>{notes}{diff}</td></tr>")
+    body = (f"<h1>autoresearch run {esc(run_id)}</h1>\n<p>{esc(config.get('suite', ''))}</p>\n{stats}\n{findings}\n"
             f"<h2>Pass rate over experiments</h2>\n{_chart(entries)}\n<p><small>Lines: the best version's train "
             "and holdout pass rates. Dots: each candidate's train score on the runs it was evaluated on; racing "
             "stops hopeless candidates after a few runs, so a discarded dot can sit above the line on little "
@@ -373,5 +483,6 @@ def html_report(run_id: str, entries: list[dict], config: dict) -> str:
             "<h2>Per eval, train: baseline and best</h2>\n<table id='evals'><tr><th>eval</th><th>baseline</th>"
             f"<th>best</th><th></th></tr>{''.join(eval_rows)}</table>\n"
             "<h2>Every attempt</h2>\n<table id='attempts'><tr><th>#</th><th>section</th><th>kind</th><th>decision</th>"
-            f"<th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>{''.join(attempt_rows)}</table>")
+            f"<th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>{''.join(attempt_rows)}</table>\n"
+            f"{profile_html}")
     return _page(f"autoresearch run {run_id}", body)
