@@ -98,6 +98,13 @@ def test_dashboard_renders_updates_live_and_stops_on_ctrl_c(meeting, tmp_path):
             page.evaluate(f"(function(){{var s=document.getElementById('version'); s.value={json.dumps(discard['candidate'])};"
                           "s.dispatchEvent(new Event('change'));})()")
             assert page.wait_for(f"document.getElementById('outputs').dataset.version === {json.dumps(discard['candidate'])}")
+            # an attempt's diff is fetched when it is opened
+            with_diff = next(e for e in entries if e["diff"])
+            page.evaluate(f"document.querySelector('details.diff[data-id=\"{with_diff['id']}\"]').open = true")
+            added = next(line[1:] for line in with_diff["diff"].splitlines() if line.startswith("+") and
+                         not line.startswith("+++") and len(line) > 12)
+            assert page.wait_for(f"(document.querySelector('details.diff[data-id=\"{with_diff['id']}\"] pre.diff') || "
+                                 f"{{}}).textContent.includes({json.dumps(added)})")
             # a journal line appended by a running loop appears without a reload
             extra = dict(entries[-1], id=len(entries), decision="refused", reason="a live test line",
                          hypothesis="appended while the page is open", diff="")

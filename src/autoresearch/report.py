@@ -288,6 +288,11 @@ def render_diff(changes: list[tuple[str, str]], fmt: str = "unified", title: str
     return _page(f"autoresearch diff: {title}", f"<h1>{html.escape(title)}</h1>\n{body}")
 
 
+def diff_html(text: str) -> str:
+    """A unified diff as a <pre> block with added and removed lines coloured."""
+    return f"<pre class='diff'>{_diff_html(text)}</pre>"
+
+
 def _diff_html(text: str) -> str:
     out = []
     for line in text.splitlines():
@@ -309,7 +314,8 @@ pre.diff,pre.output,pre.skill{background:#f7f7f7;padding:.6em;max-height:40em;ov
 .stats span{margin-right:2em}.meta td:first-child{color:#555;width:10em}
 .regression td.worse{color:#82071e;font-weight:600;background:#ffebe9}
 .warn{background:#fff4e5;border-left:4px solid #d97706;padding:.5em .8em}
-.pass{color:#116329}.fail{color:#82071e}.error{color:#8a4b00}ul.verdicts{margin:.2em 0;padding-left:1.2em}"""
+.pass{color:#116329}.fail{color:#82071e}.error{color:#8a4b00}ul.verdicts{margin:.2em 0;padding-left:1.2em}
+.heavy{content-visibility:auto;contain-intrinsic-size:auto 3000px}"""
 
 
 def _page(title: str, body: str, head: str = "") -> str:
@@ -386,14 +392,14 @@ class RunFiles:
     best_outputs: dict | None = None
 
 
-def run_files(run_dir: Any) -> RunFiles:
-    """Read a run directory's baseline, best and the best version's train cells (whatever exists)."""
+def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = True) -> RunFiles:
+    """Read a run directory's baseline, best and (with `cells`) the best version's train cells, whatever exists."""
     def text(name: str) -> str:
         path = run_dir.path / name
         return path.read_text(encoding="utf-8") if path.exists() else ""
 
-    entries = run_dir.entries()
-    stored = run_dir.load_cells(best_entry(entries)["skill_after"]) if entries else None
+    entries = run_dir.entries() if entries is None else entries
+    stored = run_dir.load_cells(best_entry(entries)["skill_after"]) if entries and cells else None
     cells, outputs = stored or ([], {})
     return RunFiles(text("baseline/SKILL.md"), text("best/SKILL.md") or text("baseline/SKILL.md"), tuple(cells), outputs)
 
@@ -468,8 +474,10 @@ def outputs_table(cells: list, outputs: dict, splits: dict[str, str] | None = No
             f"</table>{more}")
 
 
-def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles = RunFiles(), state: str = "") -> str:
-    """The report's content (shared by the static report and the live dashboard)."""
+def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles = RunFiles(), state: str = "",
+                live: bool = False) -> str:
+    """The report's content, shared by the static report and the live dashboard (`live`: which has its own
+    outputs browser, so it leaves out the failing outputs, and fetches each attempt's diff when opened)."""
     from .loop import runs_note
 
     esc = html.escape
@@ -494,7 +502,8 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
         scores = "" if e["decision"] in ("refused", "error") else \
             (f"{_pct(e['best_scores']['train'])} → {_pct(e['scores']['train'])} (p {p_text(e['p_value'])})"
              f"<br><small>{esc(runs_note(e))}</small>")
-        diff = f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>" if e["diff"] else ""
+        diff = "" if not e["diff"] else f"<details class='diff' data-id='{e['id']}'><summary>diff</summary></details>" \
+            if live else f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>"
         attempt_rows.append(
             f"<tr class='attempt-row'><td>#{e['id']}</td><td><code>{esc(e['section'] or '')}</code></td>"
             f"<td>{esc(e['kind'] or '')}</td><td class='{e['decision']}'>{e['decision']}</td><td>{scores}</td>"
@@ -506,6 +515,8 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
         if files.best else ""
     failing = outputs_table(list(files.best_cells), files.best_outputs or {}, only_failing=True, limit=100) \
         if files.best_cells else "<p>The best version's outputs were not stored.</p>"
+    failing_section = (f"<h2>Failing outputs of the best version (train)</h2>\n<div id='failing-outputs' "
+                       f"class='heavy'>{failing}</div>") if not live else ""
     return (f"<h1>autoresearch run {esc(run_id)}</h1>\n{_meta(config, entries, state)}\n{stats}\n{warn}\n"
             f"<h2>Pass rate over experiments</h2>\n{_chart(entries)}\n<p><small>Lines: the best version's train "
             "and holdout pass rates, as steps. Dots: each candidate's train score on the runs it was evaluated on; "
@@ -513,9 +524,9 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
             "evidence. ×: a refused proposal (no score).</small></p>\n"
             f"<h2>Per eval: baseline and best (#{best['id']})</h2>\n{_eval_rows(base, best)}\n"
             f"<h2>Baseline → best</h2>\n{overall}\n{final}\n"
-            "<h2>Every attempt</h2>\n<table id='attempts'><tr><th>#</th><th>section</th><th>kind</th><th>decision</th>"
-            f"<th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>{''.join(attempt_rows)}</table>\n"
-            f"<h2>Failing outputs of the best version (train)</h2>\n<div id='failing-outputs'>{failing}</div>")
+            "<h2>Every attempt</h2>\n<div class='heavy'><table id='attempts'><tr><th>#</th><th>section</th><th>kind</th>"
+            "<th>decision</th><th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>"
+            f"{''.join(attempt_rows)}</table></div>\n{failing_section}")
 
 
 def html_report(run_id: str, entries: list[dict], config: dict, files: RunFiles = RunFiles(), state: str = "") -> str:

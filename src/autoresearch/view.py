@@ -41,6 +41,12 @@ _SCRIPT = """<script>
       .then(function (t) { outputs.innerHTML = t; outputs.dataset.version = version; });
   }
   if (pick) pick.addEventListener('change', function () { show(pick.value); });
+  live.addEventListener('toggle', function (event) {
+    var d = event.target;
+    if (!d.classList || !d.classList.contains('diff') || !d.open || d.dataset.loaded) return;
+    fetch('diff?id=' + d.dataset.id).then(function (r) { return r.text(); })
+      .then(function (t) { d.insertAdjacentHTML('beforeend', t); d.dataset.loaded = '1'; });
+  }, true);
   function tick() {
     fetch('poll').then(function (r) { return r.json(); }).then(function (p) {
       conn.textContent = 'live';
@@ -69,6 +75,23 @@ class RunSource:
         self.run = run
         self._cache: tuple[str, dict] | None = None
         self._lock = threading.Lock()
+        self._entries: list[dict] = []
+        self._offset = 0  # bytes of the journal already read: it only ever grows
+
+    def entries(self) -> list[dict]:
+        """The journal, reading only the complete lines appended since the last call."""
+        path = self.run.path / "journal.jsonl"
+        if not path.exists():
+            return self._entries
+        if path.stat().st_size < self._offset:  # replaced, not appended to: read it again
+            self._entries, self._offset = [], 0
+        with open(path, "rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._entries = self._entries + [json.loads(line) for line in complete.decode("utf-8").splitlines() if line]
+        self._offset += len(complete)
+        return self._entries
 
     def token(self) -> str:
         from .live import run_state
@@ -86,10 +109,11 @@ class RunSource:
         with self._lock:
             if self._cache and self._cache[0] == token:
                 return self._cache[1]
-            entries = self.run.entries()
+            entries = self.entries()
             state = str(run_state(self.run.path))
             if entries:
-                html_body = report_body(self.run.id, entries, self.run.config(), run_files(self.run), state)
+                html_body = report_body(self.run.id, entries, self.run.config(),
+                                        run_files(self.run, entries, cells=False), state, live=True)
             else:
                 html_body = (f"<h1>autoresearch run {html.escape(self.run.id)}</h1><p>No experiment recorded yet "
                              f"(<span id='run-state'>{html.escape(state)}</span>).</p>")
@@ -109,6 +133,16 @@ class RunSource:
             score = f"train {_pct(e['scores'].get('train'))}" if e["scores"].get("train") else ""
             out.append([digest, f"#{e['id']} {e['decision']}: {score} ({digest[:8]})"])
         return out
+
+    def diff(self, attempt: str) -> str:
+        """One attempt's section diff, fetched when its <details> is opened."""
+        from .report import diff_html
+
+        entries = self.entries()
+        index = int(attempt) if attempt.isdigit() else -1
+        if not 0 <= index < len(entries) or not entries[index].get("diff"):
+            return "<p>No diff.</p>"
+        return diff_html(entries[index]["diff"])
 
     def outputs(self, digest: str) -> str:
         if not all(ch in "0123456789abcdef" for ch in digest) or not digest:
@@ -201,7 +235,7 @@ def page(source: Any) -> str:
     first = source.outputs(snap["best"]) if snap["best"] else "<p>No outputs yet.</p>"
     body = (f"<p><small>autoresearch view · <span id='connection'>live</span></small></p>"
             f"<div id='live'>{snap['html']}</div>\n<h2>Outputs</h2>\n<p>Version: <select id='version'>{options}</select>"
-            f"</p>\n<div id='outputs' data-version='{html.escape(snap['best'])}'>{first}</div>\n{_SCRIPT}")
+            f"</p>\n<div id='outputs' class='heavy' data-version='{html.escape(snap['best'])}'>{first}</div>\n{_SCRIPT}")
     title = "autoresearch view"
     return _page(title, body).replace("<body>", f"<body data-token='{html.escape(snap['token'])}' data-updates='0'>", 1)
 
@@ -219,6 +253,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/body":
                 snap = self.source.snapshot()
                 self._send(json.dumps({k: snap[k] for k in ("token", "html", "versions")}), "application/json")
+            elif url.path == "/diff" and hasattr(self.source, "diff"):
+                self._send(self.source.diff(parse_qs(url.query).get("id", [""])[0]), "text/html")
             elif url.path == "/outputs":
                 self._send(self.source.outputs(parse_qs(url.query).get("v", [""])[0]), "text/html")
             else:
