@@ -5,15 +5,18 @@ updates add <= 2% to a run's wall time. First paint is measured in headless Chro
 DevTools protocol (navigation start to first contentful paint), on a synthetic journal of 1,000
 attempts with diffs; once with the page already rendered by the server (the journal unchanged) and
 once right after a journal line was appended (the server renders the whole page inside the request).
-The overhead compares `autoresearch run` wall times alone and with a dashboard open in Chromium,
-polling once a second, in alternating pairs (the median of the ratios).
-Usage: python bench/view.py [--attempts 1000] [--pairs 3] [--experiments 12]
+The overhead compares `autoresearch run --resume` wall times alone and with a dashboard already open in
+Chromium, polling once a second, in alternating pairs (the median of the ratios); as wall times on a
+shared machine are noisy, it also reports the CPU time the dashboard's server and browser used while
+the run ran, as a share of one core.
+Usage: python bench/view.py [--attempts 1000] [--pairs 3] [--experiments 8] [--latency 0.1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import select
 import shutil
@@ -116,7 +119,30 @@ def first_paint(browser: str, folder: Path, run: Path, repeats: int) -> dict:
             "first_paint_worst_s": round(max(cached + fresh), 3)}
 
 
-def timed_run(browser: str | None, folder: Path, experiments: int) -> float:
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by a process and all its descendants, from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def timed_run(browser: str | None, folder: Path, experiments: int) -> tuple[float, float]:
     """Wall time of `run --resume` for `experiments` more; with `browser`, a dashboard is open on it throughout.
 
     The dashboard and the browser start before the clock does: what is measured is what the live
@@ -129,38 +155,57 @@ def timed_run(browser: str | None, folder: Path, experiments: int) -> float:
     if browser is None:
         started = time.perf_counter()
         subprocess.run(resume, cwd=folder, check=True, capture_output=True)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, 0.0
     view, url = start_view(folder, "r")
     try:
         with Browser(browser, folder / "profile") as page:
             page.navigate(url)
             time.sleep(2)  # let the browser settle before the clock starts
+            cpu = tree_cpu_seconds(view.pid) + tree_cpu_seconds(page.proc.pid)
             started = time.perf_counter()
             subprocess.run(resume, cwd=folder, check=True, capture_output=True)
             seconds = time.perf_counter() - started
+            cpu = tree_cpu_seconds(view.pid) + tree_cpu_seconds(page.proc.pid) - cpu
             page.wait_for("+document.body.dataset.updates > 0", 10)
             updates = int(page.evaluate("document.body.dataset.updates") or 0)
     finally:
         stop(view)
     if updates < 1:
         raise RuntimeError("the dashboard never updated during the run")
-    return seconds
+    return seconds, cpu
 
 
-def overhead(browser: str, pairs: int, experiments: int) -> dict:
-    alone, watched = [], []
+def idle_browser_cpu(browser: str, folder: Path, seconds: float) -> float:
+    """CPU seconds a headless Chromium on about:blank uses in `seconds`: the browser's own cost, not the page's."""
+    with Browser(browser, folder / "profile-idle") as page:
+        page.navigate("about:blank")
+        time.sleep(2)
+        before = tree_cpu_seconds(page.proc.pid)
+        time.sleep(seconds)
+        return tree_cpu_seconds(page.proc.pid) - before
+
+
+def overhead(browser: str, pairs: int, experiments: int, latency: float) -> dict:
+    alone, watched, cpu = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(pairs):
             for watch in (False, True) if i % 2 == 0 else (True, False):
                 folder = Path(tmp) / f"{i}-{watch}"
-                workspace(folder, latency=0.02)
-                seconds = timed_run(browser if watch else None, folder, experiments)
+                workspace(folder, latency=latency)
+                seconds, used = timed_run(browser if watch else None, folder, experiments)
                 (watched if watch else alone).append(seconds)
-                print(f"  pair {i + 1}: {'with dashboard' if watch else 'alone':<14} {seconds:6.2f} s")
+                if watch:
+                    cpu.append(used / seconds)
+                print(f"  pair {i + 1}: {'with dashboard' if watch else 'alone':<14} {seconds:6.2f} s"
+                      + (f", dashboard (server + browser) used {used:.2f} CPU s" if watch else ""))
+        idle = idle_browser_cpu(browser, Path(tmp), 10.0) / 10.0
     ratios = [w / a for w, a in zip(watched, alone)]
-    return {"alone_s": [round(s, 2) for s in alone], "with_dashboard_s": [round(s, 2) for s in watched],
+    return {"model_latency_s": latency, "experiments": experiments,
+            "browser_idle_cpu_share_of_one_core_pct": round(idle * 100, 2),
+            "updates_cpu_share_of_one_core_pct": round((statistics.median(cpu) - idle) * 100, 2),"alone_s": [round(s, 2) for s in alone], "with_dashboard_s": [round(s, 2) for s in watched],
             "median_ratio": round(statistics.median(ratios), 4),
-            "overhead_pct": round((statistics.median(ratios) - 1) * 100, 2)}
+            "overhead_pct": round((statistics.median(ratios) - 1) * 100, 2),
+            "dashboard_cpu_share_of_one_core_pct": round(statistics.median(cpu) * 100, 2)}
 
 
 def main() -> None:
@@ -168,7 +213,8 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--experiments", type=int, default=12)
+    parser.add_argument("--experiments", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds per simulated model call")
     args = parser.parse_args()
     browser = find_chromium()
     if not browser:
@@ -179,9 +225,12 @@ def main() -> None:
     print(f"first paint of a {args.attempts}-attempt run: {paint['first_paint_cached_s']:.3f} s (page already "
           f"rendered), {paint['first_paint_rendered_in_request_s']:.3f} s (rendered in the request); worst "
           f"{paint['first_paint_worst_s']:.3f} s (goal <= 1 s); page {paint['page_bytes'] / 1e6:.1f} MB")
-    cost = overhead(browser, args.pairs, args.experiments)
+    cost = overhead(browser, args.pairs, args.experiments, args.latency)
     print(f"run wall time with a live dashboard open / alone: {cost['median_ratio']:.4f} "
-          f"({cost['overhead_pct']:+.2f}%, goal <= +2%)")
+          f"({cost['overhead_pct']:+.2f}%, goal <= +2%); the dashboard's server and browser used "
+          f"{cost['dashboard_cpu_share_of_one_core_pct']:.2f}% of one core while the run ran, of which "
+          f"{cost['browser_idle_cpu_share_of_one_core_pct']:.2f}% is any idle headless Chromium and "
+          f"{cost['updates_cpu_share_of_one_core_pct']:.2f}% the polling and updates")
     out = ROOT / "bench/results"
     out.mkdir(exist_ok=True)
     (out / "view.json").write_text(json.dumps({"attempts": args.attempts, **paint, "run_overhead": cost}, indent=1) + "\n")

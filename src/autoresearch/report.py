@@ -337,7 +337,7 @@ def _steps(points: list[tuple[float, float]]) -> str:
 
 def _chart(entries: list[dict]) -> str:
     """Inline SVG: each attempt's train score (keep, discard), best train and holdout as steps; refusals apart."""
-    width, height, left, top, bottom = 900, 320, 45, 15, 50
+    width, height, left, top, bottom = 900, 320, 60, 15, 50
     plot_bottom = height - bottom
     n = max(1, entries[-1]["id"])
     x = lambda i: left + (width - left - 15) * i / n
@@ -378,6 +378,7 @@ def _chart(entries: list[dict]) -> str:
     for i, (color, label) in enumerate(legend):
         parts.append(f"<rect x='{left + 10 + i * 120}' y='{top}' width='10' height='10' fill='{color}'/>"
                      f"<text x='{left + 24 + i * 120}' y='{top + 9}'>{label}</text>")
+    parts.append(f"<text x='{left + 10 + len(legend) * 120}' y='{top + 9}' fill='#999'>× refused</text>")
     parts.append("</svg>")
     return "".join(parts)
 

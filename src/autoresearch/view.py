@@ -49,7 +49,9 @@ _SCRIPT = """<script>
   }, true);
   function tick() {
     fetch('poll').then(function (r) { return r.json(); }).then(function (p) {
-      conn.textContent = 'live';
+      if (conn.textContent !== 'live') conn.textContent = 'live';
+      var state = document.getElementById('run-state');
+      if (state && p.state && state.textContent !== p.state) state.textContent = p.state;
       if (p.token === token) return;
       return fetch('body').then(function (r) { return r.json(); }).then(function (b) {
         live.innerHTML = b.html; setVersions(b.versions); token = b.token;
@@ -94,11 +96,21 @@ class RunSource:
         return self._entries
 
     def token(self) -> str:
+        """Changes when the page must be re-rendered: a journal line appended, the run started or stopped.
+
+        The stage of a running run changes every second; the page shows it from `state()` instead.
+        """
         from .live import run_state
 
         journal = self.run.path / "journal.jsonl"
         size = journal.stat().st_size if journal.exists() else 0
-        return f"{size}:{run_state(self.run.path)}"
+        state = run_state(self.run.path)
+        return f"{size}:{state.state}:{state.why}"
+
+    def state(self) -> str:
+        from .live import run_state
+
+        return str(run_state(self.run.path))
 
     def snapshot(self) -> dict:
         """The body HTML, version list and token, rendered once per change of the token."""
@@ -165,6 +177,9 @@ class ResultSource:
     def token(self) -> str:
         stat = self.path.stat()
         return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+    def state(self) -> str:
+        return ""
 
     def _load(self) -> tuple[dict, list[Cell], dict, dict]:
         data = read_result(self.path)
@@ -249,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path == "/":
                 self._send(page(self.source), "text/html")
             elif url.path == "/poll":
-                self._send(json.dumps({"token": self.source.token()}), "application/json")
+                self._send(json.dumps({"token": self.source.token(), "state": self.source.state()}), "application/json")
             elif url.path == "/body":
                 snap = self.source.snapshot()
                 self._send(json.dumps({k: snap[k] for k in ("token", "html", "versions")}), "application/json")
