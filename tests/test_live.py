@@ -211,7 +211,7 @@ def test_eval_show_failures_prints_each_failing_output_in_full(tmp_path):
     data = json.loads(out.read_text())
     failing = [c for c in data["cells"] if c["status"] == "fail"]
     assert failing
-    outputs = {(o["input"], o["run"]): o["output"] for o in data["outputs"]}
+    outputs = {(o["input"], o["run"]): o["text"] for o in data["outcomes"]}
     for cell in failing:
         assert f"=== {cell['input']} run {cell['run']}:" in done.output
         assert f"FAIL {cell['eval']}: {cell['reason']}" in done.output  # the reason, whole

@@ -128,7 +128,7 @@ def test_view_shows_an_eval_result_file(meeting, tmp_path):
                           cwd=meeting, capture_output=True, text=True)
     assert done.returncode in (0, 1), done.stderr
     data = json.loads(result.read_text())
-    assert len(data["outputs"]) == len(data["inputs"]) * 2  # the outputs are in the JSON result now
+    assert len(data["outcomes"]) == len(data["inputs"]) * 2
     proc, url = start_view(meeting, result)
     try:
         dom = dump_dom(browser, url, tmp_path / "profile")
@@ -136,7 +136,7 @@ def test_view_shows_an_eval_result_file(meeting, tmp_path):
         stop(proc)
     assert dom.count('class="eval-row"') == len(data["evals"])
     assert dom.count('class="output-row"') == len(data["inputs"]) * 2
-    longest = max((o["output"] for o in data["outputs"]), key=len)
+    longest = max((o["text"] for o in data["outcomes"]), key=len)
     first_line = longest.splitlines()[0]
     assert first_line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") in dom
 
@@ -148,3 +148,34 @@ def test_view_of_a_bad_file_is_exit_2_and_listens_on_nothing(tmp_path):
     assert done.returncode == 2 and str(bad) in done.stderr and "Traceback" not in done.stderr
     missing = subprocess.run(CLI + ["view"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "cannot find" in missing.stderr
+
+
+def test_outputs_browser_shows_a_harness_agents_tool_calls_and_files(tmp_path, monkeypatch):
+    browser = chromium()
+    bin_dir = ROOT / ".harness" / "node_modules" / ".bin"
+    if not (bin_dir / "claude").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{bin_dir / 'claude'} is missing: `make test` installs the harnesses")
+        pytest.skip("claude is not installed (run `make harness`)")
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "examples/harness", project)
+    suite = project / "suite.yaml"
+    suite.write_text(suite.read_text().replace("runs: 2", "runs: 1"))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    done = subprocess.run(CLI + ["run", "suite.yaml", "--baseline-only", "--run-id", "h"], cwd=project,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    failing = subprocess.run(CLI + ["eval", "suite.yaml", "--show-failures"], cwd=project, capture_output=True,
+                             text=True, timeout=600)
+    assert "--- what the agent did ---" in failing.stdout and "scripts/tally.py" in failing.stdout
+    proc, url = start_view(project, "h")
+    try:
+        with Browser(browser, tmp_path / "profile") as page:
+            page.navigate(url)
+            calls = page.evaluate("Array.from(document.querySelectorAll('#outputs ol.tool-calls li')).map(li => li.textContent)")
+            assert any("Bash" in c and "scripts/tally.py" in c for c in calls), calls
+            files = page.evaluate("Array.from(document.querySelectorAll('#outputs details.file')).map(d => d.textContent)")
+            assert any("count.txt" in f and "2 open items" in f for f in files), files
+            assert page.evaluate("document.getElementById('outputs').textContent.includes('skill used')")
+    finally:
+        stop(proc)

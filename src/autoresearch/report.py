@@ -94,6 +94,11 @@ def failures_text(result: EvalResult) -> str:
         lines += [f"  {c.status.upper()} {c.eval_id}: {c.reason}" for c in cells]
         output = result.outputs.get((input_id, run))
         lines += ["--- output ---", output.rstrip("\n") if output is not None else "(no output: the model call failed)"]
+        trace = result.traces.get((input_id, run))
+        if trace:
+            from .outcome import Outcome
+
+            lines += ["--- what the agent did ---", Outcome.from_dict(trace).trace_text(limit=100_000)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -390,7 +395,7 @@ class RunFiles:
     baseline: str = ""
     best: str = ""
     best_cells: tuple = ()
-    best_outputs: dict | None = None
+    best_outputs: dict | None = None  # (input id, run) -> output text, or a harness Outcome's dict
 
 
 def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = True) -> RunFiles:
@@ -400,9 +405,12 @@ def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = Tru
         return path.read_text(encoding="utf-8") if path.exists() else ""
 
     entries = run_dir.entries() if entries is None else entries
-    stored = run_dir.load_cells(best_entry(entries)["skill_after"]) if entries and cells else None
-    cells, outputs = stored or ([], {})
-    return RunFiles(text("baseline/SKILL.md"), text("best/SKILL.md") or text("baseline/SKILL.md"), tuple(cells), outputs)
+    digest = best_entry(entries)["skill_after"] if entries and cells else ""
+    stored = run_dir.load_cells(digest) if digest else None
+    cells_found, outputs = stored or ([], {})
+    outcomes = {**outputs, **(run_dir.load_traces(digest) if digest else {})}
+    return RunFiles(text("baseline/SKILL.md"), text("best/SKILL.md") or text("baseline/SKILL.md"), tuple(cells_found),
+                    outcomes)
 
 
 def _meta(config: dict, entries: list[dict], state: str) -> str:
@@ -440,15 +448,23 @@ def _output_html(value: Any) -> str:
     """An output in full: the text, and for harness targets whatever else was recorded (tool calls, files)."""
     if isinstance(value, str):
         return f"<pre class='output'>{html.escape(value)}</pre>"
-    if isinstance(value, dict):
-        text = value.get("text", "")
-        rest = {k: v for k, v in value.items() if k != "text"}
+    if isinstance(value, dict):  # a harness Outcome: the final text, then what the agent did
         import json
 
-        extra = "".join(f"<details><summary>{html.escape(k)}</summary><pre class='output'>"
-                        f"{html.escape(json.dumps(v, indent=1, ensure_ascii=False))}</pre></details>"
-                        for k, v in rest.items() if v)
-        return f"<pre class='output'>{html.escape(str(text))}</pre>{extra}"
+        esc = html.escape
+        facts = [f"{value['turns']} turns" if value.get("turns") else "",
+                 {True: "skill used", False: "skill NOT used"}.get(value.get("skill_used"), ""),
+                 f"stop: {value['stop_reason']}" if value.get("stop_reason") else "",
+                 f"${value['cost']:.4f}" if value.get("cost") else "",
+                 f"{value['seconds']:.1f}s" if value.get("seconds") else ""]
+        calls = "".join(f"<li><code>{esc(c.get('name', ''))}</code> <small>{esc(json.dumps(c.get('input', {}), ensure_ascii=False))}"
+                        "</small></li>" for c in value.get("tool_calls") or [])
+        files = "".join(f"<details class='file'><summary><code>{esc(path)}</code></summary><pre class='output'>"
+                        f"{esc(str(content))}</pre></details>" for path, content in sorted((value.get("files") or {}).items()))
+        return (f"<pre class='output'>{esc(str(value.get('text', '')))}</pre>"
+                + (f"<p><small>{esc(' · '.join(f for f in facts if f))}</small></p>" if any(facts) else "")
+                + (f"<p>tool calls:</p><ol class='tool-calls'>{calls}</ol>" if calls else "")
+                + (f"<p>files:</p>{files}" if files else ""))
     return "<p><small>no output recorded</small></p>"
 
 

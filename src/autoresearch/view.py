@@ -65,9 +65,10 @@ _SCRIPT = """<script>
 </script>""" % (POLL_MS, POLL_MS)
 
 
-def _cells_from(stored: tuple[list, dict] | None, split: str) -> tuple[list, dict, dict]:
-    cells, outputs = stored or ([], {})
-    return cells, outputs, {c.input_id: split for c in cells}
+def _cells_from(run: RunDir, digest: str, split: str) -> tuple[list, dict, dict]:
+    """A version's cells of one split, its outputs (harness outcomes where stored) and each input's split."""
+    cells, outputs = run.load_cells(digest, split) or ([], {})
+    return cells, {**outputs, **run.load_traces(digest, split)}, {c.input_id: split for c in cells}
 
 
 class RunSource:
@@ -159,8 +160,8 @@ class RunSource:
     def outputs(self, digest: str) -> str:
         if not all(ch in "0123456789abcdef" for ch in digest) or not digest:
             return "<p>No such version.</p>"
-        train = _cells_from(self.run.load_cells(digest), "train")
-        holdout = _cells_from(self.run.load_cells(digest, "holdout"), "holdout")
+        train = _cells_from(self.run, digest, "train")
+        holdout = _cells_from(self.run, digest, "holdout")
         if not train[0] and not holdout[0]:
             return "<p>No outputs stored for this version.</p>"
         return outputs_table(train[0] + holdout[0], {**train[1], **holdout[1]}, {**train[2], **holdout[2]})
@@ -184,7 +185,7 @@ class ResultSource:
     def _load(self) -> tuple[dict, list[Cell], dict, dict]:
         data = read_result(self.path)
         cells = [Cell(c["input"], c["eval"], c["run"], c["status"], c.get("reason", "")) for c in data["cells"]]
-        outputs = {(o["input"], o["run"]): o.get("output", o.get("text", "")) for o in data.get("outputs", [])}
+        outputs = {(o["input"], o["run"]): o if "tool_calls" in o else o.get("text", "") for o in data.get("outcomes", [])}
         splits = {k: v.get("split", "") for k, v in data.get("inputs", {}).items()}
         return data, cells, outputs, splits
 
