@@ -370,9 +370,9 @@ def _chart(entries: list[dict]) -> str:
                      f"stroke-width='2' stroke-dasharray='6 4'/>")
     for e in entries:
         rate = (e["scores"].get("train") or {}).get("rate")
-        if e["decision"] == "refused" or rate is None:
+        if e["decision"] in ("refused", "error") or rate is None:
             parts.append(f"<text class='mark refused' x='{x(e['id']):.1f}' y='{band + 4}' text-anchor='middle' "
-                         f"fill='#999'>×<title>#{e['id']} refused: {html.escape(e['reason'])}</title></text>")
+                         f"fill='#999'>×<title>#{e['id']} {e['decision']}: {html.escape(e['reason'])}</title></text>")
             continue
         color = {"keep": "#16a34a", "baseline": "#2f7bf6", "discard": "#dc2626"}[e["decision"]]
         fill = color if e["decision"] != "discard" else "white"
