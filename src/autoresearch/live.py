@@ -74,9 +74,13 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat_forever, name="autoresearch-heartbeat", daemon=True)
 
     def __enter__(self) -> "Heartbeat":
-        (self.path / STOPPED).unlink(missing_ok=True)
-        self._beat()
-        self._thread.start()
+        try:
+            (self.path / STOPPED).unlink(missing_ok=True)
+            self._beat()
+            self._thread.start()
+        except BaseException as exc:  # Ctrl-C right after the first beat: still record why the run stopped
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def stage(self, text: str) -> None:
@@ -101,7 +105,8 @@ class Heartbeat:
 
     def __exit__(self, kind, exc, tb) -> None:
         self._wake.set()
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
         from .errors import AutoresearchError
 
         if kind is not None and issubclass(kind, KeyboardInterrupt):
