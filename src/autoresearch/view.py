@@ -220,7 +220,7 @@ def read_result(path: Path) -> dict:
 
 def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
     """An eval result as the dashboard shows it: setup, rates per split, per eval and split."""
-    from .runner import rate_of
+    from .cells import rate_of
 
     esc = html.escape
     rows = []
