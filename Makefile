@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decisions.py
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/harness.py
+	$(BIN)/python bench/view.py
 
 clean:
 	rm -rf $(VENV) $(HARNESS) .demo build src/*.egg-info

@@ -111,13 +111,76 @@ def test_html_report_renders_in_headless_chromium(meeting, tmp_path):
     rendered = dom.stdout
     entries = run_dir.entries()
     assert rendered.count("class=\"attempt-row\"") == len(entries) - 1
-    assert rendered.count("class=\"eval-row\"") == len(suite.evals)
+    assert rendered.count("class=\"eval-row") == len(suite.evals)  # "eval-row regression" too
     assert "id=\"score-chart\"" in rendered and "class=\"train-line\"" in rendered and "class=\"holdout-line\"" in rendered
     marks = sum(rendered.count(f"class=\"mark {kind}\"") for kind in ("baseline", "keep", "discard", "refused"))
     assert marks == len(entries)
     shot = tmp_path / "report.png"
     subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000  # a real rendering, not a blank page
+
+
+def test_report_has_setup_overall_diff_holdout_steps_and_failing_outputs(meeting, tmp_path):
+    from browser import Browser
+
+    browser = chromium()
+    suite = load_suite(meeting / "evals/meeting-notes.yaml")
+    run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=8)), meeting / ".autoresearch", lambda line: None)
+    entries = run_dir.entries()
+    if not any(e["decision"] == "refused" for e in entries):  # the simulator's luck: add one, as a guard would
+        run_dir.append(dict(entries[-1], id=len(entries), decision="refused", reason="the proposal changes nothing",
+                            scores={}, diff=""))
+    assert run("report", run_dir.id, "--runs-dir", meeting / ".autoresearch").exit_code == 0
+    entries = run_dir.entries()
+    best = [e for e in entries if e["decision"] in ("baseline", "keep")][-1]
+    with Browser(browser, tmp_path / "profile") as page:
+        page.navigate((run_dir.path / "report.html").as_uri())
+        meta = page.evaluate("document.querySelector('table.meta').innerText")
+        for field in ("suite\tmeeting-notes", "model\tsim", "judge\tsim", "6 train, 2 holdout; 5 evals; 8 runs",
+                      "started", "state\tstopped (budget)"):
+            assert field in meta, meta
+        # best train and holdout drawn as steps: two points per attempt after the first
+        points = page.evaluate("document.querySelector('.train-line').getAttribute('points').split(' ').length")
+        assert points == 2 * len(entries) - 1
+        # a refused proposal sits in its own band below the 0% line, not at 0%
+        zero = page.evaluate("Array.from(document.querySelectorAll('#score-chart text')).find(t => t.textContent === '0%')"
+                             ".getAttribute('y')")
+        refused = page.evaluate("Array.from(document.querySelectorAll('.mark.refused')).map(m => +m.getAttribute('y'))")
+        assert refused and all(y > float(zero) + 8 for y in refused)
+        # per eval, train and holdout for baseline and best
+        rows = page.evaluate("Array.from(document.querySelectorAll('#evals .eval-row')).map(r => r.innerText)")
+        assert len(rows) == len(suite.evals) and all(row.count("%") >= 4 for row in rows)
+        # the overall diff, the final SKILL.md, diffs that wrap
+        assert page.evaluate("document.body.innerText.includes('Baseline → best')")
+        final = (run_dir.path / "best/SKILL.md").read_text()
+        assert page.evaluate(f"document.querySelector('pre.skill').textContent === {json.dumps(final)}")
+        assert page.evaluate("getComputedStyle(document.querySelector('pre.diff')).whiteSpace") == "pre-wrap"
+        # the failing outputs of the best version, in full
+        stored = json.loads((run_dir.path / "cells" / f"{best['skill_after']}.json").read_text())
+        failing = {(c[0], c[2]) for c in stored["cells"] if c[3] == "fail"}
+        shown = page.evaluate("document.querySelectorAll('#failing-outputs .output-row').length")
+        assert shown == min(100, len(failing)) > 0
+        text = page.evaluate("document.getElementById('failing-outputs').textContent")
+        some = next(o[2] for o in stored["outputs"] if (o[0], o[1]) in failing)
+        assert some in text
+        assert "<script" not in (run_dir.path / "report.html").read_text()
+
+
+def test_report_marks_regressions_and_a_holdout_drop(meeting):
+    from autoresearch.report import html_report
+
+    suite = load_suite(meeting / "evals/meeting-notes.yaml")
+    run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=8)), meeting / ".autoresearch", lambda line: None)
+    entries = run_dir.entries()
+    assert "holdout-drop" not in html_report(run_dir.id, entries, run_dir.config())
+    best = [e for e in entries if e["decision"] == "keep"][-1]
+    victim = max(entries[0]["per_eval_holdout"], key=entries[0]["per_eval_holdout"].get)
+    assert f"<tr class='eval-row regression'><td>{victim}</td>" not in html_report(run_dir.id, entries, run_dir.config())
+    worse = dict(best, scores=dict(best["scores"], holdout=dict(best["scores"]["holdout"], rate=0.01)),
+                 per_eval={**best["per_eval"], victim: 1.0}, per_eval_holdout={**best["per_eval_holdout"], victim: 0.0})
+    page = html_report(run_dir.id, [worse if e is best else e for e in entries], run_dir.config())
+    assert "class='warn holdout-drop'" in page and "Holdout fell from" in page
+    assert f"<tr class='eval-row regression'><td>{victim}</td>" in page and victim in page.split("Regressed evals: ")[1].split("</p>")[0]
 
 
 # -- imports -----------------------------------------------------------------------------------

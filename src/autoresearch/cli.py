@@ -59,6 +59,70 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
+class _LiveProgress:
+    """The loop's events and progress for `run`: a live line on a terminal (stderr), plain lines otherwise.
+
+    On a terminal the progress line is redrawn in place (at most ten times a second) and each event
+    line is printed above it; elsewhere (CI logs) one plain line per stage of an experiment.
+    """
+
+    def __init__(self, stream: Any = None, tty: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.line = ""
+        self.drawn = 0.0
+        self.stage: tuple[int, str, str] | None = None
+
+    def event(self, text: str) -> None:
+        self._clear()
+        click.echo(text)
+        self._draw(force=True)
+
+    def progress(self, p: Any) -> None:
+        from .loop import progress_line
+
+        racing = p.stage in ("screening", "confirmation")
+        stage = (p.experiment, p.stage, "" if racing else p.detail)
+        if not self.tty:
+            if stage != self.stage:
+                click.echo(f"#{p.experiment} {p.stage}: candidate against the best, up to {p.runs} runs" if racing
+                           else progress_line(type(p)(p.experiment, p.stage, detail=p.detail)))
+            self.stage = stage
+            return
+        bar = ""
+        if p.total:
+            filled = round(20 * p.done / p.total)
+            bar = " [" + "#" * filled + "." * (20 - filled) + "]"
+        self.line = progress_line(p) + bar
+        self._draw(force=stage != self.stage or p.done == p.total)
+        self.stage = stage
+
+    def _draw(self, force: bool = False) -> None:
+        import time
+
+        if not self.tty or not self.line or (not force and time.monotonic() - self.drawn < 0.1):
+            return
+        width = 200
+        try:
+            import shutil
+
+            width = shutil.get_terminal_size((200, 24)).columns - 1
+        except OSError:
+            pass
+        self.stream.write("\r\x1b[2K" + self.line[:width])
+        self.stream.flush()
+        self.drawn = time.monotonic()
+
+    def _clear(self) -> None:
+        if self.tty and self.line:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._clear()
+        self.line = ""
+
+
 def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[..., Any]:
     """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
     options = [
@@ -90,8 +154,8 @@ def _eval_model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 class _WorkflowOrder(click.Group):
     """List commands in the order a user meets them, not alphabetically."""
 
-    ORDER = ["eval", "validate", "sections", "run", "status", "diff", "report", "next", "try", "finalize",
-             "install", "import"]
+    ORDER = ["eval", "validate", "sections", "run", "status", "view", "diff", "report", "next", "try", "finalize",
+             "install", "statusline", "import"]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -172,10 +236,12 @@ def main() -> None:
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Measure the suite's trigger queries instead: does the agent load the skill when it should "
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
+@click.option("--show-failures", is_flag=True, help="Print each failing input x run: its failed evals' reasons "
+              "and the full output.")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float) -> None:
+                 compare_file: Path | None, alpha: float, show_failures: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
     Exit code 0 when every threshold is met, 1 when one is not or --compare finds a regression,
@@ -238,6 +304,10 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     else:
         click.echo(eval_table(suite, result))
         click.echo(profile_text(flakiness_of(result, runs or suite.runs)))
+    if show_failures:
+        from .report import failures_text
+
+        click.echo("\n" + failures_text(result))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if junit_file:
@@ -440,8 +510,9 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
                     max_minutes * 60 if max_minutes is not None else None)
     chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
+    live = _LiveProgress()
     if resume:
-        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, click.echo)
+        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -455,9 +526,9 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         run_id = run_id or default_run_id(suite)
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")
-        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
-        experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
+        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
+        experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), live.event, live.progress)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
                f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
@@ -468,12 +539,16 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     try:
         experiment.run_sync(baseline_only)
     except KeyboardInterrupt:
+        live.close()
         click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
                    f"continue with: autoresearch run --resume {run_dir.id}", err=True)
         sys.exit(130)
+    finally:
+        live.close()
+    from .live import run_state
     from .report import status_text
 
-    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config()))
+    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
     click.echo(f"changelog: {run_dir.path / 'changelog.md'}")
     if baseline_only:
         click.echo(f"next: autoresearch next {run_dir.id}")
@@ -486,8 +561,67 @@ def status(run_ref: str, runs_dir: Path) -> None:
     from .journal import RunDir
     from .report import status_text
 
+    from .live import run_state
+
     run_dir = RunDir.find(run_ref, runs_dir)
-    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config()))
+    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+
+
+@main.command()
+@click.argument("target", metavar="[RUN|RESULT.json]", required=False, default="")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+              show_default=True, help="Where run directories live.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+@_reports_errors
+def view(target: str, runs_dir: Path, port: int) -> None:
+    """A live dashboard of a run in your browser: chart, per-eval rows, every attempt, every output.
+
+    Serves on 127.0.0.1 only and updates as the journal grows; also shows an `eval --json` result.
+    Ctrl-C stops it. Default: the newest run.
+    """
+    from .view import open_dashboard
+
+    try:
+        dashboard = open_dashboard(target, runs_dir, port)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
+    click.echo(f"dashboard: {dashboard.url}  (Ctrl-C stops it)", err=False)
+    try:
+        dashboard.serve()
+    except KeyboardInterrupt:
+        click.echo("\nstopped", err=True)
+    finally:
+        dashboard.server.server_close()
+
+
+@main.command()
+@click.option("--runs-dir", default=".autoresearch", show_default=True,
+              help="Run directory name inside the project.")
+def statusline(runs_dir: str) -> None:
+    """One line on the newest live run in this project, for Claude Code's statusLine setting.
+
+    Reads Claude Code's JSON from standard input when there is one (its workspace's project folder);
+    prints nothing when no run is live. See `install --statusline`.
+    """
+    from .live import statusline_text
+
+    project = Path.cwd()
+    if not sys.stdin.isatty():
+        import json
+
+        try:
+            data = json.loads(sys.stdin.read() or "{}")
+        except ValueError:
+            data = {}
+        workspace = data.get("workspace") if isinstance(data, dict) else None
+        folder = (workspace or {}).get("project_dir") or (workspace or {}).get("current_dir") or \
+            (data.get("cwd") if isinstance(data, dict) else None)
+        project = Path(folder) if folder else project
+    try:
+        click.echo(statusline_text(project, runs_dir))
+    except Exception as exc:  # a status line must never break the harness's UI: say it in one line
+        click.echo(f"autoresearch: {type(exc).__name__}")
 
 
 @main.command()
@@ -514,11 +648,13 @@ def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
     """Write a single static HTML report of a run: score chart, per-eval breakdown, every attempt."""
     from .fsio import atomic_write
     from .journal import RunDir
-    from .report import html_report
+    from .live import run_state
+    from .report import html_report, run_files
 
     run_dir = RunDir.find(run_ref, runs_dir)
     target = output or run_dir.path / "report.html"
-    atomic_write(target, html_report(run_dir.id, run_dir.entries(), run_dir.config()))
+    atomic_write(target, html_report(run_dir.id, run_dir.entries(), run_dir.config(), run_files(run_dir),
+                                     str(run_state(run_dir.path))))
     click.echo(str(target))
 
 
@@ -608,7 +744,8 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
 
 
 def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
-              budget: Any = None, say: Callable[[str], None] | None = None) -> Any:
+              budget: Any = None, say: Callable[[str], None] | None = None,
+              on_progress: Callable[[Any], None] | None = None) -> Any:
     """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
     and models as saved, with any models or budget limits given now taking precedence."""
     import dataclasses
@@ -627,7 +764,7 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     if given:
         config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
     return Experiment(suite, run_dir, config, _open_models(suite, no_cache),
-                      say or (lambda line: click.echo(line, err=True)))
+                      say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
 
 
 @main.command("next")
@@ -775,7 +912,7 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     from .fsio import atomic_write
     from .journal import RunDir
     from .loop import STOP_FILE
-    from .report import html_report, render_diff, section_diff, status_text
+    from .report import html_report, render_diff, run_files, section_diff, status_text
 
     run_dir = RunDir.find(run_ref, runs_dir)
     entries, config = run_dir.entries(), run_dir.config()
@@ -787,7 +924,7 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     best = (run_dir.path / "best/SKILL.md").read_text(encoding="utf-8")
     diff_md = render_diff(section_diff(baseline, best), "markdown", f"run {run_dir.id}, baseline -> best")
     atomic_write(run_dir.path / "summary.md", f"# autoresearch run {run_dir.id}\n\n```\n{status}\n```\n\n{diff_md}")
-    atomic_write(run_dir.path / "report.html", html_report(run_dir.id, entries, config))
+    atomic_write(run_dir.path / "report.html", html_report(run_dir.id, entries, config, run_files(run_dir), "finalized"))
     click.echo(status)
     click.echo(render_diff(section_diff(baseline, best), "unified"), nl=False)
     from .suite import load_suite
@@ -810,15 +947,19 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
 @click.option("--project", "scope", flag_value="project", default=True,
               help="Into this project: .claude/skills/, .pi/skills/ (default).")
 @click.option("--user", "scope", flag_value="user", help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
-@click.option("--force", is_flag=True, help="Overwrite copies you have edited.")
+@click.option("--force", is_flag=True, help="Overwrite copies you have edited (and another statusLine).")
+@click.option("--statusline", "with_statusline", is_flag=True,
+              help="Also show the live run in Claude Code's status line (.claude/settings.json `statusLine`).")
 @_reports_errors
-def install(claude: bool, pi: bool, scope: str, force: bool) -> None:
+def install(claude: bool, pi: bool, scope: str, force: bool, with_statusline: bool) -> None:
     """Put the autoresearch skills where Claude Code and pi find them (both when neither is named).
 
     Idempotent; a copy you have edited since it was installed is left alone unless --force.
     """
-    from .install import install_skills
+    from .install import install_skills, install_statusline
 
     harnesses = [h for h, chosen in (("claude", claude), ("pi", pi)) if chosen] or ["claude", "pi"]
+    if with_statusline:  # first: a settings file we cannot read stops everything, nothing written
+        click.echo(install_statusline(scope, Path.cwd(), Path.home(), force))
     for line in install_skills(harnesses, scope, Path.cwd(), Path.home(), force):
         click.echo(line)

@@ -68,3 +68,36 @@ def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, forc
             atomic_write(dest / MARKER, json.dumps(ours, indent=1) + "\n")
             lines.append(f"{verb}: {dest}")
     return lines
+
+
+def statusline_command() -> str:
+    """The command Claude Code runs for its status line: this very installation, wherever it lives."""
+    import shlex
+    import sys
+
+    return f"{shlex.quote(sys.executable)} -m autoresearch statusline"
+
+
+def install_statusline(scope: str, cwd: Path, home: Path, force: bool = False) -> str:
+    """Set `statusLine` in Claude Code's settings.json (project or user), leaving every other key as it was."""
+    from .errors import AutoresearchError, input_error
+    from .fsio import atomic_write
+
+    path = (cwd if scope == "project" else home) / ".claude" / "settings.json"
+    settings: dict = {}
+    if path.exists():
+        try:
+            settings = json.loads(path.read_text(encoding="utf-8") or "{}")
+        except json.JSONDecodeError as exc:
+            raise input_error(str(path), f"not valid JSON: {exc.msg}", exc.lineno) from None
+        if not isinstance(settings, dict):
+            raise input_error(str(path), "Claude Code settings must be a JSON object")
+    wanted = {"type": "command", "command": statusline_command()}
+    current = settings.get("statusLine")
+    if current == wanted:
+        return f"up to date: statusLine in {path}"
+    if current and "autoresearch" not in json.dumps(current) and not force:
+        raise AutoresearchError(f"{path} already has a statusLine ({json.dumps(current)}); --force replaces it")
+    settings["statusLine"] = wanted
+    atomic_write(path, json.dumps(settings, indent=2) + "\n")
+    return f"{'updated' if current else 'installed'}: statusLine in {path}"

@@ -14,6 +14,20 @@ def best_entry(entries: list[dict]) -> dict:
     return next(e for e in reversed(entries) if e["decision"] in ("baseline", "keep"))
 
 
+def newest_runs(root: Path) -> list["RunDir"]:
+    """The runs under `root`, newest first by the creation time recorded in run.json (not a folder's mtime)."""
+    from datetime import datetime, timezone
+
+    def created(run: RunDir) -> datetime:
+        try:
+            return datetime.fromisoformat(run.created())
+        except ValueError:
+            return datetime.min.replace(tzinfo=timezone.utc)
+
+    runs = [RunDir(p) for p in Path(root).glob("*") if (p / "run.json").is_file()]
+    return sorted(runs, key=lambda r: (created(r), r.id), reverse=True)
+
+
 class RunDir:
     """One run's directory: run.json, journal.jsonl, changelog.md, baseline/, best/, versions/, cells/.
 
@@ -46,13 +60,21 @@ class RunDir:
         """A run by path, by id under `root`, or the newest run under `root` when `ref` is empty."""
         from .errors import AutoresearchError
 
-        candidates = [Path(ref), Path(root) / str(ref)] if ref else \
-            sorted((p for p in Path(root).glob("*") if (p / "run.json").is_file()), key=lambda p: p.stat().st_mtime)[-1:]
+        candidates = [Path(ref), Path(root) / str(ref)] if ref else [r.path for r in newest_runs(Path(root))[:1]]
         for path in candidates:
             if (path / "run.json").is_file():
                 return cls(path)
         where = f"{ref!r} (looked in {Path(ref)} and {Path(root) / str(ref)})" if ref else f"any run in {root}"
         raise AutoresearchError(f"cannot find {where}: a run directory holds run.json and journal.jsonl")
+
+    def created(self) -> str:
+        """When the run was created, as recorded in run.json (ISO time; empty when unreadable)."""
+        import json
+
+        try:
+            return str(json.loads((self.path / "run.json").read_text(encoding="utf-8")).get("created", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
 
     def config(self) -> dict:
         import json
@@ -114,30 +136,35 @@ class RunDir:
     def has_version(self, digest: str) -> bool:
         return (self.path / "versions" / f"{digest}.md").exists()
 
-    def save_cells(self, digest: str, cells: list, outputs: dict, traces: dict | None = None) -> None:
-        """Store a version's scored train cells (and harness traces), so the next candidate is paired without
-        re-running it and `next` can show what the agent did."""
+    def save_cells(self, digest: str, cells: list, outputs: dict, traces: dict | None = None,
+                   split: str = "train") -> None:
+        """Store a version's scored cells, outputs and harness traces: train ones pair the next candidate without
+        re-running the best and let `next` show what the agent did; holdout ones (a file of their own, never
+        read by the loop) are for people to read."""
         import json
 
         data = {"cells": [[c.input_id, c.eval_id, c.run, c.status, c.reason] for c in cells],
                 "outputs": [[k[0], k[1], v] for k, v in outputs.items()],
                 "traces": [[k[0], k[1], v] for k, v in (traces or {}).items()]}
-        atomic_write(self.path / "cells" / f"{digest}.json", json.dumps(data))
+        atomic_write(self._cells_path(digest, split), json.dumps(data))
 
-    def load_cells(self, digest: str) -> tuple[list, dict] | None:
+    def _cells_path(self, digest: str, split: str) -> Path:
+        return self.path / "cells" / (f"{digest}.json" if split == "train" else f"{digest}.{split}.json")
+
+    def load_cells(self, digest: str, split: str = "train") -> tuple[list, dict] | None:
         import json
 
-        path = self.path / "cells" / f"{digest}.json"
+        path = self._cells_path(digest, split)
         if not path.exists():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
         return [Cell(*c) for c in data["cells"]], {(i, r): t for i, r, t in data["outputs"]}
 
-    def load_traces(self, digest: str) -> dict:
+    def load_traces(self, digest: str, split: str = "train") -> dict:
         """The harness traces stored with a version's cells ({(input id, run): Outcome dict}); {} when none."""
         import json
 
-        path = self.path / "cells" / f"{digest}.json"
+        path = self._cells_path(digest, split)
         if not path.exists():
             return {}
         return {(i, r): t for i, r, t in json.loads(path.read_text(encoding="utf-8")).get("traces", [])}

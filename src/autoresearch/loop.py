@@ -9,6 +9,7 @@ version so overfitting shows. The journal line is written before the target file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import subprocess
 import time
@@ -67,6 +68,24 @@ class LoopConfig:
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the loop is, for a live display and the heartbeat: a stage of an experiment and its items done."""
+
+    experiment: int
+    stage: str  # baseline, mutator, screening, confirmation, holdout
+    done: int = 0
+    total: int = 0
+    detail: str = ""  # e.g. "run 3 of 8, candidate"
+    runs: int = 0  # the stage's planned runs (screening, confirmation); racing may stop it earlier
+
+
+def progress_line(p: Progress) -> str:
+    """One short line for a Progress: `#4 screening run 2 of 8, candidate 5/10`."""
+    head = f"#{p.experiment} {p.stage}" + (f" {p.detail}" if p.detail else "")
+    return f"{head} {p.done}/{p.total}" if p.total else head
 
 
 @dataclass(frozen=True)
@@ -174,8 +193,10 @@ class Experiment:
     """One run of the loop on a suite, writing into a RunDir. Use `run()`; see `run_loop` for the one-call form."""
 
     def __init__(self, suite: Suite, run: RunDir, config: LoopConfig, models: Models,
-                 on_event: Callable[[str], None] = lambda line: None):
+                 on_event: Callable[[str], None] = lambda line: None,
+                 on_progress: Callable[[Progress], None] = lambda progress: None):
         self.suite, self.run, self.config, self.models, self.say = suite, run, config, models, on_event
+        self.on_progress = on_progress
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
         self.screen_runs = list(range(suite.runs))
@@ -187,10 +208,26 @@ class Experiment:
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
 
     # -- evaluation helpers -------------------------------------------------------------------
-    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend) -> EvalResult:
-        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs)
+    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
+                        detail: str = "") -> EvalResult:
+        experiment = getattr(getattr(self, "state", None), "next_id", 0)
+        planned = len(self.confirm_runs if stage == "confirmation" else self.screen_runs)
+
+        def report(done: int, total: int) -> None:
+            self.on_progress(Progress(experiment, stage, done, total, detail, planned))
+
+        report(0, len(inputs) * len(runs))
+        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
         spend.merge(result.spend)
         return result
+
+    def _run_detail(self, runs: list[int], who: str) -> tuple[str, str]:
+        """The stage (screening, confirmation, fresh runs) of a stage's runs and a `run 3 of 8, candidate` detail."""
+        stages = [("screening", self.screen_runs), ("confirmation", self.confirm_runs),
+                  ("fresh runs", self.fresh_runs[0] + self.fresh_runs[1])]
+        stage, pool = next(((name, pool) for name, pool in stages if runs[0] in pool), ("fresh runs", runs))
+        span = f"{pool.index(runs[0]) + 1}" if len(runs) == 1 else f"{pool.index(runs[0]) + 1}-{pool.index(runs[-1]) + 1}"
+        return stage, f"run {span} of {len(pool)}, {who}"
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
@@ -198,7 +235,8 @@ class Experiment:
         known = {c.run for c in self.best_result.cells}
         missing = [r for r in runs if r not in known]
         if missing:
-            extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend)
+            stage, detail = self._run_detail(missing, "best")
+            extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend, stage, detail)
             self.best_result = self.best_result.merged(extra)
             self._save(self.state.best_sha, self.best_result)
         return _cells_map(self.best_result.select(runs=runs))
@@ -210,8 +248,8 @@ class Experiment:
             self.best_result = EvalResult(cells, {i.id: i.split for i in self.train}, outputs,
                                           traces=self.run.load_traces(self.state.best_sha))
 
-    def _save(self, digest: str, result: EvalResult) -> None:
-        self.run.save_cells(digest, result.cells, result.outputs, result.traces)
+    def _save(self, digest: str, result: EvalResult, split: str = "train") -> None:
+        self.run.save_cells(digest, result.cells, result.outputs, result.traces, split)
 
     # -- journal ------------------------------------------------------------------------------
     def _entry(self, **fields) -> dict:
@@ -255,14 +293,16 @@ class Experiment:
         digest = self.run.save_version(text)
         self.run.write_text("baseline/SKILL.md", text)
         self.say("measuring the baseline (experiment 0)")
-        train = await self._evaluate(text, self.screen_runs, self.train, spend)
-        holdout = await self._evaluate(text, self.holdout_runs, self.holdout, spend) if self.holdout else None
+        train = await self._evaluate(text, self.screen_runs, self.train, spend, "baseline", "train")
+        holdout = await self._evaluate(text, self.holdout_runs, self.holdout, spend, "baseline", "holdout") \
+            if self.holdout else None
         self._save(digest, train)
         if holdout:
-            self.run.save_cells(_holdout_key(digest), holdout.cells, {})
+            self._save(digest, holdout, split="holdout")
         self.state = State(best_sha=digest, next_id=0)
         entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
                             scores=_scores(train, holdout), per_eval=_per_eval(train), runs=self.screen_runs,
+                            per_eval_holdout=_per_eval(holdout) if holdout else {},
                             skill_before=digest, skill_after=digest,
                             inputs={"train": len(self.train), "holdout": len(self.holdout)},
                             profile=flakiness(_cells_map(train.cells), self.suite.runs))
@@ -346,6 +386,7 @@ class Experiment:
         plan = self.plan()
         prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template,
                                  plan.refusals, plan.near_misses)
+        self.on_progress(Progress(self.state.next_id, "mutator", detail=f"proposing a change to {plan.section}"))
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
         except AutoresearchError as exc:  # a model error or timeout: logged, and the loop goes on
@@ -404,7 +445,8 @@ class Experiment:
         results: list[EvalResult] = []
 
         async def candidate_stage(runs: list[int]) -> dict:
-            results.append(await self._evaluate(candidate_text, runs, self.train, spend))
+            results.append(await self._evaluate(candidate_text, runs, self.train, spend,
+                                                *self._run_detail(runs, "candidate")))
             return _cells_map(results[-1].cells)
 
         async def best_stage(runs: list[int]) -> dict:
@@ -421,18 +463,20 @@ class Experiment:
         scores = _scores(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
-        holdout_test = None
+        holdout_test, per_eval_holdout = None, {}
         if decision == "keep" and self.holdout:
-            holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend)
+            holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
             holdout_test = self._holdout_tests(_cells_map(holdout.cells))
             refusal = self._holdout_refusal(holdout_test)
             if refusal:
                 decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
             else:
-                self.run.save_cells(_holdout_key(digest), holdout.cells, {})
+                self._save(digest, holdout, split="holdout")
+                per_eval_holdout = _per_eval(holdout)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
-            fresh = await self._evaluate(candidate_text, self.fresh_runs[0], self.train, spend)
+            fresh = await self._evaluate(candidate_text, self.fresh_runs[0], self.train, spend, "fresh runs",
+                                         "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
         self._save(digest, train)  # a discard's outputs too: why it lost
@@ -445,7 +489,7 @@ class Experiment:
                                            outcome.paired.losses, self.config.rule.alpha),
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
-                      holdout_test=holdout_test)
+                      holdout_test=holdout_test, per_eval_holdout=per_eval_holdout)
         entry = self._entry(**fields, scores=scores,
                             best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
@@ -458,7 +502,7 @@ class Experiment:
         entries = self.run.entries()
         tests = {}
         for name, digest in (("baseline", entries[0]["skill_after"]), ("best", self.state.best_sha)):
-            stored = self.run.load_cells(_holdout_key(digest))
+            stored = self.run.load_cells(digest, "holdout")
             if stored:
                 tests[name] = verdict(pair(candidate, _cells_map(stored[0])), self.config.rule.alpha)
         return tests.get("baseline", {}) | {"against_best": tests.get("best")}
@@ -490,7 +534,8 @@ class Experiment:
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
-            self.best_result = await self._evaluate(text, self.screen_runs, self.train, self.pending)
+            self.best_result = await self._evaluate(text, self.screen_runs, self.train, self.pending,
+                                                    "re-measuring the best")
             self._save(self.state.best_sha, self.best_result)
 
     async def run_async(self, baseline_only: bool = False) -> str:
@@ -536,7 +581,29 @@ class Experiment:
                  f"({self.state.keeps} keeps so far)")
 
     def run_sync(self, baseline_only: bool = False) -> str:
-        return self._sync(self.run_async(baseline_only))
+        """Run under a heartbeat, so `status` can tell a live run from a stopped or crashed one."""
+        with self._heartbeat() as beat:
+            reason = self._sync(self.run_async(baseline_only))
+            beat.stopped(reason)
+        return reason
+
+    @contextlib.contextmanager
+    def _heartbeat(self):
+        """Keep the run's heartbeat beating, its stage following the progress events, while the body runs."""
+        from .live import Heartbeat
+
+        listener = self.on_progress
+
+        def both(progress: Progress) -> None:
+            beat.stage(progress_line(progress))
+            listener(progress)
+
+        with Heartbeat(self.run.path) as beat:
+            self.on_progress = both
+            try:
+                yield beat
+            finally:
+                self.on_progress = listener
 
     def _sync(self, work):
         async def go():
@@ -568,7 +635,11 @@ class Experiment:
             plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.run.entries())
             return await self.attempt(plan, proposal)
 
-        return self._sync(go())
+        with self._heartbeat() as beat:
+            entry = self._sync(go())
+            beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
+                         "`autoresearch try`", "waiting for try")
+        return entry
 
 
 def _focus(hypothesis: str, failures: list[dict]) -> str:
@@ -594,10 +665,6 @@ def _diff(before: str, after: str, section: str) -> str:
     return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                         f"a/{section}", f"b/{section}"))
 
-
-def _holdout_key(digest: str) -> str:
-    """Where a version's holdout cells are stored beside its train cells."""
-    return f"{digest}.holdout"
 
 
 def _holdout_note(entry: dict) -> str:
@@ -667,8 +734,8 @@ def event_line(e: dict) -> str:
     after = e["scores"].get("train_decision", e["scores"]["train"])["rate"]
     fresh = f", {e['scores']['train']['rate']:.1%} on fresh runs" if e["decision"] == "keep" and \
         "train_decision" in e["scores"] else ""
-    return f"{head}: train {before:.1%} -> {after:.1%} (p {p_text(e['p_value'])}){fresh}{_holdout_note(e)}" \
-           f"{attempt_notes(e)}; {e['hypothesis']}"
+    return f"{head}: train {before:.1%} -> {after:.1%} on {runs_note(e)} (p {p_text(e['p_value'])}){fresh}" \
+           f"{_holdout_note(e)}{attempt_notes(e)}; {e['hypothesis']}"
 
 
 def attempt_notes(e: dict) -> str:
@@ -683,6 +750,16 @@ def attempt_notes(e: dict) -> str:
                           for f in flips[:3])
         notes += f"; broke {shown}" + (f" and {len(flips) - 3} more" if len(flips) > 3 else "")
     return notes
+
+
+def runs_note(e: dict) -> str:
+    """On which runs a decided attempt's two scores were taken: `runs 0-2 of 16, raced out`."""
+    runs = sorted(e["runs"])
+    if not runs:
+        return "no runs"
+    span = f"run {runs[0]}" if len(runs) == 1 else \
+        f"runs {runs[0]}-{runs[-1]}" if runs == list(range(runs[0], runs[-1] + 1)) else f"{len(runs)} runs"
+    return f"{span} (same cells for both{', raced out' if e.get('raced') else ''})"
 
 
 def _git(path: Path, *args: str) -> str:
@@ -747,8 +824,17 @@ def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch")
             models: dict | None = None) -> RunDir:
     """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
     run_id = run_id or default_run_id(suite)
-    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
-                                        "config": config.to_dict(), "models": models or {}})
+    created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": created,
+                                        "config": config.to_dict(), "models": models or {}, "info": suite_info(suite)})
+
+
+def suite_info(suite: Suite) -> dict:
+    """What a reviewer wants to know about a run's setup: suite, models, inputs, evals, runs."""
+    judge = suite.judge_model or suite.model
+    return {"suite": suite.name, "model": suite.model.name, "judge": judge.name,
+            "mutator": (suite.mutator_model or suite.model).name, "train": len(suite.split("train")),
+            "holdout": len(suite.split("holdout")), "evals": len(suite.evals), "runs": suite.runs}
 
 
 def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
