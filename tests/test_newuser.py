@@ -124,14 +124,14 @@ def test_install_and_the_first_run_ignore_autoresearch_once(workspace):
     done = cli(workspace, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "g")
     assert done.returncode == 0, done.stderr
     assert (workspace / ".gitignore").read_text().count(".autoresearch/") == 1
-    assert ".autoresearch" not in git(workspace, "status", "--porcelain", "--untracked-files=all")
+    assert ".autoresearch/" not in git(workspace, "status", "--porcelain", "--untracked-files=all")
 
 
 def test_the_first_run_creates_gitignore_in_a_fresh_repository(workspace):
     git(workspace, "init", "-q")
     assert cli(workspace / "evals", "run", "meeting-notes.yaml", "--baseline-only", "--run-id", "h").returncode == 0
     assert (workspace / ".gitignore").read_text() == ".autoresearch/\n"
-    assert ".autoresearch" not in git(workspace, "status", "--porcelain", "--untracked-files=all")
+    assert ".autoresearch/" not in git(workspace, "status", "--porcelain", "--untracked-files=all")
 
 
 # -- file modes and links ----------------------------------------------------------------------------

@@ -776,18 +776,26 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
 @main.command()
 @click.option("--claude", "claude", is_flag=True, help="Install for Claude Code.")
 @click.option("--pi", "pi", is_flag=True, help="Install for pi.")
-@click.option("--project", "scope", flag_value="project", default=True,
-              help="Into this project: .claude/skills/, .pi/skills/ (default).")
-@click.option("--user", "scope", flag_value="user", help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
+@click.option("--project", "project", is_flag=True,
+              help="Into this project: .claude/skills/, .pi/skills/ at the repository root (default).")
+@click.option("--user", "user", is_flag=True, help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
+@click.option("--project-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The project folder (default: the git repository around the current folder, else the folder).")
 @click.option("--force", is_flag=True, help="Overwrite copies you have edited.")
 @_reports_errors
-def install(claude: bool, pi: bool, scope: str, force: bool) -> None:
+def install(claude: bool, pi: bool, project: bool, user: bool, project_dir: Path | None, force: bool) -> None:
     """Put the autoresearch skills where Claude Code and pi find them (both when neither is named).
 
     Idempotent; a copy you have edited since it was installed is left alone unless --force.
+    In a git repository, `.autoresearch/` (runs and the reply cache) is added to its .gitignore.
     """
-    from .install import install_skills
+    from .install import install_skills, project_root
 
+    if project and user:
+        raise click.UsageError("give --project or --user, not both")
+    if user and project_dir:
+        raise click.UsageError("--project-dir is for a project install, not --user")
     harnesses = [h for h, chosen in (("claude", claude), ("pi", pi)) if chosen] or ["claude", "pi"]
-    for line in install_skills(harnesses, scope, Path.cwd(), Path.home(), force):
+    root = project_dir.resolve() if project_dir else project_root(Path.cwd())
+    for line in install_skills(harnesses, "user" if user else "project", root, Path.home(), force):
         click.echo(line)

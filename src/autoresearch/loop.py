@@ -661,8 +661,23 @@ def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch")
             models: dict | None = None) -> RunDir:
     """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
     run_id = run_id or default_run_id(suite)
-    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
-                                        "config": config.to_dict(), "models": models or {}})
+    run = RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
+                                       "config": config.to_dict(), "models": models or {}})
+    _ignore_runs(Path(root))
+    return run
+
+
+def _ignore_runs(root: Path) -> None:
+    """In a git repository, the runs folder goes into .gitignore (once): runs and the cache are not for commits."""
+    from .install import IGNORED, ensure_ignored, in_git_repository, project_root
+
+    if not in_git_repository(root):
+        return
+    project, folder = project_root(root), root.resolve()
+    if folder.name == IGNORED.strip("/"):
+        ensure_ignored(project)
+    elif folder.is_relative_to(project) and folder != project:
+        ensure_ignored(project, f"/{folder.relative_to(project).as_posix()}/")
 
 
 def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
