@@ -190,3 +190,140 @@ def test_a_run_keeps_the_skills_mode_and_writes_readable_files(workspace):
     for path in [run / "best/SKILL.md", run / "changelog.md", run / "report.html", run / "run.json",
                  workspace / ".claude/skills/autoresearch/SKILL.md"]:
         assert mode(path) == 0o644, path
+
+
+# -- a finalized run is read-only ----------------------------------------------------------------------
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_next_try_and_resume_never_rewrite_a_finalized_run(workspace):
+    skill = workspace / "examples/meeting-notes/SKILL.md"
+    baseline = skill.read_text()
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "f").returncode == 0
+    assert cli(workspace, "finalize", "f").returncode == 0
+    skill.write_text(baseline)  # the user goes back to the baseline after reviewing
+    before = snapshot(workspace / ".autoresearch")
+    shown = cli(workspace, "next", "f")
+    assert shown.returncode == 0 and "STOP" in shown.stdout and "finalized" in shown.stdout
+    assert "resuming" not in shown.stdout + shown.stderr
+    (workspace / "x.md").write_text("- x\n")
+    tried = cli(workspace, "try", "f", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "h")
+    resumed = cli(workspace, "run", "--resume", "f")
+    assert tried.returncode == 2 and "finalized" in tried.stderr
+    assert resumed.returncode == 2 and "finalized" in resumed.stderr
+    assert skill.read_text() == baseline and snapshot(workspace / ".autoresearch") == before
+
+
+def test_next_writes_nothing(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "n").returncode == 0
+    (workspace / ".autoresearch/n/changelog.md").unlink()
+    with open(workspace / ".autoresearch/n/journal.jsonl", "a") as journal:
+        journal.write('{"torn')  # a writer mid-append: a reader must leave it alone
+    before = snapshot(workspace)
+    assert cli(workspace, "next", "n").returncode == 0
+    assert snapshot(workspace) == before
+
+
+# -- locks -----------------------------------------------------------------------------------------
+
+def start_long_run(workspace, run_id, *extra, suite="evals/meeting-notes.yaml"):
+    """A headless run that goes on until stopped; returns the process once its baseline is logged."""
+    import time
+
+    process = subprocess.Popen(CLI + ["run", suite, "--max-experiments", "100000", "--plateau",
+                                      "100000", "--target", "1", "--run-id", run_id, *extra], cwd=workspace,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = workspace / ".autoresearch" / run_id / "journal.jsonl"
+    for _ in range(600):  # at most a minute
+        if journal.exists() and journal.read_text().count("\n") >= 1 or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, process.communicate()
+    return process
+
+
+def stop(process):
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+def test_a_second_writer_is_told_who_holds_the_target_and_the_run(workspace):
+    first = start_long_run(workspace, "one")
+    try:
+        second = cli(workspace, "run", "evals/meeting-notes.yaml", "--run-id", "two")
+        assert second.returncode == 2
+        assert f"pid {first.pid}" in second.stderr and "run one" in second.stderr and "SKILL.md" in second.stderr
+        assert not (workspace / ".autoresearch/two").exists()
+        (workspace / "x.md").write_text("- Keep it short.\n")
+        tried = cli(workspace, "try", "one", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "h")
+        assert tried.returncode == 2 and f"pid {first.pid}" in tried.stderr and "run one" in tried.stderr
+        entries = RunDir(workspace / ".autoresearch/one").entries()
+        assert all(e["hypothesis"] != "h" for e in entries)
+    finally:
+        stop(first)
+
+
+def test_finalize_stops_a_live_run_then_summarises_the_final_journal(workspace):
+    slow = workspace / "evals/slow.yaml"  # many runs: an experiment is always in flight when finalize comes
+    slow.write_text((workspace / "evals/meeting-notes.yaml").read_text().replace("\nruns: 8 ", "\nruns: 60 "))
+    live = start_long_run(workspace, "live", suite=slow)
+    try:
+        done = cli(workspace, "finalize", "live")
+        assert done.returncode == 0, done.stderr
+        assert live.wait(timeout=60) is not None  # bounded: the run has stopped, not carried on
+    finally:
+        stop(live)
+    entries = RunDir(workspace / ".autoresearch/live").entries()
+    summary = (workspace / ".autoresearch/live/summary.md").read_text()
+    assert f"experiments: {len(entries) - 1} " in summary and f"last: #{entries[-1]['id']} " in summary
+    skill = (workspace / "examples/meeting-notes/SKILL.md").read_text()
+    assert skill == (workspace / ".autoresearch/live/best/SKILL.md").read_text()
+
+
+# -- try: usage errors, exit codes, --json ------------------------------------------------------------
+
+def test_try_exit_codes_tell_keep_from_discard_and_refused(workspace):
+    """Replaying a headless run's proposals through `try` gives the same decisions, told by the exit code."""
+    from autoresearch.mutation import section_text
+    from autoresearch.skill import parse_skill
+
+    skill = workspace / "examples/meeting-notes/SKILL.md"
+    baseline = skill.read_text()
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "headless",
+               "--runs-dir", "headless").returncode == 0
+    headless = RunDir(workspace / "headless/headless")
+    attempts = [e for e in headless.entries()[1:] if e["decision"] != "refused"]
+    assert {"keep", "discard"} <= {e["decision"] for e in attempts}
+    skill.write_text(baseline)
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "t").returncode == 0
+    for e in attempts:
+        (workspace / "new.md").write_text(section_text(parse_skill(headless.version(e["candidate"]), "S"), e["section"]))
+        done = cli(workspace, "try", "t", "--section", e["section"], "--file", "new.md", "--hypothesis", "h", "--json")
+        assert done.returncode == {"keep": 0, "discard": 1}[e["decision"]], done.stderr
+        assert json.loads(done.stdout)["decision"] == e["decision"]
+    (workspace / "new.md").write_text("- x\n\n## New heading\n")
+    refused = cli(workspace, "try", "t", "--section", "meeting-notes/style", "--file", "new.md", "--hypothesis", "h")
+    assert refused.returncode == 3 and "decision: refused" in refused.stdout
+
+
+def test_try_usage_errors_log_nothing(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "u",
+               "--max-experiments", "1").returncode == 0
+    (workspace / "x.md").write_text("- Keep it short and name every owner.\n")
+    journal = workspace / ".autoresearch/u/journal.jsonl"
+    before = journal.read_text()
+    unknown = cli(workspace, "try", "u", "--section", "no-such", "--file", "x.md", "--hypothesis", "h")
+    empty = cli(workspace, "try", "u", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "  ")
+    assert unknown.returncode == 2 and "may not change" in unknown.stderr
+    assert empty.returncode == 2 and "hypothesis" in empty.stderr
+    assert journal.read_text() == before
+    first = cli(workspace, "try", "u", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "h")
+    assert first.returncode in (0, 1, 3)
+    assert "STOP: budget spent" in cli(workspace, "next", "u").stdout
+    after_first = journal.read_text()
+    late = cli(workspace, "try", "u", "--section", "meeting-notes/workflow", "--file", "x.md", "--hypothesis", "h")
+    assert late.returncode == 2 and "budget spent" in late.stderr
+    assert journal.read_text() == after_first

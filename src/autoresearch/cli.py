@@ -444,9 +444,11 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)
+        git = None
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
-            click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")
-        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
+            git = start_git_branch(suite.skill_path, tag or run_id)
+            click.echo(f"committing keeps on branch {git['branch']}")
+        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
     suite, run_dir = experiment.suite, experiment.run
@@ -673,6 +675,9 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                f"--hypothesis \"one line: what you changed and why\" --kind clarify")
 
 
+TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented in `try --help` and the README
+
+
 @main.command("try")
 @_run_reference
 @click.option("--section", required=True, metavar="ID", help="The section the new body replaces (see `next`).")
@@ -691,25 +696,30 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
 
     The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
     Prints the evals the candidate won and lost on, with a few of its failing outputs.
-    Exit 0 whatever the decision (it is printed); 2 on bad input.
+    Exit 0 kept, 1 discarded, 3 refused by a guard (all logged); 2 usage error or a run that
+    should stop (nothing evaluated, nothing logged).
     """
     import json
 
     from .loop import candidate_feedback, event_line
     from .mutation import Proposal
 
+    hypothesis = " ".join(hypothesis.split())
+    if not hypothesis:
+        raise click.UsageError("--hypothesis needs text: one line on what you changed and why it should help")
     experiment = _open_run(run_ref, runs_dir, no_cache)
     body = body_file.read_text(encoding="utf-8")
-    entry = experiment.try_sync(section, Proposal(body, " ".join(hypothesis.split()), kind))
+    entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
     feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:
         click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
-        return
-    click.echo(event_line(entry))
-    click.echo(f"decision: {entry['decision']}: {entry['reason']}")
-    if feedback:
-        _echo_feedback(feedback, "THIS CANDIDATE")
-    click.echo(f"next: autoresearch next {experiment.run.id}")
+    else:
+        click.echo(event_line(entry))
+        click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+        if feedback:
+            _echo_feedback(feedback, "THIS CANDIDATE")
+        click.echo(f"next: autoresearch next {experiment.run.id}")
+    sys.exit(TRY_EXIT.get(entry["decision"], EXIT_ERROR))
 
 
 def _visible(text: str) -> str:
@@ -733,44 +743,25 @@ def _echo_feedback(feedback: dict, title: str) -> None:
 
 @main.command()
 @_run_reference
-@click.option("--branch", help="Also commit the best SKILL.md on this new git branch and put the baseline back "
-                               "in the working tree, for review as a pull request.")
+@click.option("--branch", help="Also commit the best SKILL.md on this git branch (the run's --git branch may be "
+                               "reused) and put the baseline back in the working tree, for review as a pull request.")
 def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
 
-    Writes summary.md (train beside holdout, the diff as Markdown) and report.html in the run
-    directory. A loop still running stops before its next experiment.
+    A run still going is stopped first (as by Ctrl-C); summary.md (train beside holdout, the diff
+    as Markdown) and report.html are then written from its final journal. The run is read-only after.
     """
-    from .fsio import atomic_write
+    from .finalize import finalize_run
     from .journal import RunDir
-    from .loop import STOP_FILE
-    from .report import html_report, render_diff, section_diff, status_text
 
-    run_dir = RunDir.find(run_ref, runs_dir)
-    entries, config = run_dir.entries(), run_dir.config()
-    if not entries:
-        raise click.ClickException(f"run {run_dir.id} has no baseline yet; nothing to finalize")
-    atomic_write(run_dir.path / STOP_FILE, "finalize\n")
-    status = status_text(run_dir.id, entries, config)
-    baseline = (run_dir.path / "baseline/SKILL.md").read_text(encoding="utf-8")
-    best = (run_dir.path / "best/SKILL.md").read_text(encoding="utf-8")
-    diff_md = render_diff(section_diff(baseline, best), "markdown", f"run {run_dir.id}, baseline -> best")
-    atomic_write(run_dir.path / "summary.md", f"# autoresearch run {run_dir.id}\n\n```\n{status}\n```\n\n{diff_md}")
-    atomic_write(run_dir.path / "report.html", html_report(run_dir.id, entries, config))
-    click.echo(status)
-    click.echo(render_diff(section_diff(baseline, best), "unified"), nl=False)
-    from .suite import load_suite
-
-    target = load_suite(config["suite"], check_skill=False).skill_path
-    if branch:
-        from .loop import commit_on_branch
-
-        commit_on_branch(target, best, baseline, branch, run_dir.id)
-        click.echo(f"committed the best version of {target} on branch {branch}; the working tree has the baseline")
-    else:
-        click.echo(f"{target} holds the best version")
-    for name in ("summary.md", "changelog.md", "report.html"):
-        click.echo(f"review: {run_dir.path / name}")
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True))
+    if done.status:
+        click.echo(done.status)
+        click.echo(done.diff, nl=False)
+    for note in done.notes:
+        click.echo(note)
+    for path in done.files:
+        click.echo(f"review: {path}")
 
 
 @main.command()

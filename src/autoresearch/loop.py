@@ -21,6 +21,7 @@ from typing import Callable
 from .errors import AutoresearchError
 from .fsio import atomic_write, sha256
 from .journal import RunDir
+from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .models import ModelSpec
@@ -182,6 +183,7 @@ class Experiment:
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
+        self.read_only = False  # `next`: measure what is missing in memory, write nothing
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend) -> EvalResult:
@@ -208,7 +210,8 @@ class Experiment:
                                           traces=self.run.load_traces(self.state.best_sha))
 
     def _save(self, digest: str, result: EvalResult) -> None:
-        self.run.save_cells(digest, result.cells, result.outputs, result.traces)
+        if not self.read_only:  # `next` measures what is missing in memory only
+            self.run.save_cells(digest, result.cells, result.outputs, result.traces)
 
     # -- journal ------------------------------------------------------------------------------
     def _entry(self, **fields) -> dict:
@@ -264,7 +267,7 @@ class Experiment:
 
     def stop_reason(self) -> str | None:
         if (self.run.path / STOP_FILE).exists():
-            return "stopped on request (autoresearch finalize)"
+            return "stopped on request: the run is finalized (autoresearch finalize)"
         b, s = self.config.budget, self.state
         best = self.best_result.rate() if self.best_result else None
         if best and best.n and best.value >= self.config.target and \
@@ -412,17 +415,34 @@ class Experiment:
             self.best_result = train
         return entry
 
-    async def prepare(self) -> None:
-        """Load an existing run (after a crash too): state from the journal, target and best restored."""
+    @property
+    def finalized(self) -> bool:
+        """`autoresearch finalize` has closed this run: from then on it is read-only."""
+        return (self.run.path / STOP_FILE).exists()
+
+    def _refuse_if_finalized(self) -> None:
         from .errors import AutoresearchError
 
-        self.run.repair()
+        if self.finalized:
+            raise AutoresearchError(f"run {self.run.id} is finalized and read-only: nothing was changed; "
+                                    f"start a new run to go on (autoresearch run SUITE)")
+
+    async def prepare(self) -> None:
+        """Load an existing run (after a crash too): state from the journal, target and best restored.
+
+        With `read_only` (for `next`), nothing is repaired, published or stored: only the state is read.
+        """
+        from .errors import AutoresearchError
+
+        if not self.read_only:
+            self.run.repair()
         entries = self.run.entries()
         if not entries:
             raise AutoresearchError(f"run {self.run.id} has no baseline yet: start it with "
                                     f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
         self.state = state_from(entries)
-        self._recover()
+        if not self.read_only:
+            self._recover()
         await self._ensure_best()
 
     async def _ensure_best(self) -> None:
@@ -448,6 +468,8 @@ class Experiment:
         else:
             self.state = state_from(entries)
             self._recover()
+            self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
+                     f"({self.state.keeps} keeps so far)")
         self.first_id = self.state.next_id
         await self._ensure_best()
         if baseline_only:
@@ -471,11 +493,16 @@ class Experiment:
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
         self._publish(self.run.entries())
-        self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
-                 f"({self.state.keeps} keeps so far)")
 
     def run_sync(self, baseline_only: bool = False) -> str:
-        return self._sync(self.run_async(baseline_only))
+        if self.run.entries():
+            self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id):
+            return self._sync(self.run_async(baseline_only))
+
+    def _locks(self) -> list:
+        """A writer holds the run and the target file: no other run or `try` may change either meanwhile."""
+        return [run_lock(self.run.path), target_lock(self.suite.skill_path)]
 
     def _sync(self, work):
         async def go():
@@ -493,6 +520,7 @@ class Experiment:
             await self.confirm_target()
             return self.plan(), self.stop_reason()
 
+        self.read_only = True
         return self._sync(go())
 
     def try_sync(self, section: str, proposal: Proposal) -> dict:
@@ -501,13 +529,23 @@ class Experiment:
             from .errors import AutoresearchError
 
             await self.prepare()
-            if (self.run.path / STOP_FILE).exists():
-                raise AutoresearchError(f"run {self.run.id} is finalized; start a new run to go on")
+            await self.confirm_target()
+            stop = self.stop_reason()
+            if stop:
+                raise AutoresearchError(f"run {self.run.id} should stop ({stop}); nothing was evaluated or logged. "
+                                        f"Finish with `autoresearch finalize {self.run.id}`, or raise the budget "
+                                        f"first: `autoresearch run --resume {self.run.id} --baseline-only "
+                                        f"--max-experiments N`")
             plan = self.plan()
+            if section not in plan.candidates:
+                raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
+                                        f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
             plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.run.entries())
             return await self.attempt(plan, proposal)
 
-        return self._sync(go())
+        self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id):
+            return self._sync(go())
 
 
 def _focus(hypothesis: str, failures: list[dict]) -> str:
@@ -607,7 +645,8 @@ def _git(path: Path, *args: str) -> str:
 
     done = subprocess.run(["git", *args], cwd=path.resolve().parent, capture_output=True, text=True)
     if done.returncode != 0:
-        raise AutoresearchError(f"git {' '.join(args[:2])}: {done.stderr.strip() or 'failed'}")
+        said = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
+        raise AutoresearchError(f"git {' '.join(args[:2])}: {said or f'failed with exit code {done.returncode}'}")
     return done.stdout.strip()
 
 
@@ -624,8 +663,9 @@ def _git_commit(path: Path, entry: dict) -> None:
     _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
 
 
-def start_git_branch(path: Path, tag: str) -> str:
-    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch name."""
+def start_git_branch(path: Path, tag: str) -> dict:
+    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch and the one
+    the user was on (`finalize --branch` reuses the first and goes back to the second)."""
     from .errors import AutoresearchError
 
     branch = f"autoresearch/{tag}"
@@ -635,22 +675,12 @@ def start_git_branch(path: Path, tag: str) -> str:
         raise AutoresearchError(f"--git: {path} is not inside a git repository") from None
     if _git(path, "status", "--porcelain", "--", path.resolve().name):
         raise AutoresearchError(f"--git: {path} has uncommitted changes; commit or stash them first")
+    start = _git(path, "rev-parse", "--abbrev-ref", "HEAD")
     try:
         _git(path, "checkout", "-q", "-b", branch)
     except AutoresearchError as exc:
         raise AutoresearchError(f"--git: cannot create branch {branch}: {exc}") from None
-    return branch
-
-
-def commit_on_branch(target: Path, best: str, baseline: str, branch: str, run_id: str) -> None:
-    """Commit `best` as `target` on a new `branch`, then return to the current branch with `baseline` in the tree."""
-    start = _git(target, "rev-parse", "--abbrev-ref", "HEAD")
-    _git(target, "checkout", "-q", "-b", branch)
-    atomic_write(target, best)
-    _git(target, "add", "--", target.name)
-    _git(target, "commit", "-q", "-m", f"autoresearch: optimised {target.name} (run {run_id})", "--", target.name)
-    _git(target, "checkout", "-q", start)
-    atomic_write(target, baseline)
+    return {"branch": branch, "start": start}
 
 
 def default_run_id(suite: Suite) -> str:
@@ -658,11 +688,18 @@ def default_run_id(suite: Suite) -> str:
 
 
 def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
-            models: dict | None = None) -> RunDir:
-    """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
+            models: dict | None = None, git: dict | None = None) -> RunDir:
+    """Create a run directory for `suite` with its configuration (and model overrides, for resume; with
+    `--git`, the branch the keeps go on and the one the user started from)."""
     run_id = run_id or default_run_id(suite)
+    lock = target_lock(suite.skill_path)
+    if lock.is_held():  # checked before the run directory exists, so a refusal leaves nothing behind
+        from .locks import LockHeld
+
+        raise LockHeld(str(suite.skill_path), lock.holder())
     run = RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
-                                       "config": config.to_dict(), "models": models or {}})
+                                       "config": config.to_dict(), "models": models or {},
+                                       **({"git": git} if git else {})})
     _ignore_runs(Path(root))
     return run
 
