@@ -327,3 +327,60 @@ def test_try_usage_errors_log_nothing(workspace):
     late = cli(workspace, "try", "u", "--section", "meeting-notes/workflow", "--file", "x.md", "--hypothesis", "h")
     assert late.returncode == 2 and "budget spent" in late.stderr
     assert journal.read_text() == after_first
+
+
+# -- finalize: what the target holds, and --branch ---------------------------------------------------
+
+def test_finalize_of_an_older_run_says_what_the_target_holds(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "4", "--run-id", "old").returncode == 0
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "new").returncode == 0
+    assert any(e["decision"] == "keep" for e in RunDir(workspace / ".autoresearch/new").entries())
+    old = cli(workspace, "finalize", "old")
+    assert old.returncode == 0, old.stderr
+    assert "best version" not in old.stdout and "holds another version" in old.stdout
+    new = cli(workspace, "finalize", "new")
+    assert "holds this run's best version" in new.stdout
+
+
+def git_project(workspace):
+    git(workspace, "init", "-q", "-b", "main")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "start")
+
+
+def test_finalize_branch_reuses_the_git_branch_and_goes_back(workspace):
+    git_project(workspace)
+    baseline = (workspace / "examples/meeting-notes/SKILL.md").read_text()
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--git", "--max-experiments", "6", "--run-id", "g").returncode == 0
+    best = (workspace / ".autoresearch/g/best/SKILL.md").read_text()
+    done = cli(workspace, "finalize", "g", "--branch", "review/g")
+    assert done.returncode == 0, done.stderr
+    assert git(workspace, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert (workspace / "examples/meeting-notes/SKILL.md").read_text() == baseline
+    assert git(workspace, "show", "review/g:examples/meeting-notes/SKILL.md") == best
+    assert "train:" in git(workspace, "log", "-1", "--format=%B", "review/g")
+
+
+def test_finalize_branch_commit_carries_the_scores(workspace):
+    git_project(workspace)
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "b").returncode == 0
+    done = cli(workspace, "finalize", "b", "--branch", "review/b")
+    assert done.returncode == 0, done.stderr
+    message = git(workspace, "log", "-1", "--format=%B", "review/b")
+    assert "train: 10.0% -> " in message and "holdout: " in message and "experiments: 6 " in message
+
+
+def test_finalize_branch_with_nothing_kept_exits_0_and_makes_no_branch(workspace):
+    git_project(workspace)
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "0", "--run-id", "z").returncode == 0
+    done = cli(workspace, "finalize", "z", "--branch", "review/z")
+    assert done.returncode == 0, done.stderr
+    assert "nothing kept" in done.stdout and "review/z" not in git(workspace, "branch", "--list")
+
+
+def test_finalize_branch_outside_git_fails_before_writing(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "2", "--run-id", "o").returncode == 0
+    done = cli(workspace, "finalize", "o", "--branch", "review/o")
+    assert done.returncode == 2 and "not inside a git repository" in done.stderr and "Traceback" not in done.stderr
+    folder = workspace / ".autoresearch/o"
+    assert not any((folder / name).exists() for name in ("summary.md", "report.html", "STOP"))
