@@ -384,3 +384,50 @@ def test_finalize_branch_outside_git_fails_before_writing(workspace):
     assert done.returncode == 2 and "not inside a git repository" in done.stderr and "Traceback" not in done.stderr
     folder = workspace / ".autoresearch/o"
     assert not any((folder / name).exists() for name in ("summary.md", "report.html", "STOP"))
+
+
+# -- options: checked before the first model call; --resume may change some ---------------------------
+
+def test_bad_options_are_refused_before_any_model_call(workspace):
+    (workspace / "bad.j2").write_text("{% for x in %}\n")
+    (workspace / "undefined.j2").write_text("Improve {{ section_id }} in {{ no_such_value }}\n")
+    for args, words in ((["--sections", "meeting-notes/nope"], "meeting-notes/nope"),
+                        (["--template", "bad.j2"], "bad.j2:1"),
+                        (["--template", "undefined.j2"], "no_such_value"),
+                        (["--model", "sym"], "sym")):
+        done = cli(workspace, "run", "evals/meeting-notes.yaml", "--run-id", "x", *args)
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, (args, done.stderr)
+        assert "measuring the baseline" not in done.stdout and not (workspace / ".autoresearch/x").exists()
+
+
+def test_resume_may_change_budget_and_sections_and_records_it(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--sections", "meeting-notes/style",
+               "--max-experiments", "2", "--run-id", "r").returncode == 0
+    config = workspace / ".autoresearch/r/run.json"
+    saved = config.read_text()
+    bad = cli(workspace, "run", "--resume", "r", "--sections", "meeting-notes/nope")
+    assert bad.returncode == 2 and "meeting-notes/nope" in bad.stderr and config.read_text() == saved
+    fixed = cli(workspace, "run", "--resume", "r", "--sections", "meeting-notes/workflow", "--max-experiments", "4")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "sections" in fixed.stdout and "experiments 2 -> 4" in fixed.stdout
+    entries = RunDir(workspace / ".autoresearch/r").entries()
+    assert [e["section"] for e in entries[1:]] == ["meeting-notes/style"] * 2 + ["meeting-notes/workflow"] * 2
+    data = json.loads(config.read_text())
+    assert data["config"]["budget"]["experiments"] == 4 and data["config"]["sections"] == ["meeting-notes/workflow"]
+    assert data["changes"][0]["at_experiment"] == 3 and "budget.experiments" in data["changes"][0]["changed"]
+    assert "experiments 4" in cli(workspace, "status", "r").stdout
+    keep_rule = cli(workspace, "run", "--resume", "r", "--keep-rule", "naive")
+    assert keep_rule.returncode == 2 and "--keep-rule" in keep_rule.stderr
+
+
+def test_resume_repairs_a_bad_saved_sections_value(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "1", "--run-id", "s").returncode == 0
+    config = workspace / ".autoresearch/s/run.json"
+    data = json.loads(config.read_text())
+    data["config"]["sections"] = ["meeting-notes/nope"]  # saved by an older version, after a paid baseline
+    config.write_text(json.dumps(data))
+    stuck = cli(workspace, "run", "--resume", "s", "--max-experiments", "2")
+    assert stuck.returncode == 2 and "--sections" in stuck.stderr
+    done = cli(workspace, "run", "--resume", "s", "--max-experiments", "2", "--sections", "meeting-notes/style")
+    assert done.returncode == 0, done.stderr
+    assert RunDir(workspace / ".autoresearch/s").entries()[-1]["section"] == "meeting-notes/style"

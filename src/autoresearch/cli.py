@@ -101,9 +101,12 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     """The suite with the command line's model choices applied."""
     import dataclasses
 
-    from .models import ModelSpec, role_spec
+    from .models import ModelSpec, name_problem, role_spec
 
     def pick(current: ModelSpec | None, name: str | None, role: str = "") -> ModelSpec | None:
+        problem = name_problem(name, harness_ok=not role) if name else None
+        if problem:
+            raise click.BadParameter(problem, param_hint=f"--{role}-model" if role else "--model")
         if name:  # only the name changes: the suite's settings and options for this role stay
             current = dataclasses.replace(current or role_spec(suite.model, role), name=name)
         if current and batch and current.backend == "anthropic":
@@ -413,7 +416,8 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--baseline-only", is_flag=True,
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
 @_reports_errors
-def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
+@click.pass_context
+def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
@@ -425,7 +429,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, start_git_branch
+    from .loop import Budget, Experiment, LoopConfig, check_options, default_run_id, new_run, start_git_branch
     from .stats import KeepRule
     from .suite import load_suite
 
@@ -433,7 +437,19 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
                     max_minutes * 60 if max_minutes is not None else None)
     chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
     if resume:
-        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, click.echo)
+        fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
+                                                             "no_confirm", "no_racing", "template", "use_git", "tag",
+                                                             "run_id")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if fixed:
+            raise click.UsageError(f"{', '.join(fixed).replace('--suite-file', 'SUITE').replace('--use-git', '--git')} "
+                                   "cannot change on --resume (the run's decisions depend on them); budgets, "
+                                   "--sections, --target, --plateau and models can")
+        given = {name: value for name, value in (("target", target), ("plateau", plateau))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, click.echo,
+                               sections=_sections_option(sections_), **given)
+        check_options(experiment.suite, experiment.config)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -444,13 +460,15 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)
+        check_options(suite, config)  # everything that can be wrong, before the run exists or a call is paid
+        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
+        models = _open_models(suite, no_cache)
         git = None
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             git = start_git_branch(suite.skill_path, tag or run_id)
             click.echo(f"committing keeps on branch {git['branch']}")
         run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
-        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
-        experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), click.echo)
+        experiment = Experiment(suite, run_dir, config, models, click.echo)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
                f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
@@ -582,13 +600,12 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
 
 
 def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
-              budget: Any = None, say: Callable[[str], None] | None = None) -> Any:
+              budget: Any = None, say: Callable[[str], None] | None = None, **options: Any) -> Any:
     """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
-    and models as saved, with any models or budget limits given now taking precedence."""
-    import dataclasses
-
+    and models as saved, with any models, budget limits or loop `options` (sections, target, plateau) given
+    now taking precedence; what they change is recorded in run.json when the run goes on."""
     from .journal import RunDir
-    from .loop import Experiment, LoopConfig
+    from .loop import Experiment, LoopConfig, reconfigure
     from .suite import load_suite
 
     run_dir = RunDir.find(run_ref, runs_dir)
@@ -596,12 +613,11 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
     suite = _as_trigger_suite(_with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"),
                                            chosen.get("mutator"), chosen.get("batch", False)), chosen)
-    config = LoopConfig.from_dict(saved["config"])
-    given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None} if budget else {}
-    if given:
-        config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
-    return Experiment(suite, run_dir, config, _open_models(suite, no_cache),
-                      say or (lambda line: click.echo(line, err=True)))
+    config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
+    experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
+                            say or (lambda line: click.echo(line, err=True)))
+    experiment.changes = changes
+    return experiment
 
 
 @main.command("next")

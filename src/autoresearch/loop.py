@@ -70,6 +70,45 @@ class LoopConfig:
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
 
 
+RESUMABLE = ("budget", "sections", "target", "plateau")  # the options `run --resume` may change
+
+
+def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),
+                target: float | None = None, plateau: int | None = None) -> tuple[LoopConfig, dict]:
+    """`config` with the options given on resume applied, and what changed: {"budget.calls": [old, new], ...}."""
+    import dataclasses
+
+    given = {k: v for k, v in asdict(budget).items() if v is not None} if budget else {}
+    new = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given),
+                              sections=sections or config.sections,
+                              target=config.target if target is None else target,
+                              plateau=config.plateau if plateau is None else plateau)
+    old_flat, new_flat = _flat(config.to_dict()), _flat(new.to_dict())
+    return new, {k: [old_flat[k], v] for k, v in new_flat.items() if old_flat[k] != v}
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def check_options(suite: Suite, config: LoopConfig) -> None:
+    """Every loop option that can be wrong, checked before the first model call: nothing paid, nothing saved."""
+    from .skill import load_skill
+
+    doc = load_skill(suite.skill_path)
+    candidates = editable_sections(doc, config.sections or None, config.allow_description)
+    if config.template:
+        from .prompts import check_template
+
+        check_template(config.template, lambda: mutation_prompt(doc, candidates[0], [], [], [], config.template))
+
+
 @dataclass(frozen=True)
 class Plan:
     """The next experiment's starting point, as `autoresearch next` shows it to an agent."""
@@ -184,6 +223,7 @@ class Experiment:
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
         self.read_only = False  # `next`: measure what is missing in memory, write nothing
+        self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend) -> EvalResult:
@@ -467,6 +507,7 @@ class Experiment:
             await self.baseline()
         else:
             self.state = state_from(entries)
+            self._record_changes()
             self._recover()
             self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
                      f"({self.state.keeps} keeps so far)")
@@ -482,6 +523,23 @@ class Experiment:
                 return reason
             entry = await self.step()
             self.say(event_line(entry))
+
+    def _record_changes(self) -> None:
+        """Save the options changed on resume into run.json (config in force, and a dated list of changes)."""
+        import json
+
+        if not self.changes:
+            return
+        saved = self.run.config()
+        saved["config"] = self.config.to_dict()
+        saved.setdefault("changes", []).append({"at_experiment": self.state.next_id, "timestamp": _now(),
+                                                "changed": self.changes})
+        self.run.write_text("run.json", json.dumps(saved, indent=1) + "\n")
+        for key, (old, new) in self.changes.items():
+            show = (lambda v: ",".join(v) or "all") if key == "sections" else (lambda v: "none" if v is None else f"{v:g}")
+            self.say(f"changed from experiment {self.state.next_id}: {key.replace('budget.', 'budget: ')} "
+                     f"{show(old)} -> {show(new)}")
+        self.changes = {}
 
     def _recover(self) -> None:
         """After a crash: the target must hold the best version; derived files are rebuilt."""

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
-from .models import ROLE_MAX_TOKENS, ModelSpec
+from .models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .trigger_set import Trigger, parse_distractors, parse_triggers
 from .yamlsource import LocatedDict, LocatedList, load_located
 
@@ -183,12 +183,18 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
     if value is None:
         return None
     if isinstance(value, str):
+        problem = name_problem(value, harness_ok=where == "model")
+        if problem:
+            reader.fail(problem, line, where)
         return ModelSpec(name=value, max_tokens=max_tokens_default)
     data = reader.mapping(value, where, line)
     if data is None:
         return None
     reader.known_keys(data, MODEL_KEYS, where)
     name = reader.text(data, "name", f"{where}.")
+    problem = name_problem(name, harness_ok=where == "model") if name else None
+    if problem:
+        reader.fail(problem, data.line_of("name"), f"{where}.name")
     max_tokens = reader.number(data, "max_tokens", f"{where}.", int, 1)
     temperature = reader.number(data, "temperature", f"{where}.", float, 0, 2)
     seed = reader.number(data, "seed", f"{where}.", int, 0)
