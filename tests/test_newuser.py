@@ -431,3 +431,41 @@ def test_resume_repairs_a_bad_saved_sections_value(workspace):
     done = cli(workspace, "run", "--resume", "s", "--max-experiments", "2", "--sections", "meeting-notes/style")
     assert done.returncode == 0, done.stderr
     assert RunDir(workspace / ".autoresearch/s").entries()[-1]["section"] == "meeting-notes/style"
+
+
+# -- validate: names, empty inputs, no holdout, misleading model choices ------------------------------
+
+def test_validate_refuses_an_unknown_model_name_with_its_line(make_suite):
+    from conftest import BASIC_SUITE
+
+    path = make_suite("model: sym\n" + BASIC_SUITE)
+    done = cli(path.parent, "validate", path)
+    assert done.returncode == 2 and f"{path}:1:" in done.stderr and "'sym'" in done.stderr and "sim" in done.stderr
+    judge = make_suite(BASIC_SUITE + 'judge: "anthropic:"\n')
+    done = cli(path.parent, "validate", judge)
+    assert done.returncode == 2 and "judge" in done.stderr
+
+
+def test_validate_warns_on_empty_inputs_no_holdout_and_simulated_choices(make_suite):
+    path = make_suite("""\
+        skill: notes/SKILL.md
+        inputs:
+          - id: one
+            text: "Ann: I will send the report."
+          - id: blank
+            text: "   "
+        evals:
+          - id: owners
+            question: Does every item name an owner?
+            judge: {pass: Every item names an owner., fail: An item has no owner.}
+        """)
+    done = cli(path.parent, "validate", path)
+    assert done.returncode == 0 and "ok" in done.stdout
+    lines = done.stderr.splitlines()
+    assert any(f"{path}:6: warning:" in line and "empty" in line for line in lines)
+    assert any("warning:" in line and "no holdout" in line for line in lines)
+    assert any("warning:" in line and "no `model:`" in line for line in lines)
+    real = cli(path.parent, "validate", make_suite(path.read_text().replace("inputs:", "model: anthropic:claude-x\njudge: sim\ninputs:", 1)))
+    assert "the judge of owners is the simulator" in real.stderr and "no `model:`" not in real.stderr
+    on_sim = cli(path.parent, "eval", path, "--model", "sim", "--runs", "1")
+    assert "no `model:`" not in on_sim.stderr

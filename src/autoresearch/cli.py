@@ -116,6 +116,12 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     suite = dataclasses.replace(suite, model=pick(suite.model, model_name))
     suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
                                 mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
+    if model_name or judge_model:  # the suite's model warnings were about its own choices: redo them
+        from .suite import model_warnings
+
+        named = bool(model_name) or not any(w.key == "model" for w in suite.warnings)
+        suite = dataclasses.replace(suite, warnings=tuple(w for w in suite.warnings if w.key not in ("model", "judge"))
+                                    + tuple(model_warnings(suite, named)))
     if batch:
         import logging
 
@@ -462,6 +468,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         run_id = run_id or default_run_id(suite)
         check_options(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
+        for warning in suite.warnings:
+            click.echo(str(warning), err=True)
         models = _open_models(suite, no_cache)
         git = None
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
