@@ -469,3 +469,39 @@ def test_validate_warns_on_empty_inputs_no_holdout_and_simulated_choices(make_su
     assert "the judge of owners is the simulator" in real.stderr and "no `model:`" not in real.stderr
     on_sim = cli(path.parent, "eval", path, "--model", "sim", "--runs", "1")
     assert "no `model:`" not in on_sim.stderr
+
+
+# -- small things -------------------------------------------------------------------------------------
+
+def test_sections_of_a_suite_file_is_an_error(workspace):
+    done = cli(workspace, "sections", "evals/meeting-notes.yaml")
+    assert done.returncode == 2 and "suite" in done.stderr and "_preamble" not in done.stdout
+
+
+def test_counts_agree_with_their_nouns(workspace, make_suite):
+    skill = workspace / "one.md"
+    skill.write_text("---\nname: one\ndescription: Does one thing. Use when asked.\n---\n\n## Only\n\n- Do it.\n")
+    assert "(skill, 1 section)" in cli(workspace, "validate", skill).stdout
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "1", "--run-id", "c").returncode == 0
+    shown = cli(workspace, "next", "c")
+    assert "budget spent: 1 experiment of 1" in shown.stdout
+
+
+def test_next_json_has_real_types_and_next_names_the_kinds(workspace):
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "j").returncode == 0
+    plan = json.loads(cli(workspace, "next", "j", "--json").stdout)
+    assert plan["stop"] is False and plan["stop_reason"] is None
+    for f in plan["failing_evals"]:
+        assert isinstance(f["negate"], bool) and f["min"] != "" and f["max"] != "" and f["value"] != ""
+    text = cli(workspace, "next", "j")
+    assert "--kind KIND" in text.stdout and "add-example" in text.stdout and "--kind clarify" not in text.stdout
+    assert "resuming" not in text.stdout + text.stderr
+
+
+def test_the_demo_prints_paths_that_open_from_the_repository(tmp_path):
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    done = subprocess.run([sys.executable, tmp_path / "examples/demo.py"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    changelogs = [line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("changelog: ")]
+    assert changelogs and all(Path(p).is_absolute() and Path(p).is_file() for p in changelogs)

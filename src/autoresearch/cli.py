@@ -193,7 +193,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
 
     from .cost import estimate, previewable
     from .fsio import atomic_write
-    from .report import eval_table, failing_thresholds, result_json
+    from .report import counted, eval_table, failing_thresholds, result_json
     from .runner import evaluate
     from .suite import load_suite
 
@@ -233,8 +233,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         close()
     cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
-    click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
-               f"{runs or suite.runs} runs, {result.spend.calls} model calls made{cached}{spent}, {result.seconds:.1f}s")
+    click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {counted(len(inputs), 'input')} x "
+               f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
+               f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
     if triggers:
         from .triggers import trigger_misses, trigger_table, triggers_json
@@ -336,6 +337,7 @@ def validate(files: tuple[Path, ...]) -> None:
     a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass.
     """
     from .errors import InputError
+    from .report import counted
     from .skill import load_skill, validate_skill
     from .suite import load_suite
 
@@ -345,11 +347,12 @@ def validate(files: tuple[Path, ...]) -> None:
             if path.suffix in (".yaml", ".yml"):
                 suite = load_suite(path)
                 problems = list(suite.warnings)
-                summary = f"suite, {len(suite.inputs)} inputs ({len(suite.split('holdout'))} holdout), {len(suite.evals)} evals"
+                summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
+                           f"{counted(len(suite.evals), 'eval')}")
             else:
                 doc = load_skill(path)
                 problems = validate_skill(doc, path.resolve().parent.name)
-                summary = f"skill, {len([s for s in doc.sections if s.level])} sections"
+                summary = f"skill, {counted(len([s for s in doc.sections if s.level]), 'section')}"
         except InputError as exc:
             problems, summary = exc.problems, ""
         for problem in problems:
@@ -365,8 +368,12 @@ def validate(files: tuple[Path, ...]) -> None:
 @_reports_errors
 def sections(skill_file: Path) -> None:
     """List the section ids of a SKILL.md (the names `--sections` and `try --section` take)."""
+    from .errors import input_error
     from .skill import load_skill
 
+    if skill_file.suffix in (".yaml", ".yml"):
+        raise input_error(str(skill_file), "this is a suite file, not a SKILL.md: give the skill itself (the suite's "
+                                           "`skill:` names it)")
     doc = load_skill(skill_file)
     for s in doc.sections:
         if s.level == 0 and not s.body.strip():
@@ -436,6 +443,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
     from .loop import Budget, Experiment, LoopConfig, check_options, default_run_id, new_run, start_git_branch
+    from .report import counted
     from .stats import KeepRule
     from .suite import load_suite
 
@@ -479,7 +487,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         experiment = Experiment(suite, run_dir, config, models, click.echo)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
-               f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
+               f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
+               f"{counted(len(suite.evals), 'eval')}, "
                f"model {suite.model.name}")
     try:
         experiment.run_sync(baseline_only)
@@ -654,8 +663,9 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     last = last_evaluated(entries)
     feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
     if as_json:
-        click.echo(json.dumps({"run": experiment.run.id, "stop": stop, "section": plan.section,
-                               "sections": plan.candidates, "body": body, "failing_evals": plan.failures,
+        click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
+                               "section": plan.section, "sections": plan.candidates, "body": body,
+                               "failing_evals": [_typed(f) for f in plan.failures],
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "last_attempt": feedback, "best": best["scores"],
@@ -696,9 +706,17 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     if plan.refusals:
         click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
     click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
-               f"--hypothesis \"one line: what you changed and why\" --kind clarify")
+               f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
 
 
+def _typed(failure: dict) -> dict:
+    """A failing eval as JSON should have it: booleans as booleans, absent values as null (not "")."""
+    return {**failure, "negate": failure["negate"] == "true",
+            **{k: (None if failure[k] == "" else failure[k]) for k in ("min", "max")},
+            "value": failure["value"].replace("&quot;", '"') or None}
+
+
+KINDS = ["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify", "agent"]
 TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented in `try --help` and the README
 
 
@@ -708,9 +726,7 @@ TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented 
 @click.option("--file", "body_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The section's complete new body (its heading line may be included; it must not change).")
 @click.option("--hypothesis", required=True, help="One line: what the change is and why it should help.")
-@click.option("--kind", default="agent", show_default=True,
-              type=click.Choice(["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up",
-                                 "simplify", "agent"]), help="The kind of change.")
+@click.option("--kind", default="agent", show_default=True, type=click.Choice(KINDS), help="The kind of change.")
 @click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the journal entry, the evals won and lost and a few "
                                                       "failing outputs as JSON.")

@@ -315,12 +315,14 @@ class Experiment:
             return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
                    f"{len(self.screen_runs) + len(self.confirm_runs)} runs"
         experiments = s.next_id - 1
-        checks = [(b.experiments, experiments, "experiments"), (b.calls, s.spend.calls, "model calls"),
-                  (b.tokens, s.spend.usage.total, "tokens"), (b.dollars, s.spend.cost, "dollars"),
-                  (b.seconds, s.seconds, "seconds")]
+        checks = [(b.experiments, experiments, "experiment"), (b.calls, s.spend.calls, "model call"),
+                  (b.tokens, s.spend.usage.total, "token"), (b.dollars, s.spend.cost, "dollar"),
+                  (b.seconds, s.seconds, "second")]
         for limit, spent, what in checks:
             if limit is not None and spent >= limit:
-                return f"budget spent: {spent:g} {what} of {limit:g}"
+                from .report import counted
+
+                return f"budget spent: {counted(spent, what)} of {limit:g}"
         entries = [e for e in self.run.entries() if e["id"] >= self.first_id]
         errors = _streak(entries, lambda e: e["decision"] == "error")
         if errors >= MUTATOR_ERRORS_LIMIT:

@@ -101,7 +101,7 @@ def render_changelog(entries: list[dict], name: str) -> str:
     """The human log of a run: every attempt, kept or not, with its hypothesis, scores, reason and diff."""
     keeps = sum(e["decision"] == "keep" for e in entries)
     lines = [f"# Changelog of the autoresearch run on {name}", "",
-             f"{len(entries) - 1} experiments after the baseline, {keeps} kept. Every attempt is listed, kept or not.", ""]
+             f"{counted(len(entries) - 1, 'experiment')} after the baseline, {keeps} kept. Every attempt is listed, kept or not.", ""]
     for e in entries:
         if e["decision"] == "baseline":
             lines += ["## #0 baseline", "", f"- train: {_pct(e['scores']['train'])}, holdout: "
@@ -133,6 +133,11 @@ def render_changelog(entries: list[dict], name: str) -> str:
 def _cached_note(entries: list[dict]) -> str:
     cached = sum(e.get("cached", 0) for e in entries)
     return f" (and {cached} answers from the cache, free)" if cached else ""
+
+
+def counted(n: float, noun: str, plural: str | None = None) -> str:
+    """`1 section`, `2 sections`: a number with its noun in the right form."""
+    return f"{n:g} {noun if n == 1 else plural or noun + 's'}"
 
 
 def status_text(run_id: str, entries: list[dict], config: dict) -> str:
