@@ -40,27 +40,56 @@ def workspace(tmp_path):
 
 # -- installed from a wheel, not from the checkout ---------------------------------------------------
 
-@pytest.fixture(scope="session")
-def wheel_venv(tmp_path_factory):
-    """A fresh virtualenv with the package installed from a freshly built wheel (not editable).
+CI_WORKFLOW = ROOT / "examples/ci/autoresearch.yml"
 
-    The dependencies come from this test environment through a .pth file, so no download is needed;
-    the package itself is only in the new venv's site-packages, as after `pip install autoresearch`.
+
+def workflow_env(workflow: dict, venv: Path) -> dict:
+    """The environment a workflow step sees here: the workflow's env, no API key, the venv's pip first."""
+    env = {**os.environ, **{k: str(v) for k, v in workflow.get("env", {}).items()},
+           "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "ANTHROPIC_API_KEY": ""}
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def run_step(step: dict, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    """One `run:` step, verbatim, as GitHub runs it (bash -e)."""
+    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def ci_install(tmp_path_factory):
+    """A copy of the checkout, and a fresh virtualenv in which the CI example's install step (`pip install
+    "$AUTORESEARCH_SOURCE"`, run verbatim) built a wheel from it and installed it, not editable.
+
+    The dependencies come from this test environment through a .pth file, so none is downloaded; the
+    package itself is only in the new venv's site-packages, as for a user who installed it.
     """
-    base = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT], check=True,
-                   capture_output=True)
+    import yaml
+
+    base = tmp_path_factory.mktemp("ci")
+    checkout = base / "checkout"
+    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
+        ".venv", ".harness", ".git", ".demo", ".promptfoo", "node_modules", ".autoresearch", "build", "*.egg-info",
+        "__pycache__", ".pytest_cache", "results"))
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     purelib = subprocess.run([venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    wheel = next((base / "dist").glob("autoresearch-*.whl"))
-    subprocess.run([venv / "bin/python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel], check=True)
+    workflow = yaml.safe_load(CI_WORKFLOW.read_text())
+    install = next(step for step in workflow["jobs"]["eval"]["steps"] if "run" in step)
+    assert install["run"].startswith("pip install")
+    done = run_step(install, checkout, workflow_env(workflow, venv))
+    assert done.returncode == 0, done.stdout + done.stderr
     where = subprocess.run([venv / "bin/python", "-c", "import autoresearch; print(autoresearch.__file__)"],
                            capture_output=True, text=True, check=True, cwd=base).stdout
-    assert where.startswith(str(venv))
-    return venv
+    assert where.startswith(str(venv))  # installed into the venv, not a link to the source
+    return venv, checkout, workflow
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(ci_install):
+    return ci_install[0]
 
 
 def test_install_from_a_wheel_finds_the_bundled_skills(wheel_venv, tmp_path):
@@ -505,3 +534,20 @@ def test_the_demo_prints_paths_that_open_from_the_repository(tmp_path):
     assert done.returncode == 0, done.stderr
     changelogs = [line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("changelog: ")]
     assert changelogs and all(Path(p).is_absolute() and Path(p).is_file() for p in changelogs)
+
+
+# -- the CI example: its run: lines, verbatim --------------------------------------------------------
+
+def test_the_ci_workflow_commands_run_as_written(ci_install):
+    """After the install step (the fixture), each later `run:` step of examples/ci/autoresearch.yml, in order,
+    in the copy of the checkout; the main-branch step keeps a baseline that the next run compares with."""
+    venv, checkout, workflow = ci_install
+    env = workflow_env(workflow, venv)
+    steps = [step for step in workflow["jobs"]["eval"]["steps"] if "run" in step][1:]
+    first = [run_step(step, checkout, env) for step in steps]
+    assert first[0].returncode in (0, 1), first[0].stderr  # 1: below the example's threshold on the simulator
+    assert json.loads((checkout / "results.json").read_text())["schema"] == "autoresearch.eval/1"
+    assert (checkout / "results.xml").read_text().startswith("<?xml")
+    assert all(done.returncode == 0 for done in first[1:]) and (checkout / "baseline.json").exists()
+    again = run_step(steps[0], checkout, env)
+    assert again.returncode in (0, 1) and "regression" in again.stdout.lower(), again.stdout
