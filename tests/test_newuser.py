@@ -551,3 +551,24 @@ def test_the_ci_workflow_commands_run_as_written(ci_install):
     assert all(done.returncode == 0 for done in first[1:]) and (checkout / "baseline.json").exists()
     again = run_step(steps[0], checkout, env)
     assert again.returncode in (0, 1) and "regression" in again.stdout.lower(), again.stdout
+
+
+def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from autoresearch.cli import main
+    from conftest import BASIC_SUITE
+    from messages_server import MessagesServer
+
+    monkeypatch.chdir(tmp_path)
+    paid = make_suite("model: anthropic:claude-sonnet-4-5\njudge: anthropic:claude-haiku-4-5\n" + BASIC_SUITE)
+    with MessagesServer() as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        done = CliRunner().invoke(main, ["run", str(paid), "--estimate-only", "--max-experiments", "30"])
+        assert done.exit_code == 0, done.output
+        assert not server.message_requests()  # counting tokens is free; no message was sent
+    assert "baseline" in done.output and "30 experiments: up to about $" in done.output
+    assert not (tmp_path / ".autoresearch").exists()
+    sim = CliRunner().invoke(main, ["run", str(make_suite(BASIC_SUITE)), "--estimate-only"])
+    assert sim.exit_code == 0 and "costs nothing" in sim.output and not (tmp_path / ".autoresearch").exists()

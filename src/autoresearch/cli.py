@@ -428,6 +428,8 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
 @click.option("--baseline-only", is_flag=True,
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
+@click.option("--estimate-only", is_flag=True,
+              help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
 @_reports_errors
 @click.pass_context
 def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
@@ -435,7 +437,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
         no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
-        run_id: str | None, baseline_only: bool) -> None:
+        run_id: str | None, baseline_only: bool, estimate_only: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
@@ -479,6 +481,19 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
         models = _open_models(suite, no_cache)
+        if estimate_only:
+            import asyncio
+
+            from .loop import cost_preview
+
+            async def preview() -> str:
+                try:
+                    return await cost_preview(suite, models, budget)
+                finally:
+                    await models.aclose()
+
+            click.echo(asyncio.run(preview()))
+            return
         git = None
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             git = start_git_branch(suite.skill_path, tag or run_id)

@@ -743,6 +743,29 @@ def start_git_branch(path: Path, tag: str) -> dict:
     return {"branch": branch, "start": start}
 
 
+async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
+    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
+    from .cost import estimate, previewable
+
+    if not previewable(suite.model):
+        why = "the simulator costs nothing" if suite.model.backend == "sim" else \
+            "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
+        return f"no cost preview for {suite.model.name}: {why}"
+    text = suite.skill_path.read_text(encoding="utf-8")
+    train = await estimate(suite, text, models, suite.runs, suite.split("train"))
+    holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
+    baseline = train.dollars + (holdout.dollars if holdout else 0.0)
+    lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
+             f"inputs: {train}",
+             f"each experiment: up to about twice that (screen and confirmation; less when raced), plus one mutator "
+             f"call, and the holdout again on a keep"]
+    if budget.experiments is not None:
+        lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
+    if budget.dollars is not None:
+        lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
+    return "\n".join(lines)
+
+
 def default_run_id(suite: Suite) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
 
