@@ -572,3 +572,119 @@ def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatc
     assert not (tmp_path / ".autoresearch").exists()
     sim = CliRunner().invoke(main, ["run", str(make_suite(BASIC_SUITE)), "--estimate-only"])
     assert sim.exit_code == 0 and "costs nothing" in sim.output and not (tmp_path / ".autoresearch").exists()
+
+
+# -- every command our skills show runs as shown --------------------------------------------------------
+
+PLACEHOLDERS = {"<skill-name>": "meeting-notes", "<suite>": "meeting-notes", "<run>": "meeting-notes",
+                "<kind>": "clarify", "<one line>": "Name the owner and the date of every action item"}
+SHELL_STARTS = ("autoresearch ", "ls ", "printenv ", "tail ", "mkdir ")
+ALLOWED_EXIT = {"eval": (0, 1), "try": (0, 1, 3)}  # documented non-zero codes that are answers, not failures
+
+
+def skill_commands(text: str) -> list[tuple[str, list[str]]]:
+    """(### heading or "", commands) for each part of a skill: lines of ```bash blocks and inline `...` spans
+    that are shell commands, in the order a reader meets them. Each ### part is an alternative path."""
+    import re
+
+    parts: list[tuple[str, list[str]]] = [("", [])]
+    fence = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            fence = None if fence else stripped[3:] or "text"
+            continue
+        if fence:
+            if fence == "bash" and stripped and not stripped.startswith("#"):
+                parts[-1][1].append(stripped)
+            continue
+        if line.startswith("### "):
+            parts.append((line[4:], []))
+            continue
+        parts[-1][1].extend(span for span in re.findall(r"`([^`]+)`", line) if span.startswith(SHELL_STARTS))
+    return parts
+
+
+def fill(command: str, values: dict) -> str:
+    for key, value in {**PLACEHOLDERS, **values}.items():
+        command = command.replace(key, value)
+    assert "<" not in command.replace("2>&1", "").replace(" > ", ""), f"unknown placeholder in {command!r}"
+    return command
+
+
+def run_shown(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command exactly as a skill shows it, in bash; background jobs are waited for."""
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("ANTHROPIC_API_KEY", None)
+    done = subprocess.run(["bash", "-c", command + "\nstatus=$?\nwait\nexit $status"], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+    verb = command.split()[1] if command.startswith("autoresearch ") else ""
+    assert done.returncode in ALLOWED_EXIT.get(verb, (0,)), f"{command}\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A git project holding the example skill and its suite on the simulator, as a user's would."""
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "examples/meeting-notes", root / "examples/meeting-notes")
+    (root / "evals").mkdir()
+    shutil.copy(ROOT / "evals/meeting-notes.yaml", root / "evals/meeting-notes.yaml")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "start")
+    return root
+
+
+def run_skill(name: str, project: Path, setup: list[str] = ()) -> None:
+    """Run every command of skills/<name>/SKILL.md: the shared part once, each ### path in its own copy."""
+    for command in setup:
+        run_shown(command, project)
+    parts = skill_commands((ROOT / "skills" / name / "SKILL.md").read_text())
+    assert sum(len(commands) for _, commands in parts) >= 3
+    for command in parts[0][1]:
+        run_shown(fill(command, {}), project)
+    for index, (heading, commands) in enumerate(parts[1:]):
+        where = project.parent / f"path-{index}"
+        shutil.copytree(project, where, symlinks=True)
+        for command in commands:
+            values = {}
+            if "<id>" in command:  # the agent writes the section `next` names into new-section.md
+                plan = json.loads(run_shown("autoresearch next meeting-notes --json", where).stdout)
+                (where / "new-section.md").write_text(plan["body"] + "\n- Name who owns each item and by when.\n")
+                values["<id>"] = plan["section"]
+            run_shown(fill(command, values), where)
+
+
+def test_every_command_in_the_create_skill_runs_as_shown(project):
+    import yaml
+
+    text = (ROOT / "skills/autoresearch-create/SKILL.md").read_text()
+    suite = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (project / "evals/inputs").mkdir()
+    (project / "evals/inputs/another.txt").write_text("Kim: the release moves to June. Raj: I will tell support.\n")
+    (project / "evals/drafted.yaml").write_text(fill(suite, {}).replace("../path/to/SKILL.md",
+                                                                        "../examples/meeting-notes/SKILL.md"))
+    assert yaml.safe_load((project / "evals/drafted.yaml").read_text())["model"].startswith("anthropic:")
+    run_shown("autoresearch validate evals/drafted.yaml", project)
+    run_skill("autoresearch-create", project)
+
+
+def test_every_command_in_the_package_skill_runs_as_shown(project):
+    run_skill("autoresearch", project)
+
+
+def test_every_command_in_the_status_skill_runs_as_shown(project):
+    run_skill("autoresearch-status", project,
+              ["autoresearch run evals/meeting-notes.yaml --max-experiments 3 --run-id meeting-notes"])
+
+
+def test_every_command_in_the_finalize_skill_runs_as_shown(project):
+    run_skill("autoresearch-finalize", project,
+              ["autoresearch run evals/meeting-notes.yaml --max-experiments 3 --run-id meeting-notes"])
+
+
+def test_no_skill_shows_a_harness_cli_as_a_command_model():
+    for path in sorted((ROOT / "skills").glob("*/SKILL.md")):
+        assert "command:claude" not in path.read_text() and "command:pi" not in path.read_text(), path
