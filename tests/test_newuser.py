@@ -688,3 +688,14 @@ def test_every_command_in_the_finalize_skill_runs_as_shown(project):
 def test_no_skill_shows_a_harness_cli_as_a_command_model():
     for path in sorted((ROOT / "skills").glob("*/SKILL.md")):
         assert "command:claude" not in path.read_text() and "command:pi" not in path.read_text(), path
+
+
+def test_a_git_failure_shows_gits_own_words(tmp_path):
+    from autoresearch.errors import AutoresearchError
+    from autoresearch.loop import _git
+
+    git(tmp_path, "init", "-q")
+    (tmp_path / "SKILL.md").write_text("x\n")
+    with pytest.raises(AutoresearchError) as failed:
+        _git(tmp_path / "SKILL.md", "commit", "-q", "-m", "nothing staged")
+    assert "nothing added to commit" in str(failed.value) or "nothing to commit" in str(failed.value)
