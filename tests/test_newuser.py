@@ -396,7 +396,12 @@ def test_finalize_branch_commit_carries_the_scores(workspace):
     done = cli(workspace, "finalize", "b", "--branch", "review/b")
     assert done.returncode == 0, done.stderr
     message = git(workspace, "log", "-1", "--format=%B", "review/b")
-    assert "train: 10.0% -> " in message and "holdout: " in message and "experiments: 6 " in message
+    import re
+
+    entries = RunDir(workspace / ".autoresearch/b").entries()
+    base, best = entries[0]["scores"], next(e for e in reversed(entries) if e["decision"] == "keep")["scores"]
+    assert f"train: {base['train']['rate']:.1%} -> {best['train']['rate']:.1%}" in message
+    assert re.search(r"holdout: \d+\.\d% -> \d+\.\d%", message) and "experiments: 6 " in message
 
 
 def test_finalize_branch_with_nothing_kept_exits_0_and_makes_no_branch(workspace):
