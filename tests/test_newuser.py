@@ -332,7 +332,7 @@ def test_try_exit_codes_tell_keep_from_discard_and_refused(workspace):
         (workspace / "new.md").write_text(section_text(parse_skill(headless.version(e["candidate"]), "S"), e["section"]))
         done = cli(workspace, "try", "t", "--section", e["section"], "--file", "new.md", "--hypothesis", "h", "--json")
         assert done.returncode == {"keep": 0, "discard": 1}[e["decision"]], done.stderr
-        assert json.loads(done.stdout)["decision"] == e["decision"]
+        assert json.loads(done.stdout)["entry"]["decision"] == e["decision"]
     (workspace / "new.md").write_text("- x\n\n## New heading\n")
     refused = cli(workspace, "try", "t", "--section", "meeting-notes/style", "--file", "new.md", "--hypothesis", "h")
     assert refused.returncode == 3 and "decision: refused" in refused.stdout
