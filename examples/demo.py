@@ -25,10 +25,11 @@ def main() -> int:
     print("\n== Baseline: 8 transcripts x 8 runs, 5 binary evals, on the offline simulator ==")
     subprocess.run(cli + ["eval", "evals/meeting-notes.yaml"], cwd=WORK)
     print("\n== The loop: one section at a time, keep only gains that beat noise ==")
-    subprocess.run(cli + ["run", "evals/meeting-notes.yaml", "--max-experiments", "40", "--run-id", "demo"],
+    runs = ["--runs-dir", str(WORK / ".autoresearch")]  # absolute, so every path printed opens from anywhere
+    subprocess.run(cli + ["run", "evals/meeting-notes.yaml", "--max-experiments", "40", "--run-id", "demo", *runs],
                    cwd=WORK, check=True)
     print("\n== What changed, baseline -> best ==")
-    subprocess.run(cli + ["diff", "demo"], cwd=WORK, check=True)
+    subprocess.run(cli + ["diff", "demo", *runs], cwd=WORK, check=True)
     print(f"\nEvery attempt, kept or not: {WORK / '.autoresearch/demo/changelog.md'}")
     harness_demo(cli)
     return 0

@@ -101,10 +101,10 @@ def test_next_and_try_need_a_baseline_and_refuse_bad_proposals(workspace):
     (workspace / "new.md").write_text("## Output format\n\n- Start with the summary.\n\n## Sneaky new heading\n")
     refused = run("try", "a", "--section", "meeting-notes/output-format", "--file", "new.md", "--hypothesis", "h",
                   cwd=workspace)
-    assert refused.returncode == 0 and "decision: refused" in refused.stdout and "section structure" in refused.stdout
+    assert refused.returncode == 3 and "decision: refused" in refused.stdout and "section structure" in refused.stdout
     bad = run("try", "a", "--section", "no-such", "--file", "new.md", "--hypothesis", "h", cwd=workspace)
-    assert "may not change" in bad.stdout
-    assert [e["decision"] for e in RunDir(workspace / ".autoresearch/a").entries()] == ["baseline", "refused", "refused"]
+    assert bad.returncode == 2 and "may not change" in bad.stderr
+    assert [e["decision"] for e in RunDir(workspace / ".autoresearch/a").entries()] == ["baseline", "refused"]
 
 
 def test_finalize_stops_the_run_and_packages_it(workspace):
@@ -120,7 +120,7 @@ def test_finalize_stops_the_run_and_packages_it(workspace):
     assert "holdout verdict, best against baseline: better" in summary and "generalisation rests on the holdout" in summary
     assert (folder / "report.html").exists() and (folder / "STOP").exists() and "changelog.md" in done.stdout
     resumed = run("run", "--resume", "f", cwd=workspace)
-    assert "stopped on request" in resumed.stdout
+    assert resumed.returncode == 2 and "finalized" in resumed.stderr
     (workspace / "x.md").write_text("- x\n")
     late = run("try", "f", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "h", cwd=workspace)
     assert late.returncode == 2 and "finalized" in late.stderr

@@ -241,6 +241,8 @@ def test_run_triggers_keeps_a_description_that_raises_recall_without_losing_prec
     assert "Use it also when asked to" in skill and skill.count("\n# Tally") == 1
     assert "How many open tasks did the meeting leave" not in skill
 
+    raised = cli(project, "run", "--resume", "t", "--baseline-only", "--max-experiments", "10")  # try after STOP is refused
+    assert raised.returncode == 0, raised.stderr
     long = project / "long.txt"
     long.write_text("Tallies action items. " * 60)
     tried = cli(project, "try", "t", "--section", "_description", "--file", str(long), "--hypothesis", "longer")

@@ -167,9 +167,12 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     """The suite with the command line's model choices applied."""
     import dataclasses
 
-    from .models import ModelSpec, role_spec
+    from .models import ModelSpec, name_problem, role_spec
 
     def pick(current: ModelSpec | None, name: str | None, role: str = "") -> ModelSpec | None:
+        problem = name_problem(name, harness_ok=not role) if name else None
+        if problem:
+            raise click.BadParameter(problem, param_hint=f"--{role}-model" if role else "--model")
         if name:  # only the name changes: the suite's settings and options for this role stay
             current = dataclasses.replace(current or role_spec(suite.model, role), name=name)
         if current and batch and current.backend == "anthropic":
@@ -179,6 +182,12 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     suite = dataclasses.replace(suite, model=pick(suite.model, model_name))
     suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
                                 mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
+    if model_name or judge_model:  # the suite's model warnings were about its own choices: redo them
+        from .suite import model_warnings
+
+        named = bool(model_name) or not any(w.key == "model" for w in suite.warnings)
+        suite = dataclasses.replace(suite, warnings=tuple(w for w in suite.warnings if w.key not in ("model", "judge"))
+                                    + tuple(model_warnings(suite, named)))
     if batch:
         import logging
 
@@ -253,7 +262,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
 
     from .cost import estimate, previewable
     from .fsio import atomic_write
-    from .report import eval_table, failing_thresholds, flakiness_of, profile_text, result_json
+    from .report import counted, eval_table, failing_thresholds, flakiness_of, profile_text, result_json
     from .runner import evaluate
     from .suite import load_suite
 
@@ -293,8 +302,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         close()
     cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
-    click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {len(inputs)} inputs x "
-               f"{runs or suite.runs} runs, {result.spend.calls} model calls made{cached}{spent}, {result.seconds:.1f}s")
+    click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {counted(len(inputs), 'input')} x "
+               f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
+               f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
     if triggers:
         from .triggers import trigger_misses, trigger_table, triggers_json
@@ -401,6 +411,7 @@ def validate(files: tuple[Path, ...]) -> None:
     a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass.
     """
     from .errors import InputError
+    from .report import counted
     from .skill import load_skill, validate_skill
     from .suite import load_suite
 
@@ -410,11 +421,12 @@ def validate(files: tuple[Path, ...]) -> None:
             if path.suffix in (".yaml", ".yml"):
                 suite = load_suite(path)
                 problems = list(suite.warnings)
-                summary = f"suite, {len(suite.inputs)} inputs ({len(suite.split('holdout'))} holdout), {len(suite.evals)} evals"
+                summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
+                           f"{counted(len(suite.evals), 'eval')}")
             else:
                 doc = load_skill(path)
                 problems = validate_skill(doc, path.resolve().parent.name)
-                summary = f"skill, {len([s for s in doc.sections if s.level])} sections"
+                summary = f"skill, {counted(len([s for s in doc.sections if s.level]), 'section')}"
         except InputError as exc:
             problems, summary = exc.problems, ""
         for problem in problems:
@@ -430,8 +442,12 @@ def validate(files: tuple[Path, ...]) -> None:
 @_reports_errors
 def sections(skill_file: Path) -> None:
     """List the section ids of a SKILL.md (the names `--sections` and `try --section` take)."""
+    from .errors import input_error
     from .skill import load_skill
 
+    if skill_file.suffix in (".yaml", ".yml"):
+        raise input_error(str(skill_file), "this is a suite file, not a SKILL.md: give the skill itself (the suite's "
+                                           "`skill:` names it)")
     doc = load_skill(skill_file)
     for s in doc.sections:
         if s.level == 0 and not s.body.strip():
@@ -491,20 +507,25 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
 @click.option("--baseline-only", is_flag=True,
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
+@click.option("--estimate-only", is_flag=True,
+              help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
 @_reports_errors
-def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
+@click.pass_context
+def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
-        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
-        run_id: str | None, baseline_only: bool) -> None:
+        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, start_git_branch
+    from .loop import Budget, Experiment, LoopConfig, check_options, default_run_id, new_run, start_git_branch
+    from .report import counted
+    from .stats import KeepRule
     from .suite import load_suite
 
     budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
@@ -512,7 +533,19 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
     live = _LiveProgress()
     if resume:
-        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress)
+        fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
+                                                             "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "template", "use_git", "tag", "run_id")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if fixed:
+            raise click.UsageError(f"{', '.join(fixed).replace('--suite-file', 'SUITE').replace('--use-git', '--git')} "
+                                   "cannot change on --resume (the run's decisions depend on them); budgets, "
+                                   "--sections, --target, --plateau and models can")
+        given = {name: value for name, value in (("target", target), ("plateau", plateau))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress,
+                               sections=_sections_option(sections_), **given)
+        check_options(experiment.suite, experiment.config)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -524,14 +557,34 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)
-        if use_git:  # before the run directory exists, so a refusal leaves nothing behind
-            click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")
+        check_options(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
-        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen)
-        experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache), live.event, live.progress)
+        for warning in suite.warnings:
+            click.echo(str(warning), err=True)
+        models = _open_models(suite, no_cache)
+        if estimate_only:
+            import asyncio
+
+            from .loop import cost_preview
+
+            async def preview() -> str:
+                try:
+                    return await cost_preview(suite, models, budget)
+                finally:
+                    await models.aclose()
+
+            click.echo(asyncio.run(preview()))
+            return
+        git = None
+        if use_git:  # before the run directory exists, so a refusal leaves nothing behind
+            git = start_git_branch(suite.skill_path, tag or run_id)
+            click.echo(f"committing keeps on branch {git['branch']}")
+        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
+        experiment = Experiment(suite, run_dir, config, models, live.event, live.progress)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
-               f"{len(suite.split('holdout'))} holdout inputs x {suite.runs} runs, {len(suite.evals)} evals, "
+               f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
+               f"{counted(len(suite.evals), 'eval')}, "
                f"model {suite.model.name}")
     if len(suite.split("train")) < 20:
         click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
@@ -745,13 +798,12 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
 
 def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
               budget: Any = None, say: Callable[[str], None] | None = None,
-              on_progress: Callable[[Any], None] | None = None) -> Any:
+              on_progress: Callable[[Any], None] | None = None, **options: Any) -> Any:
     """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
-    and models as saved, with any models or budget limits given now taking precedence."""
-    import dataclasses
-
+    and models as saved, with any models, budget limits or loop `options` (sections, target, plateau) given
+    now taking precedence; what they change is recorded in run.json when the run goes on."""
     from .journal import RunDir
-    from .loop import Experiment, LoopConfig
+    from .loop import Experiment, LoopConfig, reconfigure
     from .suite import load_suite
 
     run_dir = RunDir.find(run_ref, runs_dir)
@@ -759,12 +811,11 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
     suite = _as_trigger_suite(_with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"),
                                            chosen.get("mutator"), chosen.get("batch", False)), chosen)
-    config = LoopConfig.from_dict(saved["config"])
-    given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None} if budget else {}
-    if given:
-        config = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given))
-    return Experiment(suite, run_dir, config, _open_models(suite, no_cache),
-                      say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
+    config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
+    experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
+                            say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
+    experiment.changes = changes
+    return experiment
 
 
 @main.command("next")
@@ -793,8 +844,9 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     last = last_evaluated(entries)
     feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
     if as_json:
-        click.echo(json.dumps({"run": experiment.run.id, "stop": stop, "section": plan.section,
-                               "sections": plan.candidates, "body": body, "failing_evals": plan.failures,
+        click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
+                               "section": plan.section, "sections": plan.candidates, "body": body,
+                               "failing_evals": [_typed(f) for f in plan.failures],
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "last_attempt": feedback, "best": best["scores"],
@@ -838,7 +890,18 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     if plan.refusals:
         click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
     click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
-               f"--hypothesis \"one line: what you changed and why\" --kind clarify")
+               f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
+
+
+def _typed(failure: dict) -> dict:
+    """A failing eval as JSON should have it: booleans as booleans, absent values as null (not "")."""
+    return {**failure, "negate": failure["negate"] == "true",
+            **{k: (None if failure[k] == "" else failure[k]) for k in ("min", "max")},
+            "value": failure["value"].replace("&quot;", '"') or None}
+
+
+KINDS = ["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify", "agent"]
+TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented in `try --help` and the README
 
 
 @main.command("try")
@@ -847,9 +910,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
 @click.option("--file", "body_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The section's complete new body (its heading line may be included; it must not change).")
 @click.option("--hypothesis", required=True, help="One line: what the change is and why it should help.")
-@click.option("--kind", default="agent", show_default=True,
-              type=click.Choice(["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up",
-                                 "simplify", "agent"]), help="The kind of change.")
+@click.option("--kind", default="agent", show_default=True, type=click.Choice(KINDS), help="The kind of change.")
 @click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the journal entry, the evals won and lost and a few "
                                                       "failing outputs as JSON.")
@@ -859,25 +920,30 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
 
     The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
     Prints the evals the candidate won and lost on, with a few of its failing outputs.
-    Exit 0 whatever the decision (it is printed); 2 on bad input.
+    Exit 0 kept, 1 discarded, 3 refused by a guard (all logged); 2 usage error or a run that
+    should stop (nothing evaluated, nothing logged).
     """
     import json
 
     from .loop import candidate_feedback, event_line
     from .mutation import Proposal
 
+    hypothesis = " ".join(hypothesis.split())
+    if not hypothesis:
+        raise click.UsageError("--hypothesis needs text: one line on what you changed and why it should help")
     experiment = _open_run(run_ref, runs_dir, no_cache)
     body = body_file.read_text(encoding="utf-8")
-    entry = experiment.try_sync(section, Proposal(body, " ".join(hypothesis.split()), kind))
+    entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
     feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:
         click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
-        return
-    click.echo(event_line(entry))
-    click.echo(f"decision: {entry['decision']}: {entry['reason']}")
-    if feedback:
-        _echo_feedback(feedback, "THIS CANDIDATE")
-    click.echo(f"next: autoresearch next {experiment.run.id}")
+    else:
+        click.echo(event_line(entry))
+        click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+        if feedback:
+            _echo_feedback(feedback, "THIS CANDIDATE")
+        click.echo(f"next: autoresearch next {experiment.run.id}")
+    sys.exit(TRY_EXIT.get(entry["decision"], EXIT_ERROR))
 
 
 def _visible(text: str) -> str:
@@ -901,65 +967,56 @@ def _echo_feedback(feedback: dict, title: str) -> None:
 
 @main.command()
 @_run_reference
-@click.option("--branch", help="Also commit the best SKILL.md on this new git branch and put the baseline back "
-                               "in the working tree, for review as a pull request.")
+@click.option("--branch", help="Also commit the best SKILL.md on this git branch (the run's --git branch may be "
+                               "reused) and put the baseline back in the working tree, for review as a pull request.")
 def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
 
-    Writes summary.md (train beside holdout, the diff as Markdown) and report.html in the run
-    directory. A loop still running stops before its next experiment.
+    A run still going is stopped first (as by Ctrl-C); summary.md (train beside holdout, the diff
+    as Markdown) and report.html are then written from its final journal. The run is read-only after.
     """
-    from .fsio import atomic_write
+    from .finalize import finalize_run
     from .journal import RunDir
-    from .loop import STOP_FILE
-    from .report import html_report, render_diff, run_files, section_diff, status_text
 
-    run_dir = RunDir.find(run_ref, runs_dir)
-    entries, config = run_dir.entries(), run_dir.config()
-    if not entries:
-        raise click.ClickException(f"run {run_dir.id} has no baseline yet; nothing to finalize")
-    atomic_write(run_dir.path / STOP_FILE, "finalize\n")
-    status = status_text(run_dir.id, entries, config)
-    baseline = (run_dir.path / "baseline/SKILL.md").read_text(encoding="utf-8")
-    best = (run_dir.path / "best/SKILL.md").read_text(encoding="utf-8")
-    diff_md = render_diff(section_diff(baseline, best), "markdown", f"run {run_dir.id}, baseline -> best")
-    atomic_write(run_dir.path / "summary.md", f"# autoresearch run {run_dir.id}\n\n```\n{status}\n```\n\n{diff_md}")
-    atomic_write(run_dir.path / "report.html", html_report(run_dir.id, entries, config, run_files(run_dir), "finalized"))
-    click.echo(status)
-    click.echo(render_diff(section_diff(baseline, best), "unified"), nl=False)
-    from .suite import load_suite
-
-    target = load_suite(config["suite"], check_skill=False).skill_path
-    if branch:
-        from .loop import commit_on_branch
-
-        commit_on_branch(target, best, baseline, branch, run_dir.id)
-        click.echo(f"committed the best version of {target} on branch {branch}; the working tree has the baseline")
-    else:
-        click.echo(f"{target} holds the best version")
-    for name in ("summary.md", "changelog.md", "report.html"):
-        click.echo(f"review: {run_dir.path / name}")
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True))
+    if done.status:
+        click.echo(done.status)
+        click.echo(done.diff, nl=False)
+    for note in done.notes:
+        click.echo(note)
+    for path in done.files:
+        click.echo(f"review: {path}")
 
 
 @main.command()
 @click.option("--claude", "claude", is_flag=True, help="Install for Claude Code.")
 @click.option("--pi", "pi", is_flag=True, help="Install for pi.")
-@click.option("--project", "scope", flag_value="project", default=True,
-              help="Into this project: .claude/skills/, .pi/skills/ (default).")
-@click.option("--user", "scope", flag_value="user", help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
+@click.option("--project", "project", is_flag=True,
+              help="Into this project: .claude/skills/, .pi/skills/ at the repository root (default).")
+@click.option("--user", "user", is_flag=True, help="For this user: ~/.claude/skills/, ~/.pi/agent/skills/.")
+@click.option("--project-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The project folder (default: the git repository around the current folder, else the folder).")
 @click.option("--force", is_flag=True, help="Overwrite copies you have edited (and another statusLine).")
 @click.option("--statusline", "with_statusline", is_flag=True,
               help="Also show the live run in Claude Code's status line (.claude/settings.json `statusLine`).")
 @_reports_errors
-def install(claude: bool, pi: bool, scope: str, force: bool, with_statusline: bool) -> None:
+def install(claude: bool, pi: bool, project: bool, user: bool, project_dir: Path | None, force: bool,
+            with_statusline: bool) -> None:
     """Put the autoresearch skills where Claude Code and pi find them (both when neither is named).
 
     Idempotent; a copy you have edited since it was installed is left alone unless --force.
+    In a git repository, `.autoresearch/` (runs and the reply cache) is added to its .gitignore.
     """
-    from .install import install_skills, install_statusline
+    from .install import install_skills, install_statusline, project_root
 
+    if project and user:
+        raise click.UsageError("give --project or --user, not both")
+    if user and project_dir:
+        raise click.UsageError("--project-dir is for a project install, not --user")
     harnesses = [h for h, chosen in (("claude", claude), ("pi", pi)) if chosen] or ["claude", "pi"]
+    root = project_dir.resolve() if project_dir else project_root(Path.cwd())
+    scope = "user" if user else "project"
     if with_statusline:  # first: a settings file we cannot read stops everything, nothing written
-        click.echo(install_statusline(scope, Path.cwd(), Path.home(), force))
-    for line in install_skills(harnesses, scope, Path.cwd(), Path.home(), force):
+        click.echo(install_statusline(scope, root, Path.home(), force))
+    for line in install_skills(harnesses, scope, root, Path.home(), force):
         click.echo(line)

@@ -10,6 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
+IGNORED = ".autoresearch/"  # the default runs folder and reply cache, anywhere in the project
 MARKER = ".autoresearch-installed.json"  # what we installed: {relative path: sha256}
 DESTINATIONS = {
     ("claude", "project"): lambda cwd, home: cwd / ".claude" / "skills",
@@ -20,16 +21,36 @@ DESTINATIONS = {
 
 
 def bundled_skills_dir() -> Path:
-    """The skills shipped with the package (the repository's `skills/` folder)."""
-    try:
-        from importlib.resources import files
+    """The skills shipped with the package: inside it when installed, the repository's `skills/` in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "bundled_skills"
+    return installed if installed.is_dir() else here.parents[1] / "skills"
 
-        folder = Path(str(files("autoresearch.bundled_skills")))
-        if folder.is_dir():
-            return folder
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[2] / "skills"
+
+def project_root(start: Path) -> Path:
+    """The project a folder belongs to: the nearest folder holding `.git` at or above it, else the folder itself."""
+    start = Path(start).resolve()
+    return next((folder for folder in (start, *start.parents) if (folder / ".git").exists()), start)
+
+
+def in_git_repository(folder: Path) -> bool:
+    return (project_root(folder) / ".git").exists()
+
+
+def ensure_ignored(root: Path, entry: str = IGNORED) -> bool:
+    """Add `entry` to `root`/.gitignore unless a line already ignores it; other lines stay as they are.
+
+    Returns True when the file was changed. Run folders and the reply cache do not belong in commits.
+    """
+    from .fsio import atomic_write
+
+    path = Path(root) / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    bare = entry.strip("/")
+    if any(line.strip().strip("/") == bare for line in text.splitlines()):
+        return False
+    atomic_write(path, text + ("\n" if text and not text.endswith("\n") else "") + entry + "\n")
+    return True
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -37,13 +58,24 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER and "__pycache__" not in p.parts}
 
 
-def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, force: bool = False) -> list[str]:
-    """Copy every bundled skill into each harness's skills folder; returns one line per skill and place."""
+def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, force: bool = False,
+                   source: Path | None = None) -> list[str]:
+    """Copy every bundled skill into each harness's skills folder; returns one line per skill and place.
+
+    `cwd` is the project folder for the project scope; in a git repository its .gitignore learns
+    `.autoresearch/`.
+    """
+    from .errors import AutoresearchError
     from .fsio import atomic_write
 
-    source = bundled_skills_dir()
+    source = source or bundled_skills_dir()
     skills = sorted(p.parent for p in source.glob("*/SKILL.md"))
+    if not skills:
+        raise AutoresearchError(f"no skills to install: {source} holds no */SKILL.md; the package is incomplete, "
+                                "reinstall it (pip install --force-reinstall autoresearch, or pip install . in a clone)")
     lines = []
+    if scope == "project" and in_git_repository(cwd) and ensure_ignored(project_root(cwd)):
+        lines.append(f"added {IGNORED} to {project_root(cwd) / '.gitignore'}")
     for harness in harnesses:
         root = DESTINATIONS[(harness, scope)](cwd, home)
         for skill in skills:

@@ -22,6 +22,7 @@ from typing import Callable
 from .errors import AutoresearchError
 from .fsio import atomic_write, sha256
 from .journal import RunDir
+from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .models import ModelSpec
@@ -68,6 +69,45 @@ class LoopConfig:
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+
+
+RESUMABLE = ("budget", "sections", "target", "plateau")  # the options `run --resume` may change
+
+
+def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),
+                target: float | None = None, plateau: int | None = None) -> tuple[LoopConfig, dict]:
+    """`config` with the options given on resume applied, and what changed: {"budget.calls": [old, new], ...}."""
+    import dataclasses
+
+    given = {k: v for k, v in asdict(budget).items() if v is not None} if budget else {}
+    new = dataclasses.replace(config, budget=dataclasses.replace(config.budget, **given),
+                              sections=sections or config.sections,
+                              target=config.target if target is None else target,
+                              plateau=config.plateau if plateau is None else plateau)
+    old_flat, new_flat = _flat(config.to_dict()), _flat(new.to_dict())
+    return new, {k: [old_flat[k], v] for k, v in new_flat.items() if old_flat[k] != v}
+
+
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def check_options(suite: Suite, config: LoopConfig) -> None:
+    """Every loop option that can be wrong, checked before the first model call: nothing paid, nothing saved."""
+    from .skill import load_skill
+
+    doc = load_skill(suite.skill_path)
+    candidates = editable_sections(doc, config.sections or None, config.allow_description)
+    if config.template:
+        from .prompts import check_template
+
+        check_template(config.template, lambda: mutation_prompt(doc, candidates[0], [], [], [], config.template))
 
 
 @dataclass(frozen=True)
@@ -206,6 +246,8 @@ class Experiment:
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
+        self.read_only = False  # `next`: measure what is missing in memory, write nothing
+        self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -249,7 +291,8 @@ class Experiment:
                                           traces=self.run.load_traces(self.state.best_sha))
 
     def _save(self, digest: str, result: EvalResult, split: str = "train") -> None:
-        self.run.save_cells(digest, result.cells, result.outputs, result.traces, split)
+        if not self.read_only:  # `next` measures what is missing in memory only
+            self.run.save_cells(digest, result.cells, result.outputs, result.traces, split)
 
     # -- journal ------------------------------------------------------------------------------
     def _entry(self, **fields) -> dict:
@@ -315,7 +358,7 @@ class Experiment:
 
     def stop_reason(self) -> str | None:
         if (self.run.path / STOP_FILE).exists():
-            return "stopped on request (autoresearch finalize)"
+            return "stopped on request: the run is finalized (autoresearch finalize)"
         b, s = self.config.budget, self.state
         runs = self._unselected_runs()
         best = self.best_result.rate(runs=runs) if self.best_result else None
@@ -324,12 +367,14 @@ class Experiment:
             return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
                    f"{len(runs)} runs not used to select it"
         experiments = s.next_id - 1
-        checks = [(b.experiments, experiments, "experiments"), (b.calls, s.spend.calls, "model calls"),
-                  (b.tokens, s.spend.usage.total, "tokens"), (b.dollars, s.spend.cost, "dollars"),
-                  (b.seconds, s.seconds, "seconds")]
+        checks = [(b.experiments, experiments, "experiment"), (b.calls, s.spend.calls, "model call"),
+                  (b.tokens, s.spend.usage.total, "token"), (b.dollars, s.spend.cost, "dollar"),
+                  (b.seconds, s.seconds, "second")]
         for limit, spent, what in checks:
             if limit is not None and spent >= limit:
-                return f"budget spent: {spent:g} {what} of {limit:g}"
+                from .report import counted
+
+                return f"budget spent: {counted(spent, what)} of {limit:g}"
         entries = [e for e in self.run.entries() if e["id"] >= self.first_id]
         errors = _streak(entries, lambda e: e["decision"] == "error")
         if errors >= MUTATOR_ERRORS_LIMIT:
@@ -517,17 +562,34 @@ class Experiment:
                        f"(p = {result['p_worse']:.4f})"
         return None
 
-    async def prepare(self) -> None:
-        """Load an existing run (after a crash too): state from the journal, target and best restored."""
+    @property
+    def finalized(self) -> bool:
+        """`autoresearch finalize` has closed this run: from then on it is read-only."""
+        return (self.run.path / STOP_FILE).exists()
+
+    def _refuse_if_finalized(self) -> None:
         from .errors import AutoresearchError
 
-        self.run.repair()
+        if self.finalized:
+            raise AutoresearchError(f"run {self.run.id} is finalized and read-only: nothing was changed; "
+                                    f"start a new run to go on (autoresearch run SUITE)")
+
+    async def prepare(self) -> None:
+        """Load an existing run (after a crash too): state from the journal, target and best restored.
+
+        With `read_only` (for `next`), nothing is repaired, published or stored: only the state is read.
+        """
+        from .errors import AutoresearchError
+
+        if not self.read_only:
+            self.run.repair()
         entries = self.run.entries()
         if not entries:
             raise AutoresearchError(f"run {self.run.id} has no baseline yet: start it with "
                                     f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
         self.state = state_from(entries)
-        self._recover()
+        if not self.read_only:
+            self._recover()
         await self._ensure_best()
 
     async def _ensure_best(self) -> None:
@@ -553,7 +615,10 @@ class Experiment:
             await self.baseline()
         else:
             self.state = state_from(entries)
+            self._record_changes()
             self._recover()
+            self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
+                     f"({self.state.keeps} keeps so far)")
         self.first_id = self.state.next_id
         await self._ensure_best()
         if baseline_only:
@@ -567,6 +632,23 @@ class Experiment:
             entry = await self.step()
             self.say(event_line(entry))
 
+    def _record_changes(self) -> None:
+        """Save the options changed on resume into run.json (config in force, and a dated list of changes)."""
+        import json
+
+        if not self.changes:
+            return
+        saved = self.run.config()
+        saved["config"] = self.config.to_dict()
+        saved.setdefault("changes", []).append({"at_experiment": self.state.next_id, "timestamp": _now(),
+                                                "changed": self.changes})
+        self.run.write_text("run.json", json.dumps(saved, indent=1) + "\n")
+        for key, (old, new) in self.changes.items():
+            show = (lambda v: ",".join(v) or "all") if key == "sections" else (lambda v: "none" if v is None else f"{v:g}")
+            self.say(f"changed from experiment {self.state.next_id}: {key.replace('budget.', 'budget: ')} "
+                     f"{show(old)} -> {show(new)}")
+        self.changes = {}
+
     def _recover(self) -> None:
         """After a crash: the target must hold the best version; derived files are rebuilt."""
         best_text = self.run.version(self.state.best_sha)
@@ -577,12 +659,13 @@ class Experiment:
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
         self._publish(self.run.entries())
-        self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
-                 f"({self.state.keeps} keeps so far)")
 
     def run_sync(self, baseline_only: bool = False) -> str:
-        """Run under a heartbeat, so `status` can tell a live run from a stopped or crashed one."""
-        with self._heartbeat() as beat:
+        """Run holding the run's and the target's locks, under a heartbeat so `status` can tell a live run from a
+        stopped or crashed one."""
+        if self.run.entries():
+            self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
             reason = self._sync(self.run_async(baseline_only))
             beat.stopped(reason)
         return reason
@@ -605,6 +688,10 @@ class Experiment:
             finally:
                 self.on_progress = listener
 
+    def _locks(self) -> list:
+        """A writer holds the run and the target file: no other run or `try` may change either meanwhile."""
+        return [run_lock(self.run.path), target_lock(self.suite.skill_path)]
+
     def _sync(self, work):
         async def go():
             try:
@@ -621,6 +708,7 @@ class Experiment:
             await self.confirm_target()
             return self.plan(), self.stop_reason()
 
+        self.read_only = True
         return self._sync(go())
 
     def try_sync(self, section: str, proposal: Proposal) -> dict:
@@ -629,13 +717,22 @@ class Experiment:
             from .errors import AutoresearchError
 
             await self.prepare()
-            if (self.run.path / STOP_FILE).exists():
-                raise AutoresearchError(f"run {self.run.id} is finalized; start a new run to go on")
+            await self.confirm_target()
+            stop = self.stop_reason()
+            if stop:
+                raise AutoresearchError(f"run {self.run.id} should stop ({stop}); nothing was evaluated or logged. "
+                                        f"Finish with `autoresearch finalize {self.run.id}`, or raise the budget "
+                                        f"first: `autoresearch run --resume {self.run.id} --baseline-only "
+                                        f"--max-experiments N`")
             plan = self.plan()
+            if section not in plan.candidates:
+                raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
+                                        f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
             plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.run.entries())
             return await self.attempt(plan, proposal)
 
-        with self._heartbeat() as beat:
+        self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
             entry = self._sync(go())
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
@@ -768,7 +865,8 @@ def _git(path: Path, *args: str) -> str:
 
     done = subprocess.run(["git", *args], cwd=path.resolve().parent, capture_output=True, text=True)
     if done.returncode != 0:
-        raise AutoresearchError(f"git {' '.join(args[:2])}: {done.stderr.strip() or 'failed'}")
+        said = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
+        raise AutoresearchError(f"git {' '.join(args[:2])}: {said or f'failed with exit code {done.returncode}'}")
     return done.stdout.strip()
 
 
@@ -787,8 +885,9 @@ def _git_commit(path: Path, entry: dict) -> None:
     _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
 
 
-def start_git_branch(path: Path, tag: str) -> str:
-    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch name."""
+def start_git_branch(path: Path, tag: str) -> dict:
+    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch and the one
+    the user was on (`finalize --branch` reuses the first and goes back to the second)."""
     from .errors import AutoresearchError
 
     branch = f"autoresearch/{tag}"
@@ -798,22 +897,35 @@ def start_git_branch(path: Path, tag: str) -> str:
         raise AutoresearchError(f"--git: {path} is not inside a git repository") from None
     if _git(path, "status", "--porcelain", "--", path.resolve().name):
         raise AutoresearchError(f"--git: {path} has uncommitted changes; commit or stash them first")
+    start = _git(path, "rev-parse", "--abbrev-ref", "HEAD")
     try:
         _git(path, "checkout", "-q", "-b", branch)
     except AutoresearchError as exc:
         raise AutoresearchError(f"--git: cannot create branch {branch}: {exc}") from None
-    return branch
+    return {"branch": branch, "start": start}
 
 
-def commit_on_branch(target: Path, best: str, baseline: str, branch: str, run_id: str) -> None:
-    """Commit `best` as `target` on a new `branch`, then return to the current branch with `baseline` in the tree."""
-    start = _git(target, "rev-parse", "--abbrev-ref", "HEAD")
-    _git(target, "checkout", "-q", "-b", branch)
-    atomic_write(target, best)
-    _git(target, "add", "--", target.name)
-    _git(target, "commit", "-q", "-m", f"autoresearch: optimised {target.name} (run {run_id})", "--", target.name)
-    _git(target, "checkout", "-q", start)
-    atomic_write(target, baseline)
+async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
+    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
+    from .cost import estimate, previewable
+
+    if not previewable(suite.model):
+        why = "the simulator costs nothing" if suite.model.backend == "sim" else \
+            "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
+        return f"no cost preview for {suite.model.name}: {why}"
+    text = suite.skill_path.read_text(encoding="utf-8")
+    train = await estimate(suite, text, models, suite.runs, suite.split("train"))
+    holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
+    baseline = train.dollars + (holdout.dollars if holdout else 0.0)
+    lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
+             f"inputs: {train}",
+             "each experiment: up to about twice that (screen and confirmation; less when raced), plus one mutator "
+             "call, and the holdout again on a keep"]
+    if budget.experiments is not None:
+        lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
+    if budget.dollars is not None:
+        lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
+    return "\n".join(lines)
 
 
 def default_run_id(suite: Suite) -> str:
@@ -821,12 +933,34 @@ def default_run_id(suite: Suite) -> str:
 
 
 def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
-            models: dict | None = None) -> RunDir:
-    """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
+            models: dict | None = None, git: dict | None = None) -> RunDir:
+    """Create a run directory for `suite` with its configuration (and model overrides, for resume; with
+    `--git`, the branch the keeps go on and the one the user started from)."""
     run_id = run_id or default_run_id(suite)
+    lock = target_lock(suite.skill_path)
+    if lock.is_held():  # checked before the run directory exists, so a refusal leaves nothing behind
+        from .locks import LockHeld
+
+        raise LockHeld(str(suite.skill_path), lock.holder())
     created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": created,
-                                        "config": config.to_dict(), "models": models or {}, "info": suite_info(suite)})
+    run = RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": created,
+                                       "config": config.to_dict(), "models": models or {}, "info": suite_info(suite),
+                                       **({"git": git} if git else {})})
+    _ignore_runs(Path(root))
+    return run
+
+
+def _ignore_runs(root: Path) -> None:
+    """In a git repository, the runs folder goes into .gitignore (once): runs and the cache are not for commits."""
+    from .install import IGNORED, ensure_ignored, in_git_repository, project_root
+
+    if not in_git_repository(root):
+        return
+    project, folder = project_root(root), root.resolve()
+    if folder.name == IGNORED.strip("/"):
+        ensure_ignored(project)
+    elif folder.is_relative_to(project) and folder != project:
+        ensure_ignored(project, f"/{folder.relative_to(project).as_posix()}/")
 
 
 def suite_info(suite: Suite) -> dict:

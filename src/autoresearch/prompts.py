@@ -23,3 +23,20 @@ def _template(name: str, override: str | None):
 def render(name: str, override: str | Path | None = None, **values: Any) -> str:
     """Render the packaged template `name` (or the user's `override` file) with `values`."""
     return _template(name, str(override) if override else None).render(**values)
+
+
+def check_template(path: str | Path, trial) -> None:
+    """A user's template must load and render (`trial` renders it once) before anything is paid for."""
+    import jinja2
+
+    from .errors import input_error
+
+    try:
+        _template("mutate.md.j2", str(path))
+        trial()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise input_error(str(path), f"--template: cannot read: {exc}") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise input_error(str(path), f"--template: {exc.message}", exc.lineno) from None
+    except jinja2.TemplateError as exc:
+        raise input_error(str(path), f"--template: {exc}") from None

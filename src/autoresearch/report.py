@@ -160,7 +160,7 @@ def render_changelog(entries: list[dict], name: str) -> str:
     """The human log of a run: every attempt, kept or not, with its hypothesis, scores, reason and diff."""
     keeps = sum(e["decision"] == "keep" for e in entries)
     lines = [f"# Changelog of the autoresearch run on {name}", "",
-             f"{len(entries) - 1} experiments after the baseline, {keeps} kept. Every attempt is listed, kept or not.", ""]
+             f"{counted(len(entries) - 1, 'experiment')} after the baseline, {keeps} kept. Every attempt is listed, kept or not.", ""]
     for e in entries:
         if e["decision"] == "baseline":
             lines += ["## #0 baseline", "", f"- train: {_pct(e['scores']['train'])}, holdout: "
@@ -243,6 +243,11 @@ def holdout_findings(entries: list[dict]) -> list[str]:
         lines.append(f"only {train_inputs} train inputs (< 20): a test on them cannot tell a general gain from "
                      "fitting them; generalisation rests on the holdout")
     return lines
+
+
+def counted(n: float, noun: str, plural: str | None = None) -> str:
+    """`1 section`, `2 sections`: a number with its noun in the right form."""
+    return f"{n:g} {noun if n == 1 else plural or noun + 's'}"
 
 
 def status_text(run_id: str, entries: list[dict], config: dict, state: str = "") -> str:

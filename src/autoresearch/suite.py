@@ -6,6 +6,7 @@ typo is caught before any model call is paid for.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
-from .models import ROLE_MAX_TOKENS, ModelSpec
+from .models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .trigger_set import Trigger, parse_distractors, parse_triggers
 from .yamlsource import LocatedDict, LocatedList, load_located
 
@@ -117,9 +118,13 @@ class _Reader:
     def __init__(self, path: Path):
         self.path = path
         self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def fail(self, message: str, line: int | None, key: str | None = None) -> None:
         self.problems.append(Problem(str(self.path), message, line, key))
+
+    def warn(self, message: str, line: int | None, key: str | None = None) -> None:
+        self.warnings.append(Problem(str(self.path), message, line, key, "warning"))
 
     def mapping(self, value: Any, where: str, line: int) -> LocatedDict | None:
         if not isinstance(value, LocatedDict):
@@ -183,12 +188,18 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
     if value is None:
         return None
     if isinstance(value, str):
+        problem = name_problem(value, harness_ok=where == "model")
+        if problem:
+            reader.fail(problem, line, where)
         return ModelSpec(name=value, max_tokens=max_tokens_default)
     data = reader.mapping(value, where, line)
     if data is None:
         return None
     reader.known_keys(data, MODEL_KEYS, where)
     name = reader.text(data, "name", f"{where}.")
+    problem = name_problem(name, harness_ok=where == "model") if name else None
+    if problem:
+        reader.fail(problem, data.line_of("name"), f"{where}.name")
     max_tokens = reader.number(data, "max_tokens", f"{where}.", int, 1)
     temperature = reader.number(data, "temperature", f"{where}.", float, 0, 2)
     seed = reader.number(data, "seed", f"{where}.", int, 0)
@@ -231,6 +242,10 @@ def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
                 reader.fail(f"cannot read input file {file!r}: {getattr(exc, 'strerror', None) or exc}",
                             item_data.line_of("file"), f"{where}.file")
                 continue
+        if not text.strip():
+            key = "text" if "text" in item_data else "file"
+            reader.warn("the input is empty: the target gets nothing to work on", item_data.line_of(key),
+                        f"{where}.{key}")
         files = _parse_files(reader, item_data, where)
         if input_id and files is not None:
             inputs.append(Input(input_id, text, split if split in SPLITS else "train", files, reader.path.parent))
@@ -445,6 +460,27 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
     if inputs and not any(i.split == "train" for i in inputs):
         raise input_error(str(path), "every input is holdout: at least one must be `split: train`",
                           data.line_of("inputs"), "inputs")
-    return Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
-                 threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes), holdout_runs,
-                 tuple(triggers), tuple(distractors))
+    if inputs and not any(i.split == "holdout" for i in inputs):
+        reader.warn("no holdout inputs: overfitting to the train inputs cannot show; mark about one in four "
+                    "`split: holdout`", data.line_of("inputs"), "inputs")
+    suite = Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
+                  threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes + reader.warnings),
+                  holdout_runs, tuple(triggers), tuple(distractors))
+    return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data,
+                                                                                        data.line_of("model"))))
+
+
+def model_warnings(suite: Suite, model_named: bool, line: int | None = None) -> list[Problem]:
+    """Model choices that run but mislead: no target named (the simulator is used), a simulated judge
+    grading a real target. Keyed `model` and `judge`, so a command line that names models can redo them."""
+    out = []
+    if not model_named:
+        out.append(Problem(str(suite.path), "no `model:`: the target is the offline simulator (sim), whose scores say "
+                           "nothing about a real model; name one (see README, Models)", None, "model", "warning"))
+    judged = [e for e in suite.evals if e.judge]
+    sim_judged = [e.id for e in judged if (e.judge.model or suite.judge_model or suite.model).backend == "sim"]
+    if suite.model.backend != "sim" and sim_judged:
+        out.append(Problem(str(suite.path), f"the judge of {', '.join(sim_judged)} is the simulator, grading a real "
+                           f"target ({suite.model.name}) by keyword matching; name a real judge (`judge:`)",
+                           line, "judge", "warning"))
+    return out
