@@ -64,7 +64,12 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 def load_located(text: str, source: str, line_offset: int = 0) -> Any:
     """Parse YAML text; syntax errors become InputErrors naming `source` and the line."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a NUL or other control character the YAML reader refuses
+        line = text.count("\n", 0, exc.position) + 1 + line_offset
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise input_error(source, f"malformed YAML: character {char!r} is not allowed in YAML text", line) from None
     loader.source = source
     loader.line_offset = line_offset
     try:

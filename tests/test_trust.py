@@ -1,0 +1,90 @@
+"""Trust boundaries: a suite's code, a model's reply and a user's files cannot take the tool down or reach out."""
+
+import json
+
+from click.testing import CliRunner
+
+from autoresearch.checks import Check, CheckError, run_check
+from autoresearch.cli import main
+
+from conftest import BASIC_SUITE
+
+import pytest
+
+ROGUE_CHECKS = """\
+import os, sys, time
+
+def exits(output):
+    sys.exit(0)
+
+def interrupts(output):
+    raise KeyboardInterrupt
+
+def hard_exit(output):
+    os._exit(3)
+
+def hangs(output):
+    while True:
+        time.sleep(0.01)
+
+def fine(output):
+    return True, "fine"
+"""
+
+
+def cli(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def python_evals(*names, timeout=None):
+    lines = ["evals:"]
+    for name in names:
+        extra = f", timeout: {timeout}" if timeout else ""
+        lines += [f"  - id: {name.replace('_', '-')}", f"    question: Does {name} pass?",
+                  f"    check: {{type: python, value: \"rogue.py:{name}\"{extra}}}"]
+    return BASIC_SUITE.split("evals:")[0] + "\n".join(lines) + "\n"
+
+
+def test_a_check_that_exits_raises_or_hangs_is_an_error_cell_with_its_words(make_suite, tmp_path):
+    suite = make_suite(python_evals("exits", "interrupts", "hard_exit", "hangs", "fine", timeout=0.5),
+                       files={"rogue.py": ROGUE_CHECKS})
+    out = tmp_path / "r.json"
+    result = cli("eval", suite, "--threshold", "0.99", "--json", out)
+    assert result.exit_code == 2, result.output
+    cells = json.loads(out.read_text())["cells"]
+    reasons = {c["eval"]: c["reason"] for c in cells}
+    assert {c["eval"]: c["status"] for c in cells} == {"exits": "error", "interrupts": "error",
+                                                      "hard-exit": "error", "hangs": "error", "fine": "pass"}
+    assert "called exit(0)" in reasons["exits"]
+    assert "KeyboardInterrupt" in reasons["interrupts"]
+    assert "exit code 3" in reasons["hard-exit"]
+    assert "time bound of 0.5s" in reasons["hangs"]
+    assert "overall" in result.output  # the table was printed
+
+
+def test_validate_parses_check_files_and_never_imports_them(make_suite, tmp_path):
+    marker = tmp_path / "imported"
+    code = f"open({str(marker)!r}, 'w').write('ran')\n\ndef ok(output):\n    return True\n"
+    suite = make_suite(python_evals("ok"), files={"rogue.py": code})
+    result = cli("validate", suite)
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    missing = make_suite(python_evals("absent"), files={"rogue.py": code})
+    result = cli("validate", missing)
+    assert result.exit_code == 2 and "has no function 'absent'" in result.output
+    assert not marker.exists()
+
+
+def test_a_catastrophic_regex_is_stopped_at_its_time_bound():
+    with pytest.raises(CheckError, match="time bound of 0.2s"):
+        run_check(Check("regex", r"(a|aa)+$", seconds=0.2), "a" * 60 + "b")
+    assert run_check(Check("regex", r"(a|aa)+$", seconds=0.2), "aaaa").passed
+
+
+def test_a_check_timeout_comes_from_the_suite_or_the_check(make_suite):
+    from autoresearch.suite import load_suite
+
+    text = python_evals("fine").replace("runs: 2", "runs: 2\ncheck_timeout: 2.5")
+    text = text.replace("evals:", "evals:\n  - id: rx\n    question: Q?\n    check: {type: regex, value: 'a+', timeout: 0.3}")
+    suite = load_suite(make_suite(text, files={"rogue.py": ROGUE_CHECKS}))
+    assert suite.eval("rx").check.seconds == 0.3 and suite.eval("fine").check.seconds == 2.5
