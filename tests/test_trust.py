@@ -88,3 +88,63 @@ def test_a_check_timeout_comes_from_the_suite_or_the_check(make_suite):
     text = text.replace("evals:", "evals:\n  - id: rx\n    question: Q?\n    check: {type: regex, value: 'a+', timeout: 0.3}")
     suite = load_suite(make_suite(text, files={"rogue.py": ROGUE_CHECKS}))
     assert suite.eval("rx").check.seconds == 0.3 and suite.eval("fine").check.seconds == 2.5
+
+
+# -- odd model replies --------------------------------------------------------------------------
+
+def _message(**fields):
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-fake-1",
+               "content": [{"type": "text", "text": "Summary: fine"}], "stop_reason": "end_turn",
+               "usage": {"input_tokens": 5, "output_tokens": 3}}
+    message.update(fields)
+    return {"raw_message": message}
+
+
+ODD = {"content-null": _message(content=None), "content-string": _message(content="just text"),
+       "usage-null": _message(usage=None), "tokens-as-strings": _message(usage={"input_tokens": "5", "output_tokens": "3"}),
+       "text-not-string": _message(content=[{"type": "text", "text": 42}]), "fine": _message()}
+
+
+def test_odd_200_replies_are_one_error_cell_each(make_suite, monkeypatch):
+    from messages_server import MessagesServer
+
+    class RawServer(MessagesServer):
+        """Sends a reply's `raw_message` as the whole body, whatever its shape."""
+
+        def message(self, body):
+            answer = self.reply(body)
+            return answer["raw_message"] if isinstance(answer, dict) and "raw_message" in answer else \
+                super().message(body)
+
+    from autoresearch.runner import Models, evaluate_sync
+    from autoresearch.suite import load_suite
+
+    lines = ["skill: notes/SKILL.md", "runs: 1", "model: anthropic:claude-fake-1", "inputs:"]
+    lines += [f"  - {{id: {name}, text: '{name}'}}" for name in ODD]
+    lines += ["evals:", "  - id: s", "    question: Q?", "    check: {type: icontains, value: summary}"]
+    suite = load_suite(make_suite("\n".join(lines) + "\n"))
+    with RawServer(reply=lambda body: ODD[body["messages"][-1]["content"]]) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        from autoresearch.models import open_model
+        import functools
+
+        result = evaluate_sync(suite, models=Models.for_suite(suite, functools.partial(open_model, cache=None)))
+    status = {c.input_id: (c.status, c.reason) for c in result.cells}
+    assert status.pop("fine")[0] == "pass"
+    assert all(s == "error" and "odd reply" in r for s, r in status.values()), status
+    assert "usage.input_tokens is a str" in status["tokens-as-strings"][1]
+
+
+@pytest.mark.parametrize("envelope,words", [
+    ({"result": None}, "result is NoneType"),
+    ({"result": "x", "usage": "lots"}, "usage is str"),
+    ({"result": "x", "usage": {"input_tokens": "9"}}, "usage.input_tokens is '9'"),
+    ({"result": "x", "total_cost_usd": "cheap"}, "total_cost_usd is 'cheap'"),
+])
+def test_odd_command_output_is_a_model_error(envelope, words):
+    from autoresearch.errors import ModelError
+    from autoresearch.models.command import parse_output
+
+    with pytest.raises(ModelError, match=words):
+        parse_output(json.dumps(envelope))
