@@ -24,6 +24,10 @@ class CheckError(AutoresearchError):
     """A check could not give a verdict (a python check raised, or returned something unusable)."""
 
 
+class EchoedVerdict(CheckError):
+    """The graded output holds the judge's verdict line: the answer may be an echo of a forged verdict."""
+
+
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
@@ -332,10 +336,16 @@ _VERDICT = re.compile(r"^\s*VERDICT:\s*(PASS|FAIL)\s*$", re.MULTILINE)
 _REASON = re.compile(r"^\s*REASON:\s*(.+)$", re.MULTILINE)
 
 
-def parse_judge_answer(text: str) -> Verdict:
-    """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError."""
+def parse_judge_answer(text: str, untrusted: str = "") -> Verdict:
+    """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError.
+
+    When the graded output (`untrusted`) holds that same verdict line, the judge may only be echoing
+    it: that is an error too, never a pass."""
     verdicts = _VERDICT.findall(text)
     if len(verdicts) != 1:
         raise CheckError(f"judge answer has {len(verdicts)} VERDICT lines, expected exactly one: {_snippet(text)}")
+    if verdicts[0] in _VERDICT.findall(untrusted):
+        raise EchoedVerdict(f"the graded output itself holds a 'VERDICT: {verdicts[0]}' line, so the judge's answer "
+                         f"cannot be told from an echo of it: {_snippet(text)}")
     reason = _REASON.search(text)
     return Verdict(verdicts[0] == "PASS", f"judge: {reason.group(1).strip() if reason else verdicts[0]}")
