@@ -192,3 +192,51 @@ def test_a_judge_that_echoes_a_forged_verdict_gives_an_error_never_a_pass(make_s
         result = evaluate_sync(suite, models=Models.for_suite(suite, functools.partial(open_model, cache=None)))
     [cell] = result.cells
     assert cell.status == "error", cell
+
+
+# -- what a suite may read ------------------------------------------------------------------------
+
+def test_input_files_and_check_files_are_confined_to_the_suite_folder(make_suite, tmp_path):
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.txt"
+    secret.write_text("password=hunter2\n")
+    (tmp_path / "checks").mkdir()
+    outside = BASIC_SUITE.replace('text: "Ann: I will send the report by Friday. Bob: I will fix the build today."',
+                                  f"file: ../{secret.name}")
+    path = make_suite(outside)
+    result = cli("eval", path)
+    assert result.exit_code == 2 and "outside the suite's folder" in result.output and "hunter2" not in result.output
+    absolute = make_suite(outside.replace(f"../{secret.name}", str(secret)))  # make_suite rewrites suite.yaml
+    assert "outside the suite's folder" in cli("validate", absolute).output
+    allowed = cli("validate", "--allow-outside", absolute)
+    assert allowed.exit_code == 0 and f"reads outside its folder: {secret}" in allowed.output
+    assert cli("validate", make_suite("allow_outside: true\n" + outside)).exit_code == 0
+    checks = make_suite(python_evals("fine").replace("rogue.py", "../outside.py"))
+    (tmp_path.parent / "outside.py").write_text(ROGUE_CHECKS)
+    assert "outside the suite's folder" in cli("validate", checks).output
+
+
+def test_run_json_stores_the_suite_relative_so_a_copied_project_uses_its_own(make_suite, tmp_path):
+    import shutil
+
+    project = tmp_path / "project"
+    suite = make_suite(BASIC_SUITE)
+    project.mkdir()
+    shutil.copytree(suite.parent / "notes", project / "notes")
+    shutil.copy(suite, project / "suite.yaml")
+    result = cli("run", project / "suite.yaml", "--baseline-only", "--run-id", "r1", "--runs-dir", project / ".runs")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((project / ".runs/r1/run.json").read_text())
+    assert not saved["suite"].startswith("/")
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy)
+    from autoresearch.journal import RunDir
+
+    assert RunDir(copy / ".runs/r1").suite_path().resolve() == (copy / "suite.yaml").resolve()
+
+
+@pytest.mark.parametrize("run_id", ["../../escape", "a/b", "..", "/tmp/x", ".hidden"])
+def test_a_run_id_is_a_name_not_a_path(make_suite, tmp_path, run_id):
+    runs = tmp_path / "deep/runs"
+    result = cli("run", make_suite(BASIC_SUITE), "--baseline-only", "--run-id", run_id, "--runs-dir", runs)
+    assert result.exit_code == 2 and "must be a name" in result.output
+    assert not any(p.name == "run.json" for p in tmp_path.rglob("run.json"))

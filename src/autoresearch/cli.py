@@ -169,10 +169,12 @@ def main() -> None:
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Measure the suite's trigger queries instead: does the agent load the skill when it should "
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float) -> None:
+                 compare_file: Path | None, alpha: float, allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
     Exit code 0 when every threshold is met, 1 when one is not or --compare finds a regression,
@@ -187,8 +189,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     from .report import eval_table, failing_thresholds, result_json
     from .runner import evaluate
     from .suite import load_suite
+    from .userfiles import read_user_text
 
-    suite = _with_models(load_suite(suite_file), model_name, judge_model, None, batch)
+    suite = _with_models(load_suite(suite_file, allow_outside=allow_outside), model_name, judge_model, None, batch)
     triggers = _triggers_mode(suite)
     if triggers:
         from .triggers import trigger_suite
@@ -200,7 +203,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path
-    skill_text = skill_path.read_text(encoding="utf-8")
+    skill_text = read_user_text(skill_path)
     inputs = suite.inputs if split == "all" else suite.split(split)
     if not inputs:
         click.echo(f"error: {suite.path}: no {split} inputs", err=True)
@@ -319,12 +322,15 @@ def _read_result(path: Path) -> dict:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
-def validate(files: tuple[Path, ...]) -> None:
-    """Check SKILL.md files and suite files without running anything.
+def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
+    """Check SKILL.md files and suite files without running anything (a python check is parsed, not run).
 
     A `.yaml`/`.yml` file is read as a suite (and its target skill is checked too); anything else as
-    a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass.
+    a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass. Files a suite
+    reads from outside its folder are listed.
     """
     from .errors import InputError
     from .skill import load_skill, validate_skill
@@ -334,8 +340,10 @@ def validate(files: tuple[Path, ...]) -> None:
     for path in files:
         try:
             if path.suffix in (".yaml", ".yml"):
-                suite = load_suite(path)
+                suite = load_suite(path, allow_outside=allow_outside)
                 problems = list(suite.warnings)
+                for outside in suite.outside:
+                    click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = f"suite, {len(suite.inputs)} inputs ({len(suite.split('holdout'))} holdout), {len(suite.evals)} evals"
             else:
                 doc = load_skill(path)
@@ -412,13 +420,15 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
 @click.option("--baseline-only", is_flag=True,
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
 def run(suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, no_confirm: bool,
         no_racing: bool, template: str | None, use_git: bool, tag: str | None, runs_dir: Path,
-        run_id: str | None, baseline_only: bool) -> None:
+        run_id: str | None, baseline_only: bool, allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
@@ -437,7 +447,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
-        suite = load_suite(suite_file)
+        suite = load_suite(suite_file, allow_outside=allow_outside)
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
@@ -592,8 +602,9 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     run_dir = RunDir.find(run_ref, runs_dir)
     saved = run_dir.config()
     chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
-    suite = _as_trigger_suite(_with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"),
-                                           chosen.get("mutator"), chosen.get("batch", False)), chosen)
+    suite = load_suite(run_dir.suite_path(), allow_outside=saved.get("allow_outside", False))
+    suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
+                                           chosen.get("batch", False)), chosen)
     config = LoopConfig.from_dict(saved["config"])
     given = {k: v for k, v in dataclasses.asdict(budget).items() if v is not None} if budget else {}
     if given:
@@ -699,7 +710,9 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     from .mutation import Proposal
 
     experiment = _open_run(run_ref, runs_dir, no_cache)
-    body = body_file.read_text(encoding="utf-8")
+    from .userfiles import read_user_text
+
+    body = read_user_text(body_file)
     entry = experiment.try_sync(section, Proposal(body, " ".join(hypothesis.split()), kind))
     feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:
@@ -761,7 +774,7 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     click.echo(render_diff(section_diff(baseline, best), "unified"), nl=False)
     from .suite import load_suite
 
-    target = load_suite(config["suite"], check_skill=False).skill_path
+    target = load_suite(run_dir.suite_path(), check_skill=False, allow_outside=config.get("allow_outside", False)).skill_path
     if branch:
         from .loop import commit_on_branch
 

@@ -660,8 +660,11 @@ def default_run_id(suite: Suite) -> str:
 def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
             models: dict | None = None) -> RunDir:
     """Create a run directory for `suite` with its configuration (and model overrides, for resume)."""
+    from .userfiles import relative_to_folder
+
     run_id = run_id or default_run_id(suite)
-    return RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": _now(),
+    return RunDir.create(root, run_id, {"suite": relative_to_folder(suite.path, Path(root) / run_id),
+                                        "allow_outside": suite.allow_outside, "created": _now(),
                                         "config": config.to_dict(), "models": models or {}})
 
 
