@@ -240,3 +240,53 @@ def test_a_run_id_is_a_name_not_a_path(make_suite, tmp_path, run_id):
     result = cli("run", make_suite(BASIC_SUITE), "--baseline-only", "--run-id", run_id, "--runs-dir", runs)
     assert result.exit_code == 2 and "must be a name" in result.output
     assert not any(p.name == "run.json" for p in tmp_path.rglob("run.json"))
+
+
+# -- install --force --------------------------------------------------------------------------------
+
+def _install(cwd, home, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "autoresearch", "install", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+def test_install_force_replaces_only_the_files_it_ships(tmp_path):
+    project, home = tmp_path / "p", tmp_path / "home"
+    project.mkdir()
+    assert _install(project, home, "--claude").returncode == 0
+    folder = project / ".claude/skills/autoresearch-create"
+    (folder / "my-notes.md").write_text("mine")
+    (folder / "SKILL.md").write_text("edited")
+    done = _install(project, home, "--claude", "--force")
+    assert done.returncode == 0, done.stderr
+    assert (folder / "my-notes.md").read_text() == "mine" and (folder / "SKILL.md").read_text() != "edited"
+
+
+def test_install_never_follows_a_link_out_of_the_project(tmp_path):
+    project, home, elsewhere = tmp_path / "p", tmp_path / "home", tmp_path / "elsewhere"
+    (project / ".claude").mkdir(parents=True)
+    (elsewhere / "autoresearch-create").mkdir(parents=True)
+    (elsewhere / "autoresearch-create/SKILL.md").write_text("someone else's")
+    (project / ".claude/skills").symlink_to(elsewhere)
+    done = _install(project, home, "--claude", "--force")
+    assert done.returncode == 2 and "outside the project" in done.stderr and "Traceback" not in done.stderr
+    assert (elsewhere / "autoresearch-create/SKILL.md").read_text() == "someone else's"
+    assert sorted(p.name for p in (elsewhere / "autoresearch-create").iterdir()) == ["SKILL.md"]
+
+
+def test_a_corrupt_install_marker_is_a_message(tmp_path):
+    project, home = tmp_path / "p", tmp_path / "home"
+    project.mkdir()
+    assert _install(project, home, "--pi").returncode == 0
+    marker = project / ".pi/skills/autoresearch/.autoresearch-installed.json"
+    marker.write_text("{not json")
+    (project / ".pi/skills/autoresearch/SKILL.md").write_text("changed")
+    done = _install(project, home, "--pi")
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert "marker .autoresearch-installed.json is unreadable" in done.stdout
+    assert _install(project, home, "--pi", "--force").returncode == 0
+    assert json.loads(marker.read_text())
