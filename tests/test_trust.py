@@ -290,3 +290,165 @@ def test_a_corrupt_install_marker_is_a_message(tmp_path):
     assert "marker .autoresearch-installed.json is unreadable" in done.stdout
     assert _install(project, home, "--pi", "--force").returncode == 0
     assert json.loads(marker.read_text())
+
+
+# -- the target and the run folder ----------------------------------------------------------------
+
+def _run_cli(cwd, *args, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "autoresearch", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, **kwargs)
+
+
+LOOP_SUITE = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: sim")
+
+
+def test_an_edit_to_the_target_during_a_run_is_kept_and_stops_the_run(make_suite, tmp_path):
+    from autoresearch.journal import RunDir
+    from autoresearch.loop import Experiment, LoopConfig, TargetEdited, new_run
+    from autoresearch.runner import Models
+    from autoresearch.suite import load_suite
+
+    suite = load_suite(make_suite(LOOP_SUITE))
+    run = new_run(suite, LoopConfig(), tmp_path / "runs", "edit")
+    said = []
+
+    def on_event(line):  # the user saves the file while the baseline is being measured
+        said.append(line)
+        if "measuring the baseline" in line:
+            suite.skill_path.write_text(suite.skill_path.read_text() + "\nMy edit.\n")
+
+    experiment = Experiment(suite, run, LoopConfig(), Models.for_suite(suite), on_event)
+    with pytest.raises(TargetEdited, match="was edited during run edit"):
+        experiment.run_sync(baseline_only=True)
+    assert suite.skill_path.read_text().endswith("My edit.\n")
+    assert [e["decision"] for e in RunDir(run.path).entries()] == ["baseline"]
+    resumed = _run_cli(tmp_path, "run", "--resume", "edit", "--runs-dir", tmp_path / "runs", "--baseline-only")
+    assert resumed.returncode == 2 and "edited outside the run" in resumed.stderr
+
+
+def test_a_read_only_target_is_refused_before_the_baseline(make_suite, tmp_path):
+    import stat
+
+    path = make_suite(LOOP_SUITE)
+    target = tmp_path / "notes/SKILL.md"
+    target.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    try:
+        result = cli("run", path, "--run-id", "ro", "--runs-dir", tmp_path / "runs", "--max-experiments", "1")
+    finally:
+        target.chmod(0o644)
+    assert result.exit_code == 2 and "read-only" in result.output
+    assert not (tmp_path / "runs/ro").exists()
+
+
+def test_stale_temp_files_from_a_kill_are_cleaned_on_the_next_start(make_suite, tmp_path):
+    path = make_suite(LOOP_SUITE)
+    runs = tmp_path / "runs"
+    assert cli("run", path, "--baseline-only", "--run-id", "t", "--runs-dir", runs).exit_code == 0
+    beside = tmp_path / "notes/.SKILL.md.abc123.tmp"
+    inside = runs / "t/cells/.x.json.def456.tmp"
+    beside.write_text("half")
+    inside.write_text("half")
+    result = cli("run", "--resume", "t", "--runs-dir", runs, "--max-experiments", "1")
+    assert result.exit_code == 0, result.output
+    assert not beside.exists() and not inside.exists()
+
+
+# -- no tracebacks ----------------------------------------------------------------------------------
+
+def test_a_nul_byte_in_a_suite_is_a_message_with_its_line(make_suite):
+    path = make_suite(BASIC_SUITE.replace("question: Is it under 400 words?", "question: Is it\x00 short?"))
+    result = cli("validate", path)
+    assert result.exit_code == 2 and f"{path}:14:" in result.output and "'\\x00'" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_non_utf8_skill_and_try_file_name_the_line(make_suite, tmp_path):
+    path = make_suite(LOOP_SUITE)
+    latin = tmp_path / "latin.md"
+    latin.write_bytes(b"---\nname: notes\ndescription: d\n---\n# Notes\n\ncaf\xe9\n")
+    result = cli("eval", path, "--skill", latin)
+    assert result.exit_code == 2 and f"{latin}:7: not UTF-8" in result.output
+    runs = tmp_path / "runs"
+    assert cli("run", path, "--baseline-only", "--run-id", "u", "--runs-dir", runs).exit_code == 0
+    result = cli("try", "u", "--runs-dir", runs, "--section", "format", "--file", latin, "--hypothesis", "h")
+    assert result.exit_code == 2 and f"{latin}:7: not UTF-8" in result.output
+
+
+@pytest.mark.parametrize("template,words", [("{{ skill\n", ":1: template error"),
+                                            ("{{ skill }}\n{{ nothing.here }}\n", "'nothing' is undefined")])
+def test_a_broken_template_is_found_before_the_baseline(make_suite, tmp_path, template, words):
+    path = make_suite(LOOP_SUITE)
+    (tmp_path / "t.j2").write_text(template)
+    result = cli("run", path, "--template", tmp_path / "t.j2", "--run-id", "j", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and words in result.output, result.output
+    assert not (tmp_path / "runs/j").exists()
+
+
+def test_a_skill_with_an_empty_body_is_refused_before_the_baseline(make_suite, tmp_path):
+    path = make_suite(LOOP_SUITE, skill="---\nname: notes\ndescription: Writes notes. Use when asked.\n---\n")
+    result = cli("run", path, "--run-id", "e", "--runs-dir", tmp_path / "runs", "--max-experiments", "1")
+    assert result.exit_code == 2 and "no section the loop can change" in result.output
+
+
+def test_a_full_disk_or_an_unwritable_run_folder_is_a_message(make_suite, tmp_path):
+    import resource
+    import signal
+
+    path = make_suite(LOOP_SUITE)
+
+    def small_files():  # writes past 300 bytes fail as they would on a full disk (EFBIG here, ENOSPC there)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300, 300))
+
+    full = _run_cli(tmp_path, "run", path, "--baseline-only", "--run-id", "f", "--runs-dir", tmp_path / "runs",
+                    preexec_fn=small_files)
+    assert full.returncode == 2 and "Traceback" not in full.stderr and "error: File too large" in full.stderr
+    (tmp_path / "blocked").write_text("a file where the runs folder should be")
+    blocked = _run_cli(tmp_path, "run", path, "--baseline-only", "--run-id", "b", "--runs-dir", tmp_path / "blocked/runs")
+    assert blocked.returncode == 2 and "Traceback" not in blocked.stderr and "error: Not a directory" in blocked.stderr
+
+
+# -- budgets after a crash --------------------------------------------------------------------------
+
+KILLER_CLI = """\
+import os, signal, sys
+log, kill_at = sys.argv[1], int(sys.argv[2])
+prompt = sys.stdin.read()
+with open(log, "a") as handle:
+    handle.write("call\\n")
+with open(log) as handle:
+    calls = len(handle.readlines())
+if calls == kill_at and not os.path.exists(log + ".killed"):
+    open(log + ".killed", "w").close()
+    os.kill(os.getppid(), signal.SIGKILL)
+if "<mutation_task>" in prompt:
+    print("<hypothesis>say summary %d</hypothesis><kind>clarify</kind><section_body>\\n- Start with the summary %d.\\n"
+          "</section_body>" % (calls, calls))
+else:
+    sample = int(os.environ.get("AUTORESEARCH_SAMPLE", "0"))
+    print("Summary: notes" if (calls + sample) % 3 else "notes")
+"""
+
+
+def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite, tmp_path):
+    import sys
+
+    killer = tmp_path / "killer.py"
+    killer.write_text(KILLER_CLI)
+    log = tmp_path / "calls.log"
+    model = f"command:{sys.executable} {killer} {log} 10"
+    path = make_suite(BASIC_SUITE.replace("runs: 2", f"runs: 2\nmodel: {{name: '{model}', concurrency: 1}}"))
+    runs = tmp_path / "runs"
+    first = _run_cli(tmp_path, "run", path, "--run-id", "k", "--runs-dir", runs, "--max-calls", "30", "--no-cache",
+                     "--plateau", "100")
+    assert first.returncode == -9, first.stderr  # killed in its first attempt, after the mutator and a stage
+    resumed = _run_cli(tmp_path, "run", "--resume", "k", "--runs-dir", runs, "--no-cache")
+    assert resumed.returncode == 0, resumed.stderr
+    made = len(log.read_text().splitlines())
+    from autoresearch.journal import RunDir
+
+    charged = sum(e["calls"] for e in RunDir(runs / "k").entries())
+    assert made - charged <= 1, (made, charged)  # at most the one call the kill interrupted

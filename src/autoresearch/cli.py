@@ -27,6 +27,10 @@ def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except AutoresearchError as exc:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
             sys.exit(EXIT_ERROR)
+        except OSError as exc:  # disk full, a read-only folder, a path that is a file: the system's words
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(EXIT_ERROR)
 
     return wrapper
 
@@ -435,7 +439,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, start_git_branch
+    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, preflight, start_git_branch
     from .stats import KeepRule
     from .suite import load_suite
 
@@ -453,6 +457,7 @@ def run(suite_file: Path | None, resume: str | None, model_name: str | None, jud
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
+        preflight(suite, config)  # before the run directory exists and before any paid call
         run_id = run_id or default_run_id(suite)
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             click.echo(f"committing keeps on branch {start_git_branch(suite.skill_path, tag or run_id)}")

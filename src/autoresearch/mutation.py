@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .checks import describe
-from .errors import AutoresearchError, InputError
+from .errors import AutoresearchError, InputError, input_error
 from .keywords import content_words, stem
 from .outcome import Outcome
 from .prompts import render
@@ -167,6 +167,28 @@ _PROPOSAL = re.compile(r"<hypothesis>(?P<hypothesis>.*?)</hypothesis>\s*(?:<kind
 
 def _placeholder(text: str) -> bool:
     return " ".join(text.split()).strip().lower() in PLACEHOLDERS
+
+
+def check_template(template: str | Path, doc: SkillDocument) -> None:
+    """Render the user's mutator template once on sample data, so a mistake in it is a message
+    naming its line before any paid call, not a traceback after the baseline."""
+    import jinja2
+
+    from .userfiles import read_user_text
+
+    read_user_text(Path(template))  # unreadable or not UTF-8: a message naming the line
+    failure = {"id": "an-eval", "failed": 1, "total": 2, "question": "Does it pass?", "check": "contains",
+               "negate": "false", "value": "x", "min": "", "max": "", "expectation": "The output contains `x`",
+               "reasons": ["did not find 'x'"]}
+    output = {"input_id": "an-input", "failed": ["an-eval"], "text": "an output"}
+    tried = [Attempted("clarify", "an-eval", "discard", "a hypothesis", "a reason")]
+    section = editable_sections(doc)[0] if editable_sections(doc) else PREAMBLE_ID
+    try:
+        mutation_prompt(doc, section, [failure], [output], tried, template)
+    except jinja2.TemplateSyntaxError as exc:
+        raise input_error(str(template), f"template error: {exc.message}", exc.lineno) from None
+    except jinja2.TemplateError as exc:
+        raise input_error(str(template), f"template error: {exc}") from None
 
 
 def parse_proposal(text: str) -> Proposal:
