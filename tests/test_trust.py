@@ -452,3 +452,44 @@ def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite,
 
     charged = sum(e["calls"] for e in RunDir(runs / "k").entries())
     assert made - charged <= 1, (made, charged)  # at most the one call the kill interrupted
+
+
+# -- the leakage guard --------------------------------------------------------------------------------
+
+def _probe_suite():
+    from pathlib import Path
+
+    from autoresearch.suite import Eval, Input, Judge, Suite
+
+    inputs = (Input("train", "Ann: I will send the report by Friday."),
+              Input("budget", "Priya: Project Falcon is at $48,000. Marco: I will send the forecast to Dana by "
+                              "October 14.", "holdout"),
+              Input("launch", "Launch slips to May 9.", "holdout"))
+    owners = Eval("owners", "Does every action item name an owner?",
+                  judge=Judge("Each action item names the person who owns it and a due date.",
+                              "At least one action item has no owner."))
+    return Suite(Path("s.yaml"), Path("SKILL.md"), inputs, (owners,), runs=1)
+
+
+OLD_SKILL = "# Notes\n\n- Start with a summary.\n"
+
+
+@pytest.mark.parametrize("added", [
+    "- For instance, send the forecast to Dana.",  # five words from a holdout input
+    "- Example: Dana gets it from Marco on October 14.",  # its facts, reordered
+    "- If the launch slips to May 9, say so first.",  # a holdout input of five words, whole
+    "- Make sure each action item names who owns it, with a due date.",  # the pass condition reworded
+])
+def test_the_leakage_guard_refuses_near_copies(added):
+    from autoresearch.leakage import leakage
+
+    assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite())
+
+
+@pytest.mark.parametrize("added", ["- Name who owns each task.", "- Quote amounts with their currency.",
+                                   "- When a launch date moves, give the new date first.",
+                                   "- Send the notes to everyone who attended."])
+def test_the_leakage_guard_lets_ordinary_instructions_through(added):
+    from autoresearch.leakage import leakage
+
+    assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite()) is None

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 from .checks import describe
 from .errors import AutoresearchError, InputError, input_error
 from .keywords import content_words, stem
+from .leakage import leakage
 from .outcome import Outcome
 from .prompts import render
 from .cells import FAIL
@@ -23,7 +24,6 @@ from .skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
 from .suite import Suite
 
 DESCRIPTION_ID = "_description"
-SHINGLE = 6  # words in a row that count as copying
 
 
 KINDS = ("add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify")
@@ -225,26 +225,6 @@ def strip_heading(body: str, section_id: str) -> str:
     if section_id not in (PREAMBLE_ID, DESCRIPTION_ID) and lines and lines[0].lstrip().startswith("#"):
         return "".join(lines[1:])
     return body
-
-
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
-
-
-def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
-    """What the proposal copied from holdout inputs or judge wording that the skill did not have already."""
-    added = _shingles(new_text) - _shingles(old_text)
-    if not added:
-        return None
-    for item in suite.split("holdout"):
-        if added & _shingles(item.text):
-            return f"copies text of holdout input '{item.id}'"
-    for ev in suite.evals:
-        wording = [ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition] if ev.judge else [])
-        if any(added & _shingles(w) for w in wording):
-            return f"copies the wording of eval '{ev.id}' into the skill"
-    return None
 
 
 def apply_proposal(doc: SkillDocument, section_id: str, proposal: Proposal, suite: Suite) -> SkillDocument:
