@@ -439,7 +439,7 @@ def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite,
     killer = tmp_path / "killer.py"
     killer.write_text(KILLER_CLI)
     log = tmp_path / "calls.log"
-    model = f"command:{sys.executable} {killer} {log} 10"
+    model = f"command:{sys.executable} {killer} {log} 9"
     path = make_suite(BASIC_SUITE.replace("runs: 2", f"runs: 2\nmodel: {{name: '{model}', concurrency: 1}}"))
     runs = tmp_path / "runs"
     first = _run_cli(tmp_path, "run", path, "--run-id", "k", "--runs-dir", runs, "--max-calls", "30", "--no-cache",
