@@ -81,6 +81,14 @@ def test_a_catastrophic_regex_is_stopped_at_its_time_bound():
     assert run_check(Check("regex", r"(a|aa)+$", seconds=0.2), "aaaa").passed
 
 
+def test_a_catastrophic_pattern_in_an_outcome_check_is_stopped_too():
+    from autoresearch.outcome import Outcome
+
+    outcome = Outcome("done", files={"notes.txt": "a" * 60 + "b"})
+    with pytest.raises(CheckError, match="time bound of 0.2s"):
+        run_check(Check("file-regex", r"(a|aa)+$", path="*.txt", seconds=0.2), "done", outcome=outcome)
+
+
 def test_a_check_timeout_comes_from_the_suite_or_the_check(make_suite):
     from autoresearch.suite import load_suite
 
@@ -385,6 +393,18 @@ def test_a_broken_template_is_found_before_the_baseline(make_suite, tmp_path, te
     result = cli("run", path, "--template", tmp_path / "t.j2", "--run-id", "j", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and words in result.output, result.output
     assert not (tmp_path / "runs/j").exists()
+
+
+def test_the_packaged_mutator_template_passes_the_template_check():
+    from importlib import resources
+
+    from autoresearch.mutation import check_template
+    from autoresearch.skill import parse_skill
+
+    from conftest import SKILL
+
+    default = resources.files("autoresearch").joinpath("templates/mutate.md.j2")
+    check_template(str(default), parse_skill(SKILL, "SKILL.md"))  # a copy of ours is never refused
 
 
 def test_a_skill_with_an_empty_body_is_refused_before_the_baseline(make_suite, tmp_path):

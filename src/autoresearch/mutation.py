@@ -180,7 +180,7 @@ def check_template(template: str | Path, doc: SkillDocument) -> None:
     failure = {"id": "an-eval", "failed": 1, "total": 2, "question": "Does it pass?", "check": "contains",
                "negate": "false", "value": "x", "min": "", "max": "", "expectation": "The output contains `x`",
                "reasons": ["did not find 'x'"]}
-    output = {"input_id": "an-input", "failed": ["an-eval"], "text": "an output"}
+    output = {"input_id": "an-input", "failed": ["an-eval"], "text": "an output", "trace": "Bash: ls"}
     tried = [Attempted("clarify", "an-eval", "discard", "a hypothesis", "a reason")]
     section = editable_sections(doc)[0] if editable_sections(doc) else PREAMBLE_ID
     try:
