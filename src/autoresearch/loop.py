@@ -588,7 +588,9 @@ def preflight(suite: Suite, config: LoopConfig) -> None:
         raise AutoresearchError(f"{target} has no section the loop can change (its body is empty): write at least "
                                 "a first version of the instructions under a heading")
     if config.template:
-        check_template(config.template, doc)
+        sample = {"id": 1, "section": "a-section", "kind": "clarify", "hypothesis": "a hypothesis", "p_value": 0.1,
+                  "wins": 3, "losses": 1, "near_miss": True, "decision": "refused", "reason": "a reason"}
+        check_template(config.template, doc, suite, refusal_counts([sample]), near_misses([sample]))
 
 
 def clean_stale_temp_files(run: RunDir, target: Path) -> None:

@@ -169,22 +169,24 @@ def _placeholder(text: str) -> bool:
     return " ".join(text.split()).strip().lower() in PLACEHOLDERS
 
 
-def check_template(template: str | Path, doc: SkillDocument) -> None:
-    """Render the user's mutator template once on sample data, so a mistake in it is a message
-    naming its line before any paid call, not a traceback after the baseline."""
+def check_template(template: str | Path, doc: SkillDocument, suite: Suite, refusals: Sequence[str] = (),
+                   near_misses: Sequence[dict[str, Any]] = ()) -> None:
+    """Render the user's mutator template once on sample data shaped by the real helpers, so a mistake
+    in it is a message naming its line before any paid call, not a traceback after the baseline."""
     import jinja2
 
+    from .runner import Cell
     from .userfiles import read_user_text
 
     read_user_text(Path(template))  # unreadable or not UTF-8: a message naming the line
-    failure = {"id": "an-eval", "failed": 1, "total": 2, "question": "Does it pass?", "check": "contains",
-               "negate": "false", "value": "x", "min": "", "max": "", "expectation": "The output contains `x`",
-               "reasons": ["did not find 'x'"]}
-    output = {"input_id": "an-input", "failed": ["an-eval"], "text": "an output", "trace": "Bash: ls"}
-    tried = [Attempted("clarify", "an-eval", "discard", "a hypothesis", "a reason")]
+    item, ev = suite.split("train")[0], suite.evals[0]
+    sample = EvalResult([Cell(item.id, ev.id, 0, FAIL, "a reason")], {item.id: "train"}, {(item.id, 0): "an output"},
+                        traces={(item.id, 0): Outcome("an output").to_dict()})
+    tried = [Attempted("clarify", ev.id, "discard", "a hypothesis", "a reason")]
     section = editable_sections(doc)[0] if editable_sections(doc) else PREAMBLE_ID
     try:
-        mutation_prompt(doc, section, [failure], [output], tried, template)
+        mutation_prompt(doc, section, failure_summary(suite, sample), failing_outputs(sample, inputs={item.id: item.text}),
+                        tried, template, refusals, near_misses)
     except jinja2.TemplateSyntaxError as exc:
         raise input_error(str(template), f"template error: {exc.message}", exc.lineno) from None
     except jinja2.TemplateError as exc:
