@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/backends.py
 	$(BIN)/python bench/harness.py
 	$(BIN)/python bench/view.py
+	$(BIN)/python bench/check_bound.py
+	$(BIN)/python bench/leakage.py
 
 clean:
 	rm -rf $(VENV) $(HARNESS) .demo build src/*.egg-info

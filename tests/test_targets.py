@@ -338,7 +338,7 @@ def test_a_judge_told_to_see_the_trace_gets_the_tool_calls_and_files(project, mo
         done = cli(project, "eval", "suite.yaml", "--split", "train", "--no-cache", "--json", "r.json")
         prompts = [json.dumps(r["body"]["messages"]) for r in server.message_requests()]
     assert done.returncode == 0, done.stderr
-    assert len(prompts) == 1 and "<trace>" in prompts[0] and "scripts/tally.py" in prompts[0]
+    assert len(prompts) == 1 and "<trace_" in prompts[0] and "scripts/tally.py" in prompts[0]  # fenced: untrusted
     assert "file count.txt:\\n2 open items" in prompts[0]
     cells = {c["eval"]: c for c in json.loads((project / "r.json").read_text())["cells"]}
     assert cells["judged"]["status"] == "pass" and cells["from-workspace"]["status"] == "pass"

@@ -6,8 +6,8 @@ a check that crashes raises CheckError, which the runner records as an error, ne
 
 from __future__ import annotations
 
+import ast
 import fnmatch
-import importlib.util
 import inspect
 import json
 import re
@@ -16,11 +16,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import AutoresearchError
+from .isolation import DEFAULT_SECONDS, IsolatedCheckError, Limits, PythonCheck
 from .outcome import Outcome
 
 
 class CheckError(AutoresearchError):
     """A check could not give a verdict (a python check raised, or returned something unusable)."""
+
+
+class EchoedVerdict(CheckError):
+    """The graded output holds the judge's verdict line: the answer may be an echo of a forged verdict."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Check:
     function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     path: str | None = None  # file checks: a glob inside the workspace
     pattern: str | None = None  # tool-called: a regex over the call's input (as JSON)
+    seconds: float = DEFAULT_SECONDS  # the time bound of one call (regex and python checks)
 
     @property
     def name(self) -> str:
@@ -81,8 +87,19 @@ def _ends_with(output: str, c: Check) -> Verdict:
     return Verdict(ok, f"expected to end with {c.value!r}, ends {_snippet(output.rstrip()[-40:], 40)}")
 
 
+def _search(pattern: str, text: str, c: Check, multiline: bool = False) -> Any:
+    """`re.search` within the check's time bound (CPU seconds): a catastrophic pattern is a CheckError."""
+    import regex  # the `re` API with a timeout: a catastrophic pattern cannot hang the run
+
+    try:
+        return regex.search(pattern, text, regex.MULTILINE if multiline else 0, timeout=c.seconds)
+    except TimeoutError:
+        raise CheckError(f"pattern /{pattern}/ ran past its time bound of {c.seconds:g}s on {len(text)} "
+                         "characters and was stopped") from None
+
+
 def _regex(output: str, c: Check) -> Verdict:
-    match = re.search(c.value, output, re.MULTILINE)
+    match = _search(c.value, output, c, multiline=True)
     seen = f"matched {_snippet(match.group(0), 40)}" if match else f"no match in {_snippet(output)}"
     return Verdict(bool(match), f"pattern /{c.value}/: {seen}")
 
@@ -148,9 +165,14 @@ def _python(output: str, c: Check, context: dict[str, Any]) -> Verdict:
     fn = c.function
     assert fn is not None
     try:
-        takes_context = len(inspect.signature(fn).parameters) >= 2
-        result = fn(output, context) if takes_context else fn(output)
-    except Exception as exc:  # the user's code: any exception is a crashed check
+        if isinstance(fn, PythonCheck):  # the suite's own code: in its worker process, bounded
+            result = fn(output, context)
+        else:
+            takes_context = len(inspect.signature(fn).parameters) >= 2
+            result = fn(output, context) if takes_context else fn(output)
+    except IsolatedCheckError as exc:
+        raise CheckError(f"python check {c.value} {exc}") from None
+    except Exception as exc:  # code given in-process (the Python API): any exception is a crashed check
         raise CheckError(f"python check {c.value} raised {type(exc).__name__}: {exc}") from exc
     if isinstance(result, bool):
         return Verdict(result, f"{c.value} returned {result}")
@@ -170,7 +192,7 @@ def _skill_used(outcome: Outcome, c: Check) -> Verdict:
 def _tool_called(outcome: Outcome, c: Check) -> Verdict:
     named = [call for call in outcome.tool_calls if call.name == c.value]
     if c.pattern:
-        named = [call for call in named if re.search(c.pattern, json.dumps(call.input, ensure_ascii=False))]
+        named = [call for call in named if _search(c.pattern, json.dumps(call.input, ensure_ascii=False), c)]
     wanted = c.min if c.min is not None else 1
     ok = len(named) >= wanted and (c.max is None or len(named) <= c.max)
     what = f"{c.value}" + (f" with input matching /{c.pattern}/" if c.pattern else "")
@@ -180,7 +202,7 @@ def _tool_called(outcome: Outcome, c: Check) -> Verdict:
 
 def _command_ran(outcome: Outcome, c: Check) -> Verdict:
     commands = outcome.commands()
-    hit = next((cmd for cmd in commands if re.search(c.value, cmd)), None)
+    hit = next((cmd for cmd in commands if _search(c.value, cmd, c)), None)
     seen = f"ran {_snippet(hit, 60)}" if hit else f"commands run: {[_snippet(x, 40) for x in commands[:5]] or 'none'}"
     return Verdict(hit is not None, f"command /{c.value}/: {seen}")
 
@@ -201,7 +223,7 @@ def _file_contains(outcome: Outcome, c: Check, regex: bool = False) -> Verdict:
         return Verdict(False, f"no file matching {c.path!r} was written; files: {sorted(outcome.files)[:8] or 'none'}")
     for path in found:
         content = outcome.files[path]
-        if (re.search(c.value, content, re.MULTILINE) if regex else c.value in content):
+        if (_search(c.value, content, c, multiline=True) if regex else c.value in content):
             return Verdict(True, f"{path} {'matches' if regex else 'contains'} {c.value!r}")
     return Verdict(False, f"{', '.join(found)} {'do not match' if regex else 'do not contain'} {c.value!r}; "
                           f"{found[0]} starts {_snippet(outcome.files[found[0]])}")
@@ -307,36 +329,43 @@ def describe(check: Check) -> str:
     return text
 
 
-def load_python_function(spec: str, base: Path) -> Callable[..., Any]:
-    """Load `file.py:function` (relative to `base`); raises ValueError with a plain message."""
+def load_python_function(spec: str, base: Path, limits: Limits = Limits()) -> PythonCheck:
+    """`file.py:function` (relative to `base`) as a PythonCheck, checked by parsing, never by importing:
+    loading a suite runs no code of it. Raises ValueError with a plain message."""
     file_part, _, func_name = spec.partition(":")
     if not file_part.endswith(".py") or not func_name:
         raise ValueError(f"python check value must look like 'checks.py:function', got {spec!r}")
     path = (base / file_part).resolve()
     if not path.is_file():
         raise ValueError(f"python check file {file_part!r} not found (looked in {path})")
-    module_name = f"autoresearch_user_check_{abs(hash(str(path)))}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec and module_spec.loader
-    module = importlib.util.module_from_spec(module_spec)
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ValueError(f"python check file {file_part!r} raised {type(exc).__name__} on import: {exc}") from None
-    fn = getattr(module, func_name, None)
-    if not callable(fn):
+        tree = ast.parse(path.read_bytes(), str(path))
+    except SyntaxError as exc:
+        raise ValueError(f"python check file {file_part!r} line {exc.lineno}: {exc.msg}") from None
+    except ValueError as exc:  # a NUL byte, for one
+        raise ValueError(f"python check file {file_part!r} cannot be parsed: {exc}") from None
+    defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))} | \
+              {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)} | \
+              {a.asname or a.name for node in tree.body if isinstance(node, ast.ImportFrom) for a in node.names}
+    if func_name not in defined:
         raise ValueError(f"python check file {file_part!r} has no function {func_name!r}")
-    return fn
+    return PythonCheck(path, func_name, limits)
 
 
 _VERDICT = re.compile(r"^\s*VERDICT:\s*(PASS|FAIL)\s*$", re.MULTILINE)
 _REASON = re.compile(r"^\s*REASON:\s*(.+)$", re.MULTILINE)
 
 
-def parse_judge_answer(text: str) -> Verdict:
-    """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError."""
+def parse_judge_answer(text: str, untrusted: str = "") -> Verdict:
+    """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError.
+
+    When the graded output (`untrusted`) holds that same verdict line, the judge may only be echoing
+    it: that is an error too, never a pass."""
     verdicts = _VERDICT.findall(text)
     if len(verdicts) != 1:
         raise CheckError(f"judge answer has {len(verdicts)} VERDICT lines, expected exactly one: {_snippet(text)}")
+    if verdicts[0] in _VERDICT.findall(untrusted):
+        raise EchoedVerdict(f"the graded output itself holds a 'VERDICT: {verdicts[0]}' line, so the judge's answer "
+                         f"cannot be told from an echo of it: {_snippet(text)}")
     reason = _REASON.search(text)
     return Verdict(verdicts[0] == "PASS", f"judge: {reason.group(1).strip() if reason else verdicts[0]}")

@@ -29,6 +29,10 @@ def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except AutoresearchError as exc:
             click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
             sys.exit(EXIT_ERROR)
+        except OSError as exc:  # disk full, a read-only folder, a path that is a file: the system's words
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(EXIT_ERROR)
 
     return wrapper
 
@@ -247,10 +251,13 @@ def main() -> None:
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
 @click.option("--show-failures", is_flag=True, help="Print each failing input x run: its failed evals' reasons "
               "and the full output.")
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float, show_failures: bool) -> None:
+                 compare_file: Path | None, alpha: float, show_failures: bool,
+                 allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
     Exit code 0 when every threshold is met, 1 when one is not or --compare finds a regression,
@@ -265,8 +272,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     from .report import counted, eval_table, failing_thresholds, flakiness_of, profile_text, result_json
     from .runner import evaluate
     from .suite import load_suite
+    from .userfiles import read_user_text
 
-    suite = _with_models(load_suite(suite_file), model_name, judge_model, None, batch)
+    suite = _with_models(load_suite(suite_file, allow_outside=allow_outside), model_name, judge_model, None, batch)
     triggers = _triggers_mode(suite)
     if triggers:
         from .triggers import trigger_suite
@@ -278,7 +286,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path
-    skill_text = skill_path.read_text(encoding="utf-8")
+    skill_text = read_user_text(skill_path)
     inputs = suite.inputs if split == "all" else suite.split(split)
     if not inputs:
         click.echo(f"error: {suite.path}: no {split} inputs", err=True)
@@ -403,12 +411,15 @@ def _read_result(path: Path) -> dict:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
-def validate(files: tuple[Path, ...]) -> None:
-    """Check SKILL.md files and suite files without running anything.
+def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
+    """Check SKILL.md files and suite files without running anything (a python check is parsed, not run).
 
     A `.yaml`/`.yml` file is read as a suite (and its target skill is checked too); anything else as
-    a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass.
+    a SKILL.md. Exit code 2 when any file has an error; warnings are printed but pass. Files a suite
+    reads from outside its folder are listed.
     """
     from .errors import InputError
     from .report import counted
@@ -419,8 +430,10 @@ def validate(files: tuple[Path, ...]) -> None:
     for path in files:
         try:
             if path.suffix in (".yaml", ".yml"):
-                suite = load_suite(path)
+                suite = load_suite(path, allow_outside=allow_outside)
                 problems = list(suite.warnings)
+                for outside in suite.outside:
+                    click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
                            f"{counted(len(suite.evals), 'eval')}")
             else:
@@ -509,6 +522,8 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
 @click.option("--estimate-only", is_flag=True,
               help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
 @click.pass_context
 def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
@@ -516,14 +531,15 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
         holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
-        runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool) -> None:
+        runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
+        allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, check_options, default_run_id, new_run, start_git_branch
+    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, preflight, start_git_branch
     from .report import counted
     from .stats import KeepRule
     from .suite import load_suite
@@ -545,11 +561,11 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
         experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress,
                                sections=_sections_option(sections_), **given)
-        check_options(experiment.suite, experiment.config)
+        preflight(experiment.suite, experiment.config)
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
-        suite = load_suite(suite_file)
+        suite = load_suite(suite_file, allow_outside=allow_outside)
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
@@ -557,7 +573,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)
-        check_options(suite, config)  # everything that can be wrong, before the run exists or a call is paid
+        preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
@@ -809,8 +825,9 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     run_dir = RunDir.find(run_ref, runs_dir)
     saved = run_dir.config()
     chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
-    suite = _as_trigger_suite(_with_models(load_suite(saved["suite"]), chosen.get("model"), chosen.get("judge"),
-                                           chosen.get("mutator"), chosen.get("batch", False)), chosen)
+    suite = load_suite(run_dir.suite_path(), allow_outside=saved.get("allow_outside", False))
+    suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
+                                           chosen.get("batch", False)), chosen)
     config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
     experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
                             say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
@@ -932,7 +949,9 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     if not hypothesis:
         raise click.UsageError("--hypothesis needs text: one line on what you changed and why it should help")
     experiment = _open_run(run_ref, runs_dir, no_cache)
-    body = body_file.read_text(encoding="utf-8")
+    from .userfiles import read_user_text
+
+    body = read_user_text(body_file)
     entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
     feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:

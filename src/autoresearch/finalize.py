@@ -34,7 +34,7 @@ def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None) 
     from .suite import load_suite
 
     config = run.config()
-    target = load_suite(config["suite"], check_skill=False).skill_path
+    target = load_suite(run.suite_path(), check_skill=False, allow_outside=config.get("allow_outside", False)).skill_path
     lock = run_lock(run.path)
     if not run.entries() and not lock.is_held():
         raise AutoresearchError(f"run {run.id} has no baseline yet; nothing to finalize")

@@ -58,13 +58,36 @@ def _digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MARKER and "__pycache__" not in p.parts}
 
 
+def _recorded(dest: Path) -> tuple[dict[str, str] | None, str]:
+    """What the marker says we installed, and why it cannot be used ("" when it can)."""
+    marker = dest / MARKER
+    if not marker.exists():
+        return None, ""
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return None, f"its marker {MARKER} is unreadable ({exc})"
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        return None, f"its marker {MARKER} is not a map of files to hashes"
+    return data, ""
+
+
+def _confined(path: Path, boundary: Path, what: str) -> None:
+    """Refuse to write through a link that leads out of `boundary` (the project, or the home folder)."""
+    from .errors import AutoresearchError
+
+    if not path.resolve().is_relative_to(boundary.resolve()):
+        raise AutoresearchError(f"refusing to install: {path} leads to {path.resolve()}, outside {what} "
+                                f"{boundary}; remove the link or install elsewhere")
+
+
 def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, force: bool = False,
                    source: Path | None = None) -> list[str]:
     """Copy every bundled skill into each harness's skills folder; returns one line per skill and place.
 
     `cwd` is the project folder for the project scope; in a git repository its .gitignore learns
-    `.autoresearch/`.
-    """
+    `.autoresearch/`. Only the files we ship are ever written, and with `force` replaced; a file the user
+    added is never deleted, and no link is followed out of the project (or, for `user`, the home folder)."""
     from .errors import AutoresearchError
     from .fsio import atomic_write
 
@@ -73,32 +96,37 @@ def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, forc
     if not skills:
         raise AutoresearchError(f"no skills to install: {source} holds no */SKILL.md; the package is incomplete, "
                                 "reinstall it (pip install --force-reinstall autoresearch, or pip install . in a clone)")
+    boundary, what = (cwd, "the project") if scope == "project" else (home, "your home folder")
+    plan = [(DESTINATIONS[(harness, scope)](cwd, home) / skill.name, skill) for harness in harnesses for skill in skills]
+    for dest, skill in plan:  # every refusal before any write
+        for relative in [*_digests(skill), MARKER]:
+            _confined(dest / relative, boundary, what)
     lines = []
     if scope == "project" and in_git_repository(cwd) and ensure_ignored(project_root(cwd)):
         lines.append(f"added {IGNORED} to {project_root(cwd) / '.gitignore'}")
-    for harness in harnesses:
-        root = DESTINATIONS[(harness, scope)](cwd, home)
-        for skill in skills:
-            dest = root / skill.name
-            ours = _digests(skill)
-            if dest.exists():
-                current = _digests(dest)
-                recorded = json.loads((dest / MARKER).read_text()) if (dest / MARKER).exists() else None
-                if current == ours:
-                    lines.append(f"up to date: {dest}")
-                    continue
-                if current != recorded and not force:
-                    lines.append(f"skipped (edited since it was installed; --force overwrites): {dest}")
-                    continue
-                verb = "updated"
-            else:
-                verb = "installed"
-            for relative in ours:
-                atomic_write(dest / relative, (skill / relative).read_text(encoding="utf-8"))
-            for stale in set(_digests(dest)) - set(ours):
+    for dest, skill in plan:
+        ours = _digests(skill)
+        recorded, broken = _recorded(dest)
+        if dest.exists():
+            current = _digests(dest)
+            if all(current.get(k) == v for k, v in ours.items()) and not broken:
+                lines.append(f"up to date: {dest}")
+                continue
+            edited = recorded is None or any(current.get(k) != v for k, v in recorded.items() if k in current)
+            if edited and not force:
+                why = broken or "edited since it was installed"
+                lines.append(f"skipped ({why}; --force overwrites the files we ship): {dest}")
+                continue
+            verb = "updated"
+        else:
+            current, verb = {}, "installed"
+        for relative in ours:
+            atomic_write(dest / relative, (skill / relative).read_text(encoding="utf-8"))
+        for stale in set(recorded or {}) - set(ours):  # files an older version shipped, unless the user changed them
+            if current.get(stale) == (recorded or {}).get(stale):
                 (dest / stale).unlink()
-            atomic_write(dest / MARKER, json.dumps(ours, indent=1) + "\n")
-            lines.append(f"{verb}: {dest}")
+        atomic_write(dest / MARKER, json.dumps(ours, indent=1) + "\n")
+        lines.append(f"{verb}: {dest}")
     return lines
 
 

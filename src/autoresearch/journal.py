@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .cells import Cell
 from .fsio import atomic_write, sha256
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def best_entry(entries: list[dict]) -> dict:
@@ -48,6 +51,9 @@ class RunDir:
 
         from .errors import AutoresearchError
 
+        if not _RUN_ID.match(run_id):
+            raise AutoresearchError(f"run id {run_id!r} must be a name (letters, digits, '.', '_' and '-'; "
+                                    "starting with a letter or digit), not a path")
         path = Path(root) / run_id
         if (path / "run.json").exists():
             raise AutoresearchError(f"run {run_id!r} already exists in {root}; resume it with --resume {run_id}")
@@ -85,6 +91,10 @@ class RunDir:
             return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise input_error(str(self.path / "run.json"), f"unreadable run configuration: {exc}") from None
+
+    def suite_path(self) -> Path:
+        """The run's suite file: stored relative to the run directory, so a copied project uses its own."""
+        return self.path / self.config()["suite"]
 
     def entries(self) -> list[dict]:
         """Every complete journal line. A torn last line (a crash, or a writer mid-append) is ignored."""

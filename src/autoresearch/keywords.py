@@ -10,6 +10,7 @@ whose when where why how does do did done has have had can could should would wi
 not no nor any each every all some such than then so very just only also about above below over under
 output answer response reply text result please make sure ensure always never least most more less
 using use used other same own both between while after before during because without within upon""".split())
+STOP_WORDS = frozenset(_STOP)
 
 def stem(word: str) -> str:
     """A crude stem shared by the follower and the judge so their keywords meet."""

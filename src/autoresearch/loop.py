@@ -33,11 +33,16 @@ from .stats import KeepRule, decide, flakiness, pair, verdict
 from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
+INFLIGHT_FILE = "inflight.json"  # spend not yet on a journal line, so a crash cannot lose it from the budget
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
 FORMAT_REFUSALS_LIMIT = 3  # mutator answers in a row with no usable proposal before the loop stops
 MUTATOR_ERRORS_LIMIT = 3  # failed mutator calls (model errors, timeouts) in a row before the loop stops
 NEAR_MISS = 2.0  # a discard that gained and whose p is within this factor of alpha is a near miss
 EVALUATED = ("keep", "discard")
+
+
+class TargetEdited(AutoresearchError):
+    """The target file changed under a running loop; the user's edit wins and the run stops."""
 
 
 @dataclass(frozen=True)
@@ -96,18 +101,6 @@ def _flat(data: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
     return out
-
-
-def check_options(suite: Suite, config: LoopConfig) -> None:
-    """Every loop option that can be wrong, checked before the first model call: nothing paid, nothing saved."""
-    from .skill import load_skill
-
-    doc = load_skill(suite.skill_path)
-    candidates = editable_sections(doc, config.sections or None, config.allow_description)
-    if config.template:
-        from .prompts import check_template
-
-        check_template(config.template, lambda: mutation_prompt(doc, candidates[0], [], [], [], config.template))
 
 
 @dataclass(frozen=True)
@@ -248,6 +241,7 @@ class Experiment:
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
         self.read_only = False  # `next`: measure what is missing in memory, write nothing
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
+        self.uncharged = Spend()  # everything spent since the last journal line (pending included), on disk
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -261,6 +255,7 @@ class Experiment:
         report(0, len(inputs) * len(runs))
         result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
         spend.merge(result.spend)
+        self._charge(result.spend)
         return result
 
     def _run_detail(self, runs: list[int], who: str) -> tuple[str, str]:
@@ -270,6 +265,35 @@ class Experiment:
         stage, pool = next(((name, pool) for name, pool in stages if runs[0] in pool), ("fresh runs", runs))
         span = f"{pool.index(runs[0]) + 1}" if len(runs) == 1 else f"{pool.index(runs[0]) + 1}-{pool.index(runs[-1]) + 1}"
         return stage, f"run {span} of {len(pool)}, {who}"
+
+    def _charge(self, spent: Spend) -> None:
+        """Write what was just spent to the run before the next batch of calls: after a kill -9 the
+        resumed run charges it to its next journal line, so the budgets still hold."""
+        if not (spent.calls or spent.cost or spent.usage.total):
+            return
+        import json
+
+        self.uncharged.merge(spent)
+        state = getattr(self, "state", None)
+        self.run.write_text(INFLIGHT_FILE, json.dumps({
+            "next_id": state.next_id if state else 0, "calls": self.uncharged.calls,
+            "tokens": asdict(self.uncharged.usage), "cost": self.uncharged.cost}) + "\n")
+
+    def _reclaim_inflight(self, next_id: int) -> None:
+        """On resume: spend a killed attempt made before its journal line was written is charged now."""
+        import json
+
+        from .models import Usage
+
+        path = self.run.path / INFLIGHT_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if data.get("next_id") == next_id:
+            carried = Spend(int(data["calls"]), Usage(**data["tokens"]), float(data["cost"]))
+            self.pending.merge(carried)
+            self.uncharged.merge(carried)
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
@@ -310,24 +334,38 @@ class Experiment:
         self.pending = Spend()
         entry.update(calls=spend.calls, cached=spend.cache_hits, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
                      seconds=round(time.perf_counter() - started, 3))
+        published = self.state.best_sha
         self.run.append(entry)
+        self.uncharged = Spend()
+        (self.run.path / INFLIGHT_FILE).unlink(missing_ok=True)
         entries = self.run.entries()
         self.state = state_from(entries)
-        self._publish(entries)
+        self._publish(entries, published)
 
-    def _publish(self, entries: list[dict]) -> None:
-        """Bring the files derived from the journal up to date: target, best/, changelog, git."""
+    def _publish(self, entries: list[dict], published: str | None = None) -> None:
+        """Bring the files derived from the journal up to date: best/, changelog, target, git.
+
+        `published` is the version the run last put in the target: a target holding anything else
+        was edited by someone during the run, and is left as it is (the run stops, resumable)."""
         from .report import render_changelog
 
         best_text = self.run.version(self.state.best_sha)
-        if self.suite.skill_path.read_text(encoding="utf-8") != best_text:
-            atomic_write(self.suite.skill_path, best_text)
-            if self.config.git and entries[-1]["decision"] == "keep":
-                _git_commit(self.suite.skill_path, entries[-1])
         if not (self.run.path / "best" / "SKILL.md").exists() or \
                 (self.run.path / "best" / "SKILL.md").read_text(encoding="utf-8") != best_text:
             self.run.write_text("best/SKILL.md", best_text)
         self.run.write_text("changelog.md", render_changelog(entries, self.suite.name))
+        target = self.suite.skill_path
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != best_text:
+            if published is not None and current is not None and sha256(current) != published:
+                raise TargetEdited(f"{target} was edited during run {self.run.id}: it no longer holds the version "
+                                   f"the run put there, so it was left as you wrote it (attempt #{entries[-1]['id']} "
+                                   f"is in the journal). To go on with the run, put its best back "
+                                   f"({self.run.path / 'best' / 'SKILL.md'}) and `autoresearch run --resume "
+                                   f"{self.run.id}`; to keep your edit, start a new run from it")
+            atomic_write(target, best_text)
+            if self.config.git and entries[-1]["decision"] == "keep":
+                _git_commit(target, entries[-1])
 
     # -- the loop -----------------------------------------------------------------------------
     async def baseline(self) -> None:
@@ -367,8 +405,11 @@ class Experiment:
             return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
                    f"{len(runs)} runs not used to select it"
         experiments = s.next_id - 1
-        checks = [(b.experiments, experiments, "experiment"), (b.calls, s.spend.calls, "model call"),
-                  (b.tokens, s.spend.usage.total, "token"), (b.dollars, s.spend.cost, "dollar"),
+        spent = Spend()  # the journal's lines and what is not on one yet
+        spent.merge(s.spend)
+        spent.merge(self.uncharged)
+        checks = [(b.experiments, experiments, "experiment"), (b.calls, spent.calls, "model call"),
+                  (b.tokens, spent.usage.total, "token"), (b.dollars, spent.cost, "dollar"),
                   (b.seconds, s.seconds, "second")]
         for limit, spent, what in checks:
             if limit is not None and spent >= limit:
@@ -439,6 +480,9 @@ class Experiment:
             self._record(entry, spend, started)
             return entry
         spend.record(completion)
+        mutator = Spend()
+        mutator.record(completion)
+        self._charge(mutator)
         try:
             proposal = parse_proposal(completion.text)
         except MutationRefused as exc:
@@ -589,6 +633,7 @@ class Experiment:
                                     f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
         self.state = state_from(entries)
         if not self.read_only:
+            self._reclaim_inflight(self.state.next_id)
             self._recover()
         await self._ensure_best()
 
@@ -602,7 +647,9 @@ class Experiment:
 
     async def run_async(self, baseline_only: bool = False) -> str:
         """Run (or resume) until a stop condition; returns why it stopped."""
+        preflight(self.suite, self.config)
         self.run.repair()
+        clean_stale_temp_files(self.run, self.suite.skill_path)
         entries = self.run.entries()
         from .cost import estimate, previewable
 
@@ -612,9 +659,11 @@ class Experiment:
             self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
                      "that (screen and confirmation), less when raced; the baseline adds the holdout inputs")
         if not entries:
+            self._reclaim_inflight(0)
             await self.baseline()
         else:
             self.state = state_from(entries)
+            self._reclaim_inflight(self.state.next_id)
             self._record_changes()
             self._recover()
             self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
@@ -714,8 +763,8 @@ class Experiment:
     def try_sync(self, section: str, proposal: Proposal) -> dict:
         """For `autoresearch try`: evaluate the agent's proposal for `section` with the loop's own rule."""
         async def go():
-            from .errors import AutoresearchError
-
+            preflight(self.suite, self.config)
+            clean_stale_temp_files(self.run, self.suite.skill_path)
             await self.prepare()
             await self.confirm_target()
             stop = self.stop_reason()
@@ -737,6 +786,36 @@ class Experiment:
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry
+
+
+def preflight(suite: Suite, config: LoopConfig) -> None:
+    """What would fail only after the paid baseline, checked before it: a read-only or unreadable
+    target, a skill with no section the loop may change, a broken --template."""
+    import os
+    import stat
+
+    from .mutation import check_template
+    from .userfiles import read_user_text
+
+    target = suite.skill_path
+    doc = parse_skill(read_user_text(target), target)
+    if target.exists() and (not os.access(target, os.W_OK) or not target.stat().st_mode & stat.S_IWUSR
+                            or not os.access(target.parent, os.W_OK)):
+        raise AutoresearchError(f"{target} is read-only: the loop writes each kept version there; make it "
+                                "writable (chmod u+w) or optimise a copy")
+    if not editable_sections(doc, config.sections or None, config.allow_description):
+        raise AutoresearchError(f"{target} has no section the loop can change (its body is empty): write at least "
+                                "a first version of the instructions under a heading")
+    if config.template:
+        sample = {"id": 1, "section": "a-section", "kind": "clarify", "hypothesis": "a hypothesis", "p_value": 0.1,
+                  "wins": 3, "losses": 1, "near_miss": True, "decision": "refused", "reason": "a reason"}
+        check_template(config.template, doc, suite, refusal_counts([sample]), near_misses([sample]))
+
+
+def clean_stale_temp_files(run: RunDir, target: Path) -> None:
+    """Remove temporary files a killed writer left: `.SKILL.md.*.tmp` beside the target, `.*.tmp` in the run."""
+    for stale in [*Path(target).parent.glob(f".{Path(target).name}.*.tmp"), *run.path.rglob(".*.tmp")]:
+        stale.unlink(missing_ok=True)
 
 
 def _focus(hypothesis: str, failures: list[dict]) -> str:
@@ -943,7 +1022,10 @@ def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch")
 
         raise LockHeld(str(suite.skill_path), lock.holder())
     created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    run = RunDir.create(root, run_id, {"suite": str(Path(suite.path).resolve()), "created": created,
+    from .userfiles import relative_to_folder
+
+    run = RunDir.create(root, run_id, {"suite": relative_to_folder(suite.path, Path(root) / run_id),
+                                       "allow_outside": suite.allow_outside, "created": created,
                                        "config": config.to_dict(), "models": models or {}, "info": suite_info(suite),
                                        **({"git": git} if git else {})})
     _ignore_runs(Path(root))

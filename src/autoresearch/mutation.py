@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .checks import describe
-from .errors import AutoresearchError, InputError
+from .errors import AutoresearchError, InputError, input_error
 from .keywords import content_words, stem
+from .leakage import leakage
 from .outcome import Outcome
 from .prompts import render
 from .cells import FAIL
@@ -23,7 +24,6 @@ from .skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
 from .suite import Suite
 
 DESCRIPTION_ID = "_description"
-SHINGLE = 6  # words in a row that count as copying
 
 
 KINDS = ("add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify")
@@ -169,6 +169,30 @@ def _placeholder(text: str) -> bool:
     return " ".join(text.split()).strip().lower() in PLACEHOLDERS
 
 
+def check_template(template: str | Path, doc: SkillDocument, suite: Suite, refusals: Sequence[str] = (),
+                   near_misses: Sequence[dict[str, Any]] = ()) -> None:
+    """Render the user's mutator template once on sample data shaped by the real helpers, so a mistake
+    in it is a message naming its line before any paid call, not a traceback after the baseline."""
+    import jinja2
+
+    from .runner import Cell
+    from .userfiles import read_user_text
+
+    read_user_text(Path(template))  # unreadable or not UTF-8: a message naming the line
+    item, ev = suite.split("train")[0], suite.evals[0]
+    sample = EvalResult([Cell(item.id, ev.id, 0, FAIL, "a reason")], {item.id: "train"}, {(item.id, 0): "an output"},
+                        traces={(item.id, 0): Outcome("an output").to_dict()})
+    tried = [Attempted("clarify", ev.id, "discard", "a hypothesis", "a reason")]
+    section = editable_sections(doc)[0] if editable_sections(doc) else PREAMBLE_ID
+    try:
+        mutation_prompt(doc, section, failure_summary(suite, sample), failing_outputs(sample, inputs={item.id: item.text}),
+                        tried, template, refusals, near_misses)
+    except jinja2.TemplateSyntaxError as exc:
+        raise input_error(str(template), f"template error: {exc.message}", exc.lineno) from None
+    except jinja2.TemplateError as exc:
+        raise input_error(str(template), f"template error: {exc}") from None
+
+
 def parse_proposal(text: str) -> Proposal:
     """Read the mutator's answer: its LAST well-formed proposal (an answer may echo the prompt's format block
     first). Placeholder text, an unknown kind or no proposal at all are refused as format errors, not a crash."""
@@ -203,26 +227,6 @@ def strip_heading(body: str, section_id: str) -> str:
     if section_id not in (PREAMBLE_ID, DESCRIPTION_ID) and lines and lines[0].lstrip().startswith("#"):
         return "".join(lines[1:])
     return body
-
-
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
-
-
-def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
-    """What the proposal copied from holdout inputs or judge wording that the skill did not have already."""
-    added = _shingles(new_text) - _shingles(old_text)
-    if not added:
-        return None
-    for item in suite.split("holdout"):
-        if added & _shingles(item.text):
-            return f"copies text of holdout input '{item.id}'"
-    for ev in suite.evals:
-        wording = [ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition] if ev.judge else [])
-        if any(added & _shingles(w) for w in wording):
-            return f"copies the wording of eval '{ev.id}' into the skill"
-    return None
 
 
 def apply_proposal(doc: SkillDocument, section_id: str, proposal: Proposal, suite: Suite) -> SkillDocument:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from .cells import ERROR, FAIL, PASS, Cell, rate_of
-from .checks import CheckError, Verdict, parse_judge_answer, run_check
+from .checks import CheckError, EchoedVerdict, Verdict, parse_judge_answer, run_check
 from .errors import AutoresearchError
 from .models import Model, ModelSpec, Usage, open_model, role_spec
 from .outcome import Outcome
-from .prompts import JUDGE_SYSTEM, render
+from .prompts import JUDGE_SYSTEM, judge_prompt
 from .stats import Rate
 from .suite import Eval, Input, Suite
 from .targets import SkillUnderTest, Target, is_harness, open_target
@@ -180,12 +180,14 @@ async def _score(ev: Eval, item: Input, outcome: Outcome, run: int, models: Mode
         return run_check(ev.check, outcome.text, context, outcome)
     assert ev.judge is not None
     trace = outcome.trace_text() if ev.judge.sees == "trace" else None
-    prompt = render("judge.md.j2", question=ev.question, pass_condition=ev.judge.pass_condition,
-                    fail_condition=ev.judge.fail_condition, input=item.text, output=outcome.text, trace=trace)
+    prompt = judge_prompt(ev.question, ev.judge.pass_condition, ev.judge.fail_condition, item.text, outcome.text,
+                          trace)
     completion = await models.judge_for(ev).complete(JUDGE_SYSTEM, prompt, sample=run)
     spend.record(completion)
     try:
-        return parse_judge_answer(completion.text)
+        return parse_judge_answer(completion.text, untrusted=outcome.text + "\n" + (trace or ""))
+    except EchoedVerdict:
+        raise  # the output's doing, not the judge's: an error cell that does not count against the judge
     except CheckError as exc:
         raise JudgeUnparseable(str(exc)) from None
 

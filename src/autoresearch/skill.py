@@ -232,11 +232,9 @@ def load_skill(path: str | Path) -> SkillDocument:
         raise input_error(str(p), "file not found") from None
     except OSError as exc:
         raise input_error(str(p), f"cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise input_error(str(p), f"not UTF-8 text (byte {exc.start})") from None
-    return parse_skill(text, p)
+    from .userfiles import decode_text
+
+    return parse_skill(decode_text(data, str(p)), p)
 
 
 def _valid_name(name: str) -> bool:

@@ -16,8 +16,10 @@ from typing import Any, Iterator
 
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .errors import InputError, Problem, input_error
+from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 from .models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .trigger_set import Trigger, parse_distractors, parse_triggers
+from .userfiles import OutsideError, confined_path, decode_text, is_outside, read_user_text
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
@@ -25,13 +27,14 @@ DEFAULT_RUNS = 8
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "holdout_runs", "concurrency",
-              "threshold", "inputs", "evals", "triggers", "distractors"}
+              "threshold", "inputs", "evals", "triggers", "distractors", "check_timeout", "check_memory_mb",
+              "allow_outside"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
               "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces"}
 INPUT_KEYS = {"id", "text", "file", "split", "files"}
 EVAL_KEYS = {"id", "question", "check", "judge", "threshold", "inputs"}
-CHECK_KEYS = {"type", "value", "min", "max", "path", "pattern"}
+CHECK_KEYS = {"type", "value", "min", "max", "path", "pattern", "timeout"}
 JUDGE_KEYS = {"pass", "fail", "model", "sees"}
 JUDGE_SEES = ("output", "trace")
 
@@ -97,6 +100,8 @@ class Suite:
     holdout_runs: int | None = None  # runs of the holdout inputs for the baseline and each keep (default: runs)
     triggers: tuple[Trigger, ...] = ()  # trigger queries (see triggers.py)
     distractors: tuple[Path, ...] = ()  # other skill folders installed beside the target in harness runs
+    allow_outside: bool = False
+    outside: tuple[str, ...] = ()  # files it reads from outside its folder (only with allow_outside)
 
     @property
     def holdout_run_count(self) -> int:
@@ -115,10 +120,20 @@ class Suite:
 class _Reader:
     """Collects every problem of one suite file, so the user sees them all at once."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, allow_outside: bool = False):
         self.path = path
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
+        self.allow_outside = allow_outside
+        self.limits = Limits()
+        self.outside: list[str] = []
+
+    def confined(self, relative: str) -> Path:
+        """A path the suite names, inside its folder unless outside reads are allowed (then noted)."""
+        path = confined_path(self.path.parent, relative, self.allow_outside)
+        if is_outside(self.path.parent, path):
+            self.outside.append(str(path))
+        return path
 
     def fail(self, message: str, line: int | None, key: str | None = None) -> None:
         self.problems.append(Problem(str(self.path), message, line, key))
@@ -235,12 +250,14 @@ def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
             file = reader.text(item_data, "file", f"{where}.")
             if file is None:
                 continue
-            target = reader.path.parent / file
             try:
-                text = target.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                reader.fail(f"cannot read input file {file!r}: {getattr(exc, 'strerror', None) or exc}",
-                            item_data.line_of("file"), f"{where}.file")
+                target = reader.confined(file)
+                text = read_user_text(target)
+            except OutsideError as exc:
+                reader.fail(f"input file {exc}", item_data.line_of("file"), f"{where}.file")
+                continue
+            except InputError as exc:
+                reader.fail(f"cannot read input file {file!r}: {exc}", item_data.line_of("file"), f"{where}.file")
                 continue
         if not text.strip():
             key = "text" if "text" in item_data else "file"
@@ -347,6 +364,7 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
         return None
     low = reader.number(data, "min", f"{where}.", int, 0)
     high = reader.number(data, "max", f"{where}.", int, 0)
+    seconds = reader.number(data, "timeout", f"{where}.", float, 0.01) or reader.limits.seconds
     if base in ("word-count", "char-count") and low is None and high is None:
         reader.fail(f"check '{kind}' needs `min`, `max` or both", data.line, where)
         return None
@@ -354,19 +372,22 @@ def _parse_check(reader: _Reader, raw: Any, where: str, line: int) -> Check | No
     for key, pattern in (("value", value if base in REGEX_VALUE else None), ("pattern", extra["pattern"])):
         if pattern is None:
             continue
+        import regex  # checks search with it (for its timeout), so its syntax is the one to check
+
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            regex.compile(pattern)
+        except regex.error as exc:
             reader.fail(f"invalid regex {pattern!r}: {exc.msg} at position {exc.pos}", data.line_of(key),
                         f"{where}.{key}")
             return None
     if base == "python":
         try:
-            function = load_python_function(value, reader.path.parent)
+            reader.confined(value.partition(":")[0])
+            function = load_python_function(value, reader.path.parent, Limits(seconds, reader.limits.memory_mb))
         except ValueError as exc:
             reader.fail(str(exc), data.line_of("value"), f"{where}.value")
             return None
-    return Check(base, value, negate, low, high, function, extra["path"], extra["pattern"])
+    return Check(base, value, negate, low, high, function, extra["path"], extra["pattern"], seconds)
 
 
 def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
@@ -407,22 +428,29 @@ def _parse_evals(reader: _Reader, data: LocatedDict) -> list[Eval]:
     return evals
 
 
-def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
-    """Read and validate a suite file; raises InputError listing every problem found."""
+def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: bool = False) -> Suite:
+    """Read and validate a suite file; raises InputError listing every problem found.
+
+    Loading runs none of the suite's code. Input files and python checks must lie in the suite's
+    folder unless `allow_outside` (or the suite's own `allow_outside: true`) says otherwise."""
     from .skill import load_skill, validate_skill
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise input_error(str(path), "suite file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise input_error(str(path), f"cannot read: {exc}") from None
-    data = load_located(text, str(path))
-    reader = _Reader(path)
+    except OSError as exc:
+        raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
+    data = load_located(decode_text(raw, str(path)), str(path))
     if not isinstance(data, LocatedDict):
         raise input_error(str(path), "a suite is a YAML mapping with `skill`, `inputs` and `evals`", 1)
+    reader = _Reader(path, allow_outside or data.get("allow_outside") is True)
     reader.known_keys(data, SUITE_KEYS, "")
+    if not isinstance(data.get("allow_outside", False), bool):
+        reader.fail("must be true or false", data.line_of("allow_outside"), "allow_outside")
+    reader.limits = Limits(reader.number(data, "check_timeout", "", float, 0.01) or DEFAULT_SECONDS,
+                           reader.number(data, "check_memory_mb", "", int, 64) or DEFAULT_MEMORY_MB)
     skill_value = reader.text(data, "skill", "")
     skill_path = Path(os.path.normpath(path.parent / skill_value)) if skill_value else path.parent / "SKILL.md"
     if skill_value and not skill_path.is_file():
@@ -465,7 +493,8 @@ def load_suite(path: str | Path, *, check_skill: bool = True) -> Suite:
                     "`split: holdout`", data.line_of("inputs"), "inputs")
     suite = Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
                   threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes + reader.warnings),
-                  holdout_runs, tuple(triggers), tuple(distractors))
+                  holdout_runs, tuple(triggers), tuple(distractors), allow_outside=reader.allow_outside,
+                  outside=tuple(dict.fromkeys(reader.outside)))
     return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data,
                                                                                         data.line_of("model"))))
 

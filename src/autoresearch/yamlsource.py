@@ -95,7 +95,12 @@ _Loader12.add_constructor("tag:yaml.org,2002:float", _float12)
 
 def load_located(text: str, source: str, line_offset: int = 0, yaml12: bool = False) -> Any:
     """Parse YAML text (1.1 as PyYAML, or 1.2 core scalars); syntax errors become InputErrors naming the line."""
-    loader = (_Loader12 if yaml12 else _Loader)(text)
+    try:
+        loader = (_Loader12 if yaml12 else _Loader)(text)
+    except yaml.reader.ReaderError as exc:  # a NUL or other control character the YAML reader refuses
+        line = text.count("\n", 0, exc.position) + 1 + line_offset
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise input_error(source, f"malformed YAML: character {char!r} is not allowed in YAML text", line) from None
     loader.source = source
     loader.line_offset = line_offset
     try:

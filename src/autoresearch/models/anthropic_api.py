@@ -63,12 +63,33 @@ def cost_of(usage: Usage, prices: dict[str, float], discount: float = 1.0) -> fl
 
 
 def completion_of(message: dict, prices: dict[str, float], discount: float = 1.0) -> Completion:
-    """A Messages API reply (as JSON) as our Completion: its text blocks, usage and cost."""
-    raw = message["usage"]
-    usage = Usage(raw.get("input_tokens") or 0, raw.get("output_tokens") or 0,
-                  raw.get("cache_read_input_tokens") or 0, raw.get("cache_creation_input_tokens") or 0)
-    text = "".join(block.get("text", "") for block in message["content"] if block.get("type") == "text")
-    return Completion(text, usage, cost_of(usage, prices, discount), stop_reason=message.get("stop_reason") or "")
+    """A Messages API reply (as JSON) as our Completion: its text blocks, usage and cost.
+
+    A reply of the wrong shape (content or usage of the wrong type, a count that is not a whole
+    number) is a ModelError saying what was odd: one error cell, never a crash."""
+    content, raw = message.get("content"), message.get("usage")
+    if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
+        raise ModelError(f"odd reply: content is {_shape(content)}, expected a list of blocks")
+    if not isinstance(raw, dict):
+        raise ModelError(f"odd reply: usage is {_shape(raw)}, expected an object of token counts")
+    counts = []
+    for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+        value = raw.get(key) or 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ModelError(f"odd reply: usage.{key} is {_shape(value)}, expected a whole number")
+        counts.append(value)
+    texts = [block.get("text") for block in content if block.get("type") == "text"]
+    if not all(isinstance(t, str) for t in texts):
+        raise ModelError("odd reply: a text block's text is not a string")
+    usage = Usage(*counts)
+    stop = message.get("stop_reason")
+    return Completion("".join(texts), usage, cost_of(usage, prices, discount),
+                      stop_reason=stop if isinstance(stop, str) else "")
+
+
+def _shape(value: Any) -> str:
+    """What an odd value is, briefly: its type and the start of its text."""
+    return "null" if value is None else f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def _flat(params: dict) -> dict:
@@ -206,7 +227,10 @@ class AnthropicModel:
             if future is None or future.done():
                 continue
             if entry.result.type == "succeeded":
-                future.set_result(completion_of(entry.result.message.model_dump(), self.prices, 0.5))
+                try:
+                    future.set_result(completion_of(entry.result.message.model_dump(), self.prices, 0.5))
+                except ModelError as exc:
+                    future.set_exception(exc)
             else:
                 future.set_exception(ModelError(f"{self.spec.name}: batch request {entry.result.type}"))
         for future in futures.values():

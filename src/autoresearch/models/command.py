@@ -40,11 +40,25 @@ def parse_output(stdout: str) -> Completion:
         if isinstance(data, dict) and "result" in data:
             if data.get("is_error"):
                 raise ModelError(f"command reported an error: {str(data.get('result'))[:200]}")
-            raw = data.get("usage") or {}
-            usage = Usage(raw.get("input_tokens", 0), raw.get("output_tokens", 0),
-                          raw.get("cache_read_input_tokens", 0), raw.get("cache_creation_input_tokens", 0))
-            return Completion(str(data["result"]), usage, float(data.get("total_cost_usd") or 0.0))
+            return _envelope(data)
     return Completion(stdout)
+
+
+def _envelope(data: dict) -> Completion:
+    """The text, usage and cost of a JSON envelope; a field of the wrong type is a ModelError, not a crash."""
+    result, raw, cost = data["result"], data.get("usage") or {}, data.get("total_cost_usd") or 0.0
+    if not isinstance(result, str):
+        raise ModelError(f"odd command output: result is {type(result).__name__}, expected text")
+    if not isinstance(raw, dict):
+        raise ModelError(f"odd command output: usage is {type(raw).__name__}, expected an object")
+    keys = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+    counts = [raw.get(k) or 0 for k in keys]
+    bad = [k for k, v in zip(keys, counts) if isinstance(v, bool) or not isinstance(v, int)]
+    if bad:
+        raise ModelError(f"odd command output: usage.{bad[0]} is {raw.get(bad[0])!r}, expected a whole number")
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)):
+        raise ModelError(f"odd command output: total_cost_usd is {cost!r}, expected a number")
+    return Completion(result, Usage(*counts), float(cost))
 
 
 class CommandModel:

@@ -243,8 +243,8 @@ def _truncate(lines: list[str], words: int) -> list[str]:
 
 
 def _tag(prompt: str, name: str) -> str:
-    m = re.search(rf"<{name}>\n?(.*?)\n?</{name}>", prompt, re.S)
-    return m.group(1) if m else ""
+    m = re.search(rf"<{name}(_[0-9a-f]+|)>\n?(.*?)\n?</{name}\1>", prompt, re.S)
+    return m.group(2) if m else ""
 
 
 def judge(prompt: str, rng: random.Random) -> str:

@@ -1,0 +1,202 @@
+"""The leakage guard on a fixed set of hand-written probes: what it catches, what it refuses wrongly.
+
+Each probe is a line a mutator might add to a meeting-notes skill. COPIES are what a reviewer would
+call a copy of a holdout input or of a judge's hidden wording (exact and near copies, paraphrases,
+facts reordered, short inputs copied whole, a pass condition reworded); ORDINARY are instructions a
+good mutator writes, many of them on the very evals that fail. The FRESH probes were written after
+the guard was tuned on the first set and were not tuned on. Prints and writes
+bench/results/leakage.json: the catch rate on COPIES and the false-refusal rate on ORDINARY, for the
+guard as it is and for the old rule (six words in a row), for comparison.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from autoresearch.checks import Check
+from autoresearch.leakage import leakage
+from autoresearch.suite import Eval, Input, Judge, Suite
+
+TRAIN = [
+    Input("standup", "Ann: I will send the report by Friday. Bob: I will fix the build today."),
+    Input("hiring", "Lee: We have two open roles. Sam: I will schedule the final interviews next week."),
+]
+HOLDOUT = [
+    Input("budget", "Priya: The Q3 budget for Project Falcon is $48,000, down from $52,500. Marco: I will send "
+                    "the revised forecast to Dana by October 14.", "holdout"),
+    Input("launch", "Launch slips to May 9.", "holdout"),
+    Input("office", "Jonas: The Berlin office closes on Fridays at 3pm from June. Aiko: I will update the shared "
+                    "calendar and tell the Osaka team.", "holdout"),
+]
+EVALS = [
+    Eval("summary", 'Does the output start with a "## Summary" heading?', Check("starts-with", "## Summary")),
+    Eval("owners", "Does every action item name an owner and a due date?",
+         judge=Judge("Each action item names the person who owns it and a due date.",
+                     "At least one action item has no owner or no due date.")),
+    Eval("decisions", "Are the decisions listed apart from the discussion?",
+         judge=Judge("Decisions appear under their own heading, separate from the discussion notes.",
+                     "Decisions are mixed into the discussion or missing.")),
+]
+SUITE = Suite(Path("probe.yaml"), Path("SKILL.md"), tuple(TRAIN + HOLDOUT), tuple(EVALS), runs=1)
+SKILL = """---
+name: meeting-notes
+description: Turns a meeting transcript into notes. Use when asked for meeting notes.
+---
+
+# Meeting notes
+
+## Format
+
+- Start with a short summary.
+- List the action items.
+"""
+
+COPIES = [
+    # holdout text, exact and near
+    "- Example: Marco will send the revised forecast to Dana by October 14.",
+    "- For instance, send the revised forecast to Dana.",
+    "- Note when the Berlin office closes on Fridays.",
+    "- Mention that the shared calendar gets updated for the Osaka team.",
+    "- Write budget lines like: the Q3 budget for Project Falcon is down.",
+    # paraphrases and facts reordered
+    "- For instance, Falcon's Q3 budget fell from $52,500 to $48,000.",
+    "- Example: Dana gets the forecast from Marco on October 14.",
+    "- E.g. Aiko tells the Osaka team about the Berlin hours.",
+    "- If a budget drops to 48,000 dollars, lead with it.",
+    "- When Priya reports on Falcon, put the numbers first.",
+    # a short holdout input copied whole
+    "- If the launch slips to May 9, say so first.",
+    "- Put lines such as 'launch slips to May 9' at the top.",
+    # judge wording, exact and reworded
+    "- Each action item names the person who owns it and a due date.",
+    "- Make sure each action item names who owns it, with a due date.",
+    "- Never let an action item go without an owner or without a due date; each names the person who owns it.",
+    "- Decisions appear under their own heading, separate from the discussion notes.",
+    "- Put decisions under a heading of their own, separate from the discussion notes.",
+    "- Keep decisions separate from discussion notes, under their own heading.",
+    "- Does every action item name an owner and a due date? Check before you answer.",
+]
+
+ORDINARY = [
+    "- Give every action item an owner and a due date.",
+    "- Name who owns each task and when it is due.",
+    "- Every action item needs an owner; add a due date when one was said.",
+    "- List decisions under a Decisions heading.",
+    "- Start with a `## Summary` heading.",
+    "- Always start your answer with `## Summary`.",
+    "- Keep the summary to three sentences.",
+    "- Use bullet points for action items.",
+    "- Write dates as YYYY-MM-DD.",
+    "- Quote amounts with their currency, such as $1,000.",
+    "- Keep the whole answer under 300 words.",
+    "- Do not invent owners: write 'unassigned' when nobody took the task.",
+    "- Group action items by owner.",
+    "- Put open questions in their own section at the end.",
+    "- If the transcript is empty, say so in one line.",
+    "- Write names exactly as they appear in the transcript.",
+    "- Prefer short, plain sentences.",
+    "- Mark risks with a leading 'Risk:'.",
+    "- When a deadline moves, give the old and the new date.",
+    "- Skip small talk and greetings.",
+    "- Cover these points in every answer: action, item, owner, date.",
+    "- Summarise budget changes in one line with both amounts.",
+    "- For a launch date change, lead the summary with the new date.",
+    "- When an office or team changes its hours, note who must be told.",
+    "- Include a forecast only when someone promised one.",
+    "- Use the speaker's own words for commitments.",
+    "- Mention each person once in the summary at most.",
+    "- Put the most urgent action item first.",
+    "- Respond only with Markdown, no HTML.",
+    "- Example: '- Ann: send the report (Friday)'.",
+    "- Example: '- Sam: schedule the final interviews (next week)'.",
+    "- Say who decided, when a decision was made.",
+    "- Separate facts from opinions.",
+    "- Never write 'As an AI'.",
+    "- Keep numbers as digits.",
+    "- Write the due date after the owner's name.",
+    "- When the meeting ends without decisions, write 'No decisions'.",
+    "- Include the meeting's date in the summary if it is given.",
+    "- Keep each action item to one line.",
+    "- Leave out the discussion when nothing was decided.",
+]
+
+# Written after the guard was tuned on the probes above, and never tuned on: an honest second figure.
+FRESH_COPIES = [
+    "- Like: Project Falcon's budget is now $48,000.",
+    "- E.g. the revised forecast goes to Dana.",
+    "- Example: Berlin office closes Fridays at 3pm.",
+    "- If someone says the launch slips to May 9, put it first.",
+    "- Example: Jonas says the office closes early; Aiko updates the calendar.",
+    "- Say it like: down from $52,500.",
+    "- Each action item must name the person who owns it plus a due date.",
+    "- No action item may lack an owner or a due date.",
+    "- Decisions go under their own heading, apart from the discussion notes.",
+    "- Tell the Osaka team, as Aiko did.",
+]
+FRESH_ORDINARY = [
+    "- Open with one line on what the meeting decided.",
+    "- Use the heading `## Action items` for tasks.",
+    "- Do not repeat the transcript.",
+    "- When two people share a task, name both.",
+    "- Write 'no due date given' rather than guessing one.",
+    "- Keep the tone neutral.",
+    "- Put each decision on its own line.",
+    "- Convert relative dates like 'next week' into the phrase used in the transcript.",
+    "- If a number is uncertain, say so.",
+    "- End with the next meeting's date, when one was set.",
+    "- Report budget figures exactly as stated.",
+    "- Name the team that must be told about a change.",
+    "- Summaries never exceed 80 words.",
+    "- Use a table when there are more than five action items.",
+    "- Do not list attendees.",
+    "- Keep calendar changes in the summary.",
+    "- If an office closes early, note the new hours.",
+    "- Mention forecasts only in the summary.",
+    "- Prefer the first names people use in the meeting.",
+    "- Never put an action item without a verb.",
+]
+
+
+def old_rule(new_text: str, old_text: str) -> bool:
+    """The guard before: six words in a row from a holdout input or an eval's question or conditions."""
+    def shingles(text: str) -> set:
+        words = re.findall(r"[a-z0-9]+", text.lower())
+        return {tuple(words[i:i + 6]) for i in range(len(words) - 5)}
+
+    added = shingles(new_text) - shingles(old_text)
+    sources = [i.text for i in HOLDOUT] + [w for e in EVALS for w in
+                                           [e.question] + ([e.judge.pass_condition, e.judge.fail_condition] if e.judge else [])]
+    return any(added & shingles(s) for s in sources)
+
+
+def refused(line: str, rule) -> bool:
+    new = SKILL + line + "\n"
+    return bool(rule(new, SKILL))
+
+
+def main() -> None:
+    now = lambda new, old: leakage(new, old, SUITE)  # noqa: E731
+    rows = {}
+    sets = {"tuned": (COPIES, ORDINARY), "fresh": (FRESH_COPIES, FRESH_ORDINARY)}
+    for (name, rule), (probes, (copies, ordinary)) in [(r, p) for r in (("guard", now), ("old six-word rule", old_rule))
+                                                       for p in sets.items()]:
+        caught = [p for p in copies if refused(p, rule)]
+        wrong = [p for p in ordinary if refused(p, rule)]
+        rows[f"{name}, {probes} probes"] = {
+            "copies": len(copies), "caught": len(caught), "catch_rate": round(len(caught) / len(copies), 3),
+            "ordinary": len(ordinary), "refused": len(wrong), "false_refusal_rate": round(len(wrong) / len(ordinary), 3),
+            "missed": [p for p in copies if p not in caught], "refused_ordinary": wrong}
+        print(f"{name}, {probes} probes: caught {len(caught)}/{len(copies)} copies ({len(caught) / len(copies):.0%}), "
+              f"refused {len(wrong)}/{len(ordinary)} ordinary instructions ({len(wrong) / len(ordinary):.0%})")
+        for p in [p for p in copies if p not in caught]:
+            print(f"    missed: {p}")
+        for p in wrong:
+            print(f"    refused: {p}")
+    out = Path(__file__).parent / "results" / "leakage.json"
+    out.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
