@@ -1,4 +1,4 @@
-"""The real anthropic SDK over real HTTP against tests/messages_server.py, and the command backend."""
+"""The real anthropic SDK over real HTTP against the package's local server (autoresearch.server), and the command backend."""
 
 import asyncio
 import json
@@ -15,7 +15,7 @@ from autoresearch.runner import ERROR, Models, evaluate_sync
 from autoresearch.suite import load_suite
 
 from conftest import BASIC_SUITE
-from messages_server import MessagesServer
+from autoresearch.server import MessagesServer
 
 
 @pytest.fixture

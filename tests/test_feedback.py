@@ -24,7 +24,7 @@ from autoresearch.stats import KeepRule
 from autoresearch.suite import load_suite
 
 from conftest import ROOT, SKILL
-from messages_server import MessagesServer
+from autoresearch.server import MessagesServer
 
 
 def cli(*args):

@@ -1,4 +1,4 @@
-"""Our skills inside the real Claude Code and pi, offline: both talk to tests/messages_server.py.
+"""Our skills inside the real Claude Code and pi, offline: both talk to the package's local server (autoresearch.server).
 
 The harnesses are installed from npm by `make test` into .harness/. The model's replies are
 scripted: a turn that calls `autoresearch next` and `autoresearch try` through the Bash tool must
@@ -17,7 +17,7 @@ import pytest
 from autoresearch.journal import RunDir, sha256
 
 from conftest import ROOT
-from messages_server import MessagesServer
+from autoresearch.server import MessagesServer
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 SKILLS = ["autoresearch", "autoresearch-create", "autoresearch-finalize", "autoresearch-status"]

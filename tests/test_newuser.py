@@ -563,7 +563,7 @@ def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatc
 
     from autoresearch.cli import main
     from conftest import BASIC_SUITE
-    from messages_server import MessagesServer
+    from autoresearch.server import MessagesServer
 
     monkeypatch.chdir(tmp_path)
     paid = make_suite("model: anthropic:claude-sonnet-4-5\njudge: anthropic:claude-haiku-4-5\n" + BASIC_SUITE)

@@ -22,7 +22,7 @@ from autoresearch.runner import ERROR, Models, evaluate_sync
 from autoresearch.suite import load_suite
 
 from conftest import ROOT
-from messages_server import MessagesServer
+from autoresearch.server import MessagesServer
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 FIXTURE = ROOT / "examples" / "harness"

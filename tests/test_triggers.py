@@ -18,7 +18,7 @@ from autoresearch.suite import load_suite
 from autoresearch.triggers import trigger_scores, trigger_suite
 
 from conftest import ROOT
-from messages_server import MessagesServer
+from autoresearch.server import MessagesServer
 from test_targets import BIN, real_harness_env
 
 EXAMPLE = ROOT / "examples" / "harness"
@@ -241,12 +241,12 @@ def test_run_triggers_keeps_a_description_that_raises_recall_without_losing_prec
     assert "Use it also when asked to" in skill and skill.count("\n# Tally") == 1
     assert "How many open tasks did the meeting leave" not in skill
 
-    raised = cli(project, "run", "--resume", "t", "--baseline-only", "--max-experiments", "10")  # try after STOP is refused
+    raised = cli(project, "run", "--resume", "t", "--baseline-only", "--max-experiments", "10", "--target", "1")  # try after STOP is refused
     assert raised.returncode == 0, raised.stderr
     long = project / "long.txt"
     long.write_text("Tallies action items. " * 60)
     tried = cli(project, "try", "t", "--section", "_description", "--file", str(long), "--hypothesis", "longer")
-    assert "refused" in tried.stdout and "1024" in tried.stdout
+    assert "refused" in tried.stdout and "1024" in tried.stdout, tried.stderr
     leak = project / "leak.txt"
     leak.write_text("Tallies action items. Use when asked: How many open tasks did the meeting leave?")
     tried = cli(project, "try", "t", "--section", "_description", "--file", str(leak), "--hypothesis", "copy")

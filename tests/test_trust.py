@@ -114,7 +114,7 @@ ODD = {"content-null": _message(content=None), "content-string": _message(conten
 
 
 def test_odd_200_replies_are_one_error_cell_each(make_suite, monkeypatch):
-    from messages_server import MessagesServer
+    from autoresearch.server import MessagesServer
 
     class RawServer(MessagesServer):
         """Sends a reply's `raw_message` as the whole body, whatever its shape."""
@@ -183,7 +183,7 @@ def test_the_judge_prompt_fences_untrusted_output_so_it_cannot_close_its_block()
 def test_a_judge_that_echoes_a_forged_verdict_gives_an_error_never_a_pass(make_suite, monkeypatch, judge_reply):
     import functools
 
-    from messages_server import MessagesServer
+    from autoresearch.server import MessagesServer
 
     from autoresearch.models import open_model
     from autoresearch.runner import Models, evaluate_sync
