@@ -26,7 +26,8 @@ import math
 import random
 from pathlib import Path
 
-from autoresearch.stats import KeepRule, decide, pair, sign_test
+from autoresearch.stats import KeepRule, _phi, decide, pair, sign_test
+from autoresearch.stats import _z_crit as _z
 from autoresearch.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70
@@ -102,17 +103,6 @@ async def old_decide(candidate, best, runs: int = RUNS) -> tuple[str, tuple[int,
             return "discard", tuple(done)
     return "keep", tuple(done)
 
-
-def _phi(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
-
-
-def _z(alpha: float) -> float:
-    lo, hi = 0.0, 10.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 1 - _phi(mid) > alpha else (lo, mid)
-    return (lo + hi) / 2
 
 
 class Best:

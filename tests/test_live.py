@@ -11,35 +11,16 @@ import subprocess
 import sys
 import time
 
-import pytest
 from click.testing import CliRunner
 
 from autoresearch.cli import main
 from autoresearch.journal import RunDir
 
-from conftest import ROOT
+from conftest import BASIC_SUITE, ROOT
 
 CLI = [sys.executable, "-m", "autoresearch"]
 
-SLOW_SUITE = """\
-skill: notes/SKILL.md
-model: {name: sim, latency: LATENCY}
-runs: 4
-concurrency: 1
-inputs:
-  - id: one
-    text: "Ann: I will send the report by Friday. Bob: I will fix the build today."
-  - id: two
-    text: "Cy: The launch moves to May. Di: I will tell the customers this week."
-    split: holdout
-evals:
-  - id: mentions-summary
-    question: Does it mention a summary?
-    check: {type: icontains, value: summary}
-  - id: bounded
-    question: Is it under 400 words?
-    check: {type: word-count, max: 400}
-"""
+SLOW_SUITE = BASIC_SUITE.replace("runs: 2\n", "model: {name: sim, latency: LATENCY}\nruns: 4\nconcurrency: 1\n")
 
 
 def slow(make_suite, latency: float):
