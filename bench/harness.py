@@ -4,7 +4,8 @@ Both talk to the same local Messages-API server answered by the simulator. A cel
 workspace, the skill folder and fixtures copied in, the event stream parsed, the files read back,
 the workspace removed. Runs alternate (cell, bare, cell, bare, ...) so drift in the machine's speed
 hits both; the figure is the median of the per-pair ratios. Then cells per minute at concurrency 1,
-4 and 8. Writes bench/results/harness.json. Needs `make harness`.
+4 and 8; and for trigger evals, model calls per trigger decision and wall time per query. Writes
+bench/results/harness.json. Needs `make harness`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from autoresearch.models import ModelSpec  # noqa: E402
 from autoresearch.runner import Models, evaluate  # noqa: E402
 from autoresearch.suite import load_suite  # noqa: E402
 from autoresearch.targets import SkillUnderTest  # noqa: E402
+from autoresearch.triggers import trigger_suite  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", 8))
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
@@ -100,9 +102,21 @@ async def main() -> None:
                                         "cells_per_minute": round(60 * count / seconds, 1), "error_cells": errors}
         print(f"concurrency {concurrency}: {count} cells in {seconds:.1f}s = {60 * count / seconds:.1f} cells/min"
               f" ({errors} error cells)")
+    triggers = trigger_suite(load_suite(ROOT / "examples/harness/triggers.yaml"))
+    models = Models(triggers.model)
+    started = time.perf_counter()
+    result = await evaluate(triggers, skill, models, runs=[0], concurrency=1)
+    seconds = time.perf_counter() - started
+    await models.aclose()
+    decisions = len({(c.input_id, c.run) for c in result.cells})
+    trigger = {"queries": decisions, "model_calls": result.spend.calls,
+               "calls_per_decision": round(result.spend.calls / decisions, 2),
+               "seconds_per_query": round(seconds / decisions, 2), "error_cells": len(result.errors)}
+    print(f"triggers: {decisions} queries, {trigger['calls_per_decision']} model calls per trigger decision, "
+          f"{trigger['seconds_per_query']}s per query at concurrency 1")
     out = ROOT / "bench" / "results" / "harness.json"
-    out.write_text(json.dumps({"machine_cores": os.cpu_count(), "overhead": overhead, "throughput": throughput},
-                              indent=1) + "\n")
+    out.write_text(json.dumps({"machine_cores": os.cpu_count(), "overhead": overhead, "throughput": throughput,
+                               "triggers": trigger}, indent=1) + "\n")
     print(f"wrote {out}")
 
 

@@ -1,6 +1,7 @@
 """The real anthropic SDK over real HTTP against the package's local server (autoresearch.server), and the command backend."""
 
 import asyncio
+import functools
 import json
 import sys
 
@@ -285,3 +286,14 @@ def test_command_route_that_passes_no_skill_to_a_harness_is_refused(line):
 def test_command_route_to_a_harness_that_is_given_the_skill_is_allowed():
     assert command("claude -p --append-system-prompt-file {system_file}").argv[0] == "claude"
     assert command("pi -p", skills_folder=True).argv[0] == "pi"
+
+
+def test_the_api_target_sees_the_skill_as_claude_code_shows_an_invoked_skill(server, make_suite):
+    """Listed by name and description, then the body without frontmatter; never the raw file as a system prompt."""
+    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 1\nmodel: anthropic:claude-fake-1"))
+    suite = load_suite(path)
+    evaluate_sync(suite, models=Models(suite.model, opener=functools.partial(open_model, cache=None)))
+    system = json.dumps(server.message_requests()[0]["body"]["system"])
+    assert "- notes: Writes notes. Use when asked for notes." in system
+    assert "# Notes" in system and "List the action items." in system
+    assert "---" not in system and "name: notes" not in system
