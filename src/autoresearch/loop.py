@@ -901,7 +901,7 @@ def candidate_feedback(run: RunDir, entry: dict, limit: int = 3) -> dict:
 
 def event_line(e: dict) -> str:
     """One line per attempt, as the loop prints it."""
-    from .report import p_text
+    from .report import p_text, runs_note
 
     head = f"#{e['id']} {e['section']} [{e['kind'] or '-'}] {e['decision']}{' (near miss)' if e.get('near_miss') else ''}"
     if e["decision"] in ("refused", "error"):
@@ -926,16 +926,6 @@ def attempt_notes(e: dict) -> str:
                           for f in flips[:3])
         notes += f"; broke {shown}" + (f" and {len(flips) - 3} more" if len(flips) > 3 else "")
     return notes
-
-
-def runs_note(e: dict) -> str:
-    """On which runs a decided attempt's two scores were taken: `runs 0-2 of 16, raced out`."""
-    runs = sorted(e["runs"])
-    if not runs:
-        return "no runs"
-    span = f"run {runs[0]}" if len(runs) == 1 else \
-        f"runs {runs[0]}-{runs[-1]}" if runs == list(range(runs[0], runs[-1] + 1)) else f"{len(runs)} runs"
-    return f"{span} (same cells for both{', raced out' if e.get('raced') else ''})"
 
 
 def _git(path: Path, *args: str) -> str:

@@ -139,6 +139,16 @@ def failures_text(result: EvalResult) -> str:
     return "\n\n".join(parts)
 
 
+def runs_note(e: dict) -> str:
+    """On which runs a decided attempt's two scores were taken: `runs 0-2 of 16, raced out`."""
+    runs = sorted(e["runs"])
+    if not runs:
+        return "no runs"
+    span = f"run {runs[0]}" if len(runs) == 1 else \
+        f"runs {runs[0]}-{runs[-1]}" if runs == list(range(runs[0], runs[-1] + 1)) else f"{len(runs)} runs"
+    return f"{span} (same cells for both{', raced out' if e.get('raced') else ''})"
+
+
 def p_text(value: float) -> str:
     """A p-value for people: `< 0.0001` or `= 0.0123`."""
     return "< 0.0001" if value < 0.0001 else f"= {value:.4f}"
@@ -604,8 +614,6 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
                 live: bool = False) -> str:
     """The report's content, shared by the static report and the live dashboard (`live`: which has its own
     outputs browser, so it leaves out the failing outputs, and fetches each attempt's diff when opened)."""
-    from .loop import runs_note
-
     esc = html.escape
     base, best = entries[0], best_entry(entries)
     counts = Counter(e["decision"] for e in entries[1:])
