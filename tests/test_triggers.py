@@ -264,6 +264,8 @@ def test_skill_creators_trigger_eval_set_imports_as_a_trigger_suite(project):
     assert len(suite.triggers) == 10 and not [w for w in suite.warnings if "no `split`" in str(w)]
     assert sum(t.split == "holdout" for t in suite.triggers if t.should_trigger) == 2
     assert sum(t.split == "holdout" for t in suite.triggers if not t.should_trigger) == 2
+    (project / "utf16.json").write_text(json.dumps(rows), encoding="utf-16")  # as some editors save it
+    assert cli(project, "import", "triggers", "utf16.json", "--skill", "tally/SKILL.md").returncode == 0
     (project / "bad.json").write_text('[{"query": "x"}]')
     bad = cli(project, "import", "triggers", "bad.json")
     assert bad.returncode == 2 and "should_trigger" in bad.stderr and "Traceback" not in bad.stderr

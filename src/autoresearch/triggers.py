@@ -11,7 +11,6 @@ error cell, never a "did not trigger". Recall and precision are computed from th
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,17 +121,10 @@ def import_trigger_set(path: str | Path, skill: str | None = None) -> Any:
     """skill-creator's trigger eval set (`[{"query", "should_trigger"}]`) as a suite of trigger queries,
     with a stratified 60/40 split written out."""
     from .errors import InputError, input_error
-    from .importers import Imported, _slug, _unique
+    from .importers import Imported, _slug, _unique, load_json
 
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise input_error(str(path), f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise input_error(str(path), "not UTF-8 text: save the file as UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise input_error(str(path), f"malformed JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
+    data = load_json(path)
     if not isinstance(data, list) or not data:
         raise input_error(str(path), 'expected a list: [{"query": "...", "should_trigger": true}, ...]', 1)
     problems, rows, ids, seen = [], [], set(), set()
