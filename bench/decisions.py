@@ -8,7 +8,8 @@ Every simulated suite has 10 train inputs x 5 evals at the default 8 runs, throu
 - per-input difficulty: each (input, eval) rate drawn from Beta(k*0.7, k*0.3) (k = 4) instead of 0.7;
 - per-input effects: a candidate's gain varies by input (sd 10 points), some inputs get worse.
 A candidate +d points better raises every rate p to p + d*(1-p)/0.3 (its mean rises by d).
-Rules: `new` (the default keep rule), `old` (the cell-level sign test of issue 3: screen 0.15,
+Rules: `new` (the default keep rule; its confirmation lengthens, as in the loop, when the best's screen
+cells show correlated evals), `old` (the cell-level sign test of issue 3: screen 0.15,
 final 0.05, racing from run 1, an exact tie kept for a shorter text is left out) and `naive`.
 Reports false keeps (no-better candidates kept), keeps at +5/+10/+20 (power), target-model calls per
 no-better candidate and per winner (as multiples of one full evaluation, inputs x runs), and a
@@ -26,7 +27,7 @@ import math
 import random
 from pathlib import Path
 
-from autoresearch.stats import KeepRule, _phi, decide, pair, sign_test
+from autoresearch.stats import KeepRule, _phi, confirmation_length, decide, flakiness, pair, sign_test
 from autoresearch.stats import _z_crit as _z
 from autoresearch.suite import DEFAULT_RUNS
 
@@ -121,8 +122,18 @@ class Best:
         return {k: v for k, v in self.store.items() if k[2] in runs}
 
 
-async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS) -> tuple[bool, int, dict]:
-    """One decision; returns keep?, the candidate's target calls, and its cells."""
+def confirmation(best: Best, runs: int = RUNS) -> list[int]:
+    """The loop's confirmation runs, from the eval correlation of the best's screen cells (its baseline)."""
+    screen = set(blocks(runs)[0])
+    profile = flakiness({k: v for k, v in best.store.items() if k[2] in screen}, runs)
+    extra = confirmation_length(runs, profile) - runs
+    return blocks(runs)[1] + list(range(4 * runs, 4 * runs + extra))
+
+
+async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS,
+               confirm: list[int] | None = None) -> tuple[bool, int, dict]:
+    """One decision; returns keep?, the candidate's target calls, and its cells. `confirm`: the loop's
+    confirmation runs (fixed from its baseline), else computed from `best`."""
     calls, seen = 0, {}
 
     async def candidate(runs):
@@ -132,12 +143,13 @@ async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS) -> t
         seen.update(cells)
         return cells
 
-    screen, confirm, _ = blocks(runs)
+    screen = blocks(runs)[0]
     if rule_name == "old":
         decision, _ = await old_decide(candidate, best, runs)
     else:
         rule = KeepRule() if rule_name == "new" else KeepRule("naive")
-        outcome = await decide(rule, [[r] for r in screen], candidate, best, confirm_runs=confirm)
+        outcome = await decide(rule, [[r] for r in screen], candidate, best,
+                               confirm_runs=confirm or confirmation(best, runs))
         decision = outcome.decision
     return decision == "keep", calls, seen
 
@@ -188,11 +200,12 @@ async def night(rule_name: str, rng: random.Random, w: float, attempts: int) -> 
     rates = base_rates(rng, False)
     start = Version(rates, w, rng)
     best, best_version, reported = Best(start), start, None
+    confirm = confirmation(best)
     false_keeps = 0
     for _ in range(attempts):
         delta = rng.choice([-0.10, -0.05, -0.02, 0.0, 0.0, 0.0, 0.02, 0.05, 0.10])
         cand = Version(shifted(best_version.rates, delta, 0.03, rng), w, rng)
-        kept, _, seen = await duel(rule_name, best, cand)
+        kept, _, seen = await duel(rule_name, best, cand, confirm=confirm)
         if not kept:
             continue
         false_keeps += cand.true_rate <= best_version.true_rate

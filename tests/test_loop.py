@@ -396,3 +396,26 @@ def test_train_up_holdout_down_is_worse_and_the_gate_refuses_it(make_suite, gate
         gated = [e for e in entries if e["reason"].startswith("holdout gate: holdout worse than the baseline's")]
         assert gated and all(e["decision"] == "discard" for e in gated)
         assert all(e["decision"] != "keep" for e in entries)
+
+
+def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
+    """Evals that pass and fail together count as fewer checks: candidates past the screen are confirmed on
+    more fresh runs (the runs after the fresh-score blocks), so the keep rule keeps its power."""
+    path = workspace / "evals/meeting-notes.yaml"
+    text = path.read_text()
+    head, _ = text.split("evals:\n", 1)
+    twins = "".join(f"  - id: no-preamble-{n}\n    question: Does the output avoid a chatty preamble such as "
+                    f"\"Sure!\"?\n    check: {{type: not-icontains, value: \"sure!\"}}\n" for n in range(4))
+    path.write_text(head + "evals:\n" + twins)
+    lines = []
+    suite = load_suite(path)
+    run, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=6)), workspace / ".autoresearch",
+                      on_event=lines.append)
+    entries = run.entries()
+    profile = entries[0]["profile"]
+    assert profile["correlation"] == 1.0 and profile["suggest_runs"] > 16
+    assert any("confirmed on 16 fresh runs instead of 8" in line for line in lines)
+    confirmed = [e for e in entries if "fresh runs" in e["reason"] and e["decision"] == "keep"]
+    assert confirmed, [e["reason"] for e in entries]
+    for e in confirmed:  # 8 screen runs, then 16 confirmation runs: 8..15 and 32..39 (16..31 hold fresh scores)
+        assert e["runs"] == list(range(16)) + list(range(32, 40)) and "confirmed on 16 fresh runs" in e["reason"]

@@ -321,7 +321,7 @@ def test_try_exit_codes_tell_keep_from_discard_and_refused(workspace):
 
     skill = workspace / "examples/meeting-notes/SKILL.md"
     baseline = skill.read_text()
-    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "headless",
+    assert cli(workspace, "run", "evals/meeting-notes.yaml", "--max-experiments", "8", "--run-id", "headless",
                "--runs-dir", "headless").returncode == 0
     headless = RunDir(workspace / "headless/headless")
     attempts = [e for e in headless.entries()[1:] if e["decision"] != "refused"]

@@ -11,8 +11,8 @@ from fractions import Fraction
 import pytest
 
 from autoresearch.report import compare_results, holdout_findings, holdout_words
-from autoresearch.stats import (KeepRule, binomial_tail, decide, eval_drops, flakiness, flip_test, pair, sign_test,
-                                verdict)
+from autoresearch.stats import (KeepRule, binomial_tail, confirmation_length, decide, eval_drops, flakiness, flip_test,
+                                pair, sign_test, verdict)
 
 from conftest import ROOT
 
@@ -185,6 +185,32 @@ def test_flakiness_per_input_and_correlation_of_evals():
     assert profile["correlation"] == 1.0 and profile["suggest_runs"] > 4
     independent = {("x", "a", r): r in (0, 1) for r in range(4)} | {("x", "b", r): r in (0, 2) for r in range(4)}
     assert flakiness(independent, 4)["correlation"] == 0.0 and flakiness(independent, 4)["suggest_runs"] is None
+
+
+def test_confirmation_lengthens_with_correlated_evals_up_to_twice_the_runs():
+    assert confirmation_length(8, None) == 8  # no baseline profile (an old run): the suite's runs
+    assert confirmation_length(8, {"correlation": 0.2, "suggest_runs": None}) == 8
+    assert confirmation_length(8, {"correlation": 0.51, "suggest_runs": 15}) == 15
+    assert confirmation_length(8, {"correlation": 1.0, "suggest_runs": 22}) == 16  # at most twice: cost stays bounded
+    assert confirmation_length(8, {"suggest_runs": 5}) == 8
+
+
+def test_the_screen_is_lenient_and_the_confirmation_decides():
+    """A gain at p = 0.2 passes the screen (6 x 0.06) but fails the final level on a tied confirmation."""
+    screen = {(i, "e", 0): i < 9 for i in range(20)}  # 9 wins, 4 losses over 13 outputs: p ~ 0.13
+    best = {(i, "e", 0): 9 <= i < 13 for i in range(20)}
+    tied = {(i, "e", 1): i < 5 for i in range(20)}
+
+    async def candidate(runs):
+        return screen if runs == [0] else tied
+
+    async def other(runs):
+        return best if runs == [0] else tied
+
+    outcome = asyncio.run(decide(KeepRule(), [[0]], candidate, other, confirm_runs=[1]))
+    assert 0.06 < pair(screen, best).p_value < 0.36
+    assert outcome.candidate_runs == (0, 1) and outcome.decision == "discard"
+    assert "did not replicate" in outcome.reason
 
 
 def test_eval_prints_flaky_inputs_and_compare_exit_codes(tmp_path):

@@ -69,7 +69,7 @@ def stop(proc):
 def test_dashboard_renders_updates_live_and_stops_on_ctrl_c(meeting, tmp_path):
     browser = chromium()
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
-    run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=6)), meeting / ".autoresearch", lambda line: None)
+    run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=8)), meeting / ".autoresearch", lambda line: None)
     entries = run_dir.entries()
     proc, url = start_view(meeting, run_dir.id)
     try:

@@ -502,10 +502,10 @@ def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
               help="Optimise the description on the suite's trigger queries: only the description changes, "
                    "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
 @click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
-              help="paired: exact sign test with confirmation and racing; naive: any higher raw score (comparison only).")
+              help="paired: exact paired test on outputs, with confirmation and racing; naive: any higher raw score (comparison only).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
-              help="Level a keep must reach on all runs (the screen is at 3x): about the largest share of "
-                   "no-better candidates that could be kept.")
+              help="Level a keep must reach on all runs (the screen is at 6x, at most 0.5): about the largest "
+                   "share of no-better candidates that could be kept.")
 @click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse a keep when more than this share of the candidate's cells are errors.")
 @click.option("--holdout-gate", is_flag=True,

@@ -29,7 +29,7 @@ from .models import ModelSpec
 from .cells import Cell, rate_of
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
-from .stats import KeepRule, decide, flakiness, pair, verdict
+from .stats import KeepRule, confirmation_length, decide, flakiness, pair, verdict
 from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
@@ -307,6 +307,13 @@ class Experiment:
             self._save(self.state.best_sha, self.best_result)
         return _cells_map(self.best_result.select(runs=runs))
 
+    def _plan_confirmation(self) -> None:
+        """Confirmation runs from the baseline's eval correlation: runs N..2N-1, then runs from 4N on if longer
+        (2N..4N-1 are the fresh runs of honest scores, so cells stored by earlier versions keep their meaning)."""
+        runs = self.suite.runs
+        extra = confirmation_length(runs, self.run.entries()[0].get("profile")) - runs
+        self.confirm_runs = list(range(runs, 2 * runs)) + list(range(4 * runs, 4 * runs + extra))
+
     def _load_best(self) -> None:
         stored = self.run.load_cells(self.state.best_sha)
         if stored:
@@ -391,8 +398,10 @@ class Experiment:
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + _holdout_note(entry))
         profile = entry["profile"]
         if profile["suggest_runs"]:
-            self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}); "
-                     f"the keep rule stays calibrated but loses power: consider runs: {profile['suggest_runs']}")
+            self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
+                     f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
+                     f"{confirmation_length(self.suite.runs, profile)} fresh runs instead of {self.suite.runs}; "
+                     f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
 
     def stop_reason(self) -> str | None:
         if (self.run.path / STOP_FILE).exists():
@@ -638,6 +647,7 @@ class Experiment:
         await self._ensure_best()
 
     async def _ensure_best(self) -> None:
+        self._plan_confirmation()
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
@@ -657,7 +667,8 @@ class Experiment:
             text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
             cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
             self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
-                     "that (screen and confirmation), less when raced; the baseline adds the holdout inputs")
+                     "that (screen and confirmation), less when raced, up to three times when the evals of one output are "
+                     "correlated (a longer confirmation); the baseline adds the holdout inputs")
         if not entries:
             self._reclaim_inflight(0)
             await self.baseline()
@@ -988,8 +999,8 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
     baseline = train.dollars + (holdout.dollars if holdout else 0.0)
     lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
              f"inputs: {train}",
-             "each experiment: up to about twice that (screen and confirmation; less when raced), plus one mutator "
-             "call, and the holdout again on a keep"]
+             "each experiment: up to about twice that (screen and confirmation; less when raced, up to three times "
+             "when the evals of one output are correlated), plus one mutator call, and the holdout again on a keep"]
     if budget.experiments is not None:
         lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
     if budget.dollars is not None:

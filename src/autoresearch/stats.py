@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable
 
+SCREEN_FACTOR = 6  # the screen's level is this times alpha: lenient, since the confirmation decides
 RACE_FROM_RUN = 3  # racing never stops a candidate on fewer runs than this: early trends are mostly noise
 _NEGLIGIBLE_LOG = -130.0  # log of a probability too small to move any p-value we act on or print
 
@@ -347,9 +348,10 @@ class KeepRule:
     """How the tool decides keep or discard; the agent never does.
 
     `paired` (default): a one-sided exact test on paired outputs (each output's wins minus losses,
-    its sign flipped under no effect). The first N runs screen at 3 x alpha; a candidate that passes
-    is confirmed on N fresh runs of both versions and kept only if all 2N runs are significant at
-    alpha. Without confirmation runs the screen itself is at alpha. A keep also needs no eval to fall
+    its sign flipped under no effect). The first N runs screen at SCREEN_FACTOR x alpha; a candidate
+    that passes is confirmed on fresh runs of both versions (N, more when the evals of one output are
+    correlated: `confirmation_length`) and kept only if all runs together are significant at alpha.
+    Without confirmation runs the screen itself is at alpha. A keep also needs no eval to fall
     beyond noise (Holm-corrected at alpha) and no excess of error cells (above `max_errors` of its
     cells, or more than the best's beyond noise). Racing stops a candidate from run 3 on when its
     conditional power falls below `futility`. `holdout_gate`: the loop also refuses a keep whose
@@ -358,8 +360,8 @@ class KeepRule:
     """
 
     name: str = "paired"
-    alpha: float = 0.07
-    futility: float = 0.05  # racing stops a candidate below this conditional power (bench/decisions.py)
+    alpha: float = 0.06
+    futility: float = 0.02  # racing stops a candidate below this conditional power (bench/decisions.py)
     confirm: bool = True
     max_errors: float = 0.05
     holdout_gate: bool = False
@@ -389,7 +391,7 @@ async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[l
     best_cells: Cells = {}
     done: list[int] = []
     confirming = bool(confirm_runs) and rule.confirm and rule.name == "paired"
-    screen_alpha = min(0.5, 3 * rule.alpha) if confirming else rule.alpha
+    screen_alpha = min(0.5, SCREEN_FACTOR * rule.alpha) if confirming else rule.alpha
     phases = [(stages, screen_alpha)]
     if confirming:
         phases.append(([[r] for r in confirm_runs or []], rule.alpha))
@@ -505,3 +507,14 @@ def flakiness(cells: Cells, runs: int, k: int = PASS_K) -> dict:
         suggest = math.ceil(runs * effect)
     return {"runs": runs, "k": k, "inputs": sorted(rows, key=lambda r: (-r["flip_rate"], str(r["input"]))),
             "correlation": correlation, "evals_per_output": per_output, "suggest_runs": suggest}
+
+
+def confirmation_length(runs: int, profile: dict | None) -> int:
+    """How many fresh runs confirm a candidate: the suite's runs, or up to twice that when the baseline's
+    evals are correlated (each output then carries fewer independent checks: `flakiness` suggest_runs).
+
+    Only candidates that pass the screen pay for it, so power comes back at a fraction of the cost of
+    raising the suite's runs (bench/decisions.py).
+    """
+    suggested = (profile or {}).get("suggest_runs") or 0
+    return min(2 * runs, max(runs, suggested))
