@@ -83,6 +83,18 @@ def test_bad_trigger_input_is_refused_with_file_and_line(project, body, message)
     assert done.returncode == 2 and message in done.stderr and "bad.yaml:" in done.stderr
 
 
+def test_a_distractor_outside_the_suite_folder_is_refused_unless_allowed(project, tmp_path):
+    """Distractors are copied into every workspace, like fixtures: confined to the suite's folder by default."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(project / "distractors/minutes", elsewhere / "minutes")
+    body = "skill: tally/SKILL.md\ndistractors: [../elsewhere/minutes]\n" \
+           "triggers:\n  - {id: a, query: x y z, should_trigger: true}\n"
+    done = cli(project, "validate", str(write(project, "out.yaml", body)))
+    assert done.returncode == 2 and "out.yaml:2" in done.stderr and "outside the suite's folder" in done.stderr
+    allowed = load_suite(write(project, "allowed.yaml", "allow_outside: true\n" + body))
+    assert allowed.distractors == ((elsewhere / "minutes").resolve(),) and str(elsewhere / "minutes") in allowed.outside[0]
+
+
 def test_triggers_need_a_harness_target(project):
     done = cli(project, "eval", "triggers.yaml", "--triggers", "--model", "sim")
     assert done.returncode == 2 and "--triggers needs a harness target" in done.stderr

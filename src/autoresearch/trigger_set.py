@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import Problem
+from .userfiles import OutsideError
 
 TRIGGER_KEYS = {"id", "query", "should_trigger", "split"}
 HOLDOUT_SHARE = 0.4
@@ -93,7 +94,11 @@ def parse_distractors(reader: Any, data: Any) -> list[Path]:
         return []
     found = []
     for value in raw:
-        folder = reader.path.parent / value
+        try:  # copied into every workspace, like fixtures: inside the suite's folder unless outside reads are allowed
+            folder = reader.confined(value)
+        except OutsideError as exc:
+            reader.fail(f"distractor {exc}", data.line_of("distractors"), "distractors")
+            continue
         if not (folder / "SKILL.md").is_file():
             reader.fail(f"distractor {value!r} is not a skill folder (no {folder / 'SKILL.md'})",
                         data.line_of("distractors"), "distractors")
