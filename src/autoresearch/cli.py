@@ -852,7 +852,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
 
     from .journal import best_entry
 
-    from .loop import candidate_feedback, last_evaluated
+    from .history import candidate_feedback, last_evaluated
     from .report import rate_ci
 
     body = section_text(plan.doc, plan.section)
@@ -942,7 +942,7 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     """
     import json
 
-    from .loop import candidate_feedback, event_line
+    from .history import candidate_feedback, event_line
     from .mutation import Proposal
 
     hypothesis = " ".join(hypothesis.split())
