@@ -33,3 +33,8 @@ def rate_of(cells: Iterable[Cell]) -> Rate:
         else:
             errors += 1
     return Rate(passed, failed, errors)
+
+
+def cells_map(cells: Iterable[Cell]) -> dict:
+    """{(input, eval, run): True for a pass, False for a fail, None for an error}."""
+    return {(c.input_id, c.eval_id, c.run): None if c.status == "error" else c.status == "pass" for c in cells}

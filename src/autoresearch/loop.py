@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import subprocess
 import time
 from collections import Counter
@@ -28,7 +27,9 @@ from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .models import ModelSpec
-from .cells import Cell, rate_of
+from .cells import cells_map
+from .entries import (focus_of, is_near_miss, new_entry, paired_by_eval, per_eval, rate_dict, scores_of, section_diff,
+                      utc_now)
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import KeepRule, confirmation_length, decide, flakiness, pair, verdict
@@ -39,7 +40,6 @@ INFLIGHT_FILE = "inflight.json"  # spend not yet on a journal line, so a crash c
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
 FORMAT_REFUSALS_LIMIT = 3  # mutator answers in a row with no usable proposal before the loop stops
 MUTATOR_ERRORS_LIMIT = 3  # failed mutator calls (model errors, timeouts) in a row before the loop stops
-NEAR_MISS = 2.0  # a discard that gained and whose p is within this factor of alpha is a near miss
 
 
 class TargetEdited(AutoresearchError):
@@ -137,15 +137,6 @@ class Plan:
     profile: dict = field(default_factory=dict)  # the best's train inputs: flaky, never/always passing; eval correlation
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _cells_map(cells: list[Cell]) -> dict:
-    """{(input, eval, run): True for a pass, False for a fail, None for an error}."""
-    return {(c.input_id, c.eval_id, c.run): None if c.status == "error" else c.status == "pass" for c in cells}
-
-
 class Experiment:
     """One run of the loop on a suite, writing into a RunDir. Use `run()`; see `run_loop` for the one-call form."""
 
@@ -229,7 +220,7 @@ class Experiment:
             extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend, stage, detail)
             self.best_result = self.best_result.merged(extra)
             self._save(self.state.best_sha, self.best_result)
-        return _cells_map(self.best_result.select(runs=runs))
+        return cells_map(self.best_result.select(runs=runs))
 
     def _plan_confirmation(self) -> None:
         """Confirmation runs from the baseline's eval correlation: runs N..2N-1, then runs from 4N on if longer
@@ -250,16 +241,6 @@ class Experiment:
             self.run.save_cells(digest, result.cells, result.outputs, result.traces, split)
 
     # -- journal ------------------------------------------------------------------------------
-    def _entry(self, **fields) -> dict:
-        entry = {"id": self.state.next_id, "timestamp": _now(), "parent": None, "section": None, "focus": "",
-                 "hypothesis": "", "kind": "", "decision": "", "reason": "", "scores": {}, "best_scores": {},
-                 "per_eval": {}, "p_value": None, "wins": None, "losses": None, "runs": [], "raced": False,
-                 "calls": 0, "tokens": asdict(Spend().usage), "cost": 0.0, "seconds": 0.0,
-                 "skill_before": self.state.best_sha, "skill_after": self.state.best_sha, "diff": "",
-                 "motivation": []}
-        entry.update(fields)
-        return entry
-
     def _record(self, entry: dict, spend: Spend, started: float) -> None:
         spend.merge(self.pending)
         self.pending = Spend()
@@ -312,12 +293,12 @@ class Experiment:
         if holdout:
             self._save(digest, holdout, split="holdout")
         self.state = State(best_sha=digest, next_id=0)
-        entry = self._entry(decision="baseline", reason="experiment 0: the skill as given",
-                            scores=_scores(train, holdout), per_eval=_per_eval(train), runs=self.screen_runs,
-                            per_eval_holdout=_per_eval(holdout) if holdout else {},
-                            skill_before=digest, skill_after=digest,
-                            inputs={"train": len(self.train), "holdout": len(self.holdout)},
-                            profile=flakiness(_cells_map(train.cells), self.suite.runs))
+        entry = new_entry(self.state, decision="baseline", reason="experiment 0: the skill as given",
+                          scores=scores_of(train, holdout), per_eval=per_eval(train), runs=self.screen_runs,
+                          per_eval_holdout=per_eval(holdout) if holdout else {},
+                          skill_before=digest, skill_after=digest,
+                          inputs={"train": len(self.train), "holdout": len(self.holdout)},
+                          profile=flakiness(cells_map(train.cells), self.suite.runs))
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry))
         profile = entry["profile"]
@@ -397,7 +378,7 @@ class Experiment:
         tried = [a for a in self.state.tried.get(section, []) if a.decision.split(" ")[0] in EVALUATED]
         return Plan(doc, section, candidates, failures, failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}), tried[-8:],
                     refusal_counts(on_section), near_misses(entries),
-                    flakiness(_cells_map(self.best_result.select(split="train")), self.suite.runs))
+                    flakiness(cells_map(self.best_result.select(split="train")), self.suite.runs))
 
     async def step(self) -> dict:
         """One experiment: choose, ask the mutator, then attempt its proposal."""
@@ -409,7 +390,7 @@ class Experiment:
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
         except AutoresearchError as exc:  # a model error or timeout: logged, and the loop goes on
-            entry = self._entry(**self._base(plan), decision="error", reason=f"mutator model error: {exc}")
+            entry = new_entry(self.state, **self._base(plan), decision="error", reason=f"mutator model error: {exc}")
             self._record(entry, spend, started)
             return entry
         spend.record(completion)
@@ -422,8 +403,8 @@ class Experiment:
             reason = str(exc)
             if completion.stop_reason == "max_tokens":
                 reason = f"truncated at max_tokens ({self.models.mutator_spec.max_tokens}): {reason}"
-            entry = self._entry(**self._base(plan), decision="refused", reason=reason, refusal=exc.refusal,
-                                answer=completion.text, stop_reason=completion.stop_reason)
+            entry = new_entry(self.state, **self._base(plan), decision="refused", reason=reason, refusal=exc.refusal,
+                              answer=completion.text, stop_reason=completion.stop_reason)
             self._record(entry, spend, started)
             return entry
         return await self.attempt(plan, proposal, spend, started, answer=completion.text)
@@ -435,7 +416,7 @@ class Experiment:
                                 for f in plan.failures[:3]])
         if proposal:
             base.update(hypothesis=proposal.hypothesis, kind=proposal.kind,
-                        focus=_focus(proposal.hypothesis, plan.failures))
+                        focus=focus_of(proposal.hypothesis, plan.failures))
         return base
 
     async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
@@ -452,15 +433,16 @@ class Experiment:
                 raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
             candidate = apply_proposal(doc, section, proposal, self.suite)
         except MutationRefused as exc:
-            entry = self._entry(**base, decision="refused", reason=str(exc), refusal=exc.refusal, answer=answer)
+            entry = new_entry(self.state, **base, decision="refused", reason=str(exc), refusal=exc.refusal,
+                              answer=answer)
             self._record(entry, spend, started)
             return entry
         candidate_text = candidate.render()
         digest = sha256(candidate_text)
         earlier = self.state.candidates.get(digest)
         if earlier is not None:
-            entry = self._entry(**base, decision="refused", candidate=digest, refusal="guard", answer=answer,
-                                reason=f"identical to the candidate of attempt #{earlier}, already decided")
+            entry = new_entry(self.state, **base, decision="refused", candidate=digest, refusal="guard",
+                              answer=answer, reason=f"identical to the candidate of attempt #{earlier}, already decided")
             self._record(entry, spend, started)
             return entry
         self.run.save_version(candidate_text)
@@ -469,7 +451,7 @@ class Experiment:
         async def candidate_stage(runs: list[int]) -> dict:
             results.append(await self._evaluate(candidate_text, runs, self.train, spend,
                                                 *self._run_detail(runs, "candidate")))
-            return _cells_map(results[-1].cells)
+            return cells_map(results[-1].cells)
 
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
@@ -480,22 +462,22 @@ class Experiment:
         for more in results[1:]:
             train = train.merged(more)
         best_same = self.best_result.select(runs=outcome.candidate_runs)
-        diff = _diff(section_text(doc, section), section_text(candidate, section), section)
+        diff = section_diff(section_text(doc, section), section_text(candidate, section), section)
         decision, reason = outcome.decision, outcome.reason
-        scores = _scores(train, None)
+        scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
         holdout_test, per_eval_holdout = None, {}
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
-            holdout_test = self._holdout_tests(_cells_map(holdout.cells))
+            holdout_test = self._holdout_tests(cells_map(holdout.cells))
             refusal = self._holdout_refusal(holdout_test)
             if refusal:
                 decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
             else:
                 self._save(digest, holdout, split="holdout")
-                per_eval_holdout = _per_eval(holdout)
+                per_eval_holdout = per_eval(holdout)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
             fresh = await self._evaluate(candidate_text, self.fresh_runs[0], self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
@@ -506,14 +488,14 @@ class Experiment:
         fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.paired.p_value, 6),
                       wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
                       raced=outcome.raced, skill_after=digest if decision == "keep" else self.state.best_sha,
-                      candidate=digest, diff=diff, per_eval=_per_eval(train), paired_evals=paired_evals,
-                      near_miss=_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
+                      candidate=digest, diff=diff, per_eval=per_eval(train), paired_evals=paired_evals,
+                      near_miss=is_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
                                            outcome.paired.losses, self.config.rule.alpha),
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
                       holdout_test=holdout_test, per_eval_holdout=per_eval_holdout)
-        entry = self._entry(**fields, scores=scores,
-                            best_scores={"train": _rate_dict(best_same), "holdout": self.state.best_holdout})
+        entry = new_entry(self.state, **fields, scores=scores,
+                          best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
         if decision == "keep":
             self.best_result = train
@@ -526,7 +508,7 @@ class Experiment:
         for name, digest in (("baseline", entries[0]["skill_after"]), ("best", self.state.best_sha)):
             stored = self.run.load_cells(digest, "holdout")
             if stored:
-                tests[name] = verdict(pair(candidate, _cells_map(stored[0])), self.config.rule.alpha)
+                tests[name] = verdict(pair(candidate, cells_map(stored[0])), self.config.rule.alpha)
         return tests.get("baseline", {}) | {"against_best": tests.get("best")}
 
     def _holdout_refusal(self, test: dict) -> str | None:
@@ -624,7 +606,7 @@ class Experiment:
             return
         saved = self.run.config()
         saved["config"] = self.config.to_dict()
-        saved.setdefault("changes", []).append({"at_experiment": self.state.next_id, "timestamp": _now(),
+        saved.setdefault("changes", []).append({"at_experiment": self.state.next_id, "timestamp": utc_now(),
                                                 "changed": self.changes})
         self.run.write_text("run.json", json.dumps(saved, indent=1) + "\n")
         for key, (old, new) in self.changes.items():
@@ -751,48 +733,6 @@ def clean_stale_temp_files(run: RunDir, target: Path) -> None:
     """Remove temporary files a killed writer left: `.SKILL.md.*.tmp` beside the target, `.*.tmp` in the run."""
     for stale in [*Path(target).parent.glob(f".{Path(target).name}.*.tmp"), *run.path.rglob(".*.tmp")]:
         stale.unlink(missing_ok=True)
-
-
-def _focus(hypothesis: str, failures: list[dict]) -> str:
-    for f in failures:
-        if f["id"] in hypothesis:
-            return f["id"]
-    return ""
-
-
-def _rate_dict(cells: list[Cell]) -> dict:
-    return rate_of(cells).to_dict()
-
-
-def _scores(train: EvalResult, holdout: EvalResult | None) -> dict:
-    return {"train": train.rate().to_dict(), "holdout": holdout.rate().to_dict() if holdout else None}
-
-
-def _per_eval(result: EvalResult) -> dict:
-    return {k: round(v.value, 6) for k, v in result.by("eval_id").items()}
-
-
-def _diff(before: str, after: str, section: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        f"a/{section}", f"b/{section}"))
-
-
-
-def _near_miss(decision: str, p_value: float, wins: int, losses: int, alpha: float) -> bool:
-    """A discard that gained on the paired checks with p just above the level: worth building on."""
-    return decision == "discard" and wins > losses and p_value <= NEAR_MISS * alpha
-
-
-def paired_by_eval(candidate: list[Cell], best: list[Cell]) -> dict[str, list[int]]:
-    """Per eval, [wins, losses] of the candidate against the best on the same (input, run) cells."""
-    before = _cells_map(best)
-    counts: dict[str, list[int]] = {}
-    for (input_id, eval_id, run), passed in _cells_map(candidate).items():
-        old = before.get((input_id, eval_id, run))
-        if old is None or passed is None or old == passed:  # None: an error cell
-            continue
-        counts.setdefault(eval_id, [0, 0])[0 if passed else 1] += 1
-    return counts
 
 
 def format_diagnosis(spec: ModelSpec, count: int, last: str, run_id: str) -> str:
