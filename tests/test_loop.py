@@ -109,21 +109,18 @@ def test_attempts_record_errors_flips_and_the_holdout_verdict(workspace):
 
 
 def test_holdout_gate_refuses_a_keep_whose_holdout_is_worse(workspace):
-    from autoresearch.loop import Experiment
-    from autoresearch.runner import Models
+    from autoresearch.holdout import holdout_refusal
 
     suite = load_suite(workspace / "evals/meeting-notes.yaml")
     config = LoopConfig(rule=KeepRule(holdout_gate=True))
     run = run_loop(suite, LoopConfig(rule=KeepRule(holdout_gate=True), budget=Budget(experiments=0)),
                    workspace / ".autoresearch", on_event=lambda line: None)[0]
     assert run.config()["config"]["rule"]["holdout_gate"] is True
-    experiment = Experiment(suite, run, config, Models.for_suite(suite))
     worse = {"verdict": "worse", "before": 0.5, "after": 0.2, "wins": 0, "losses": 6, "p_better": 1.0, "p_worse": 0.02,
              "against_best": None}
-    assert "holdout worse than the baseline's beyond noise: 50.0% -> 20.0%" in experiment._holdout_refusal(worse)
-    assert experiment._holdout_refusal(dict(worse, verdict="no different")) is None
-    ungated = Experiment(suite, run, LoopConfig(), Models.for_suite(suite))
-    assert ungated._holdout_refusal(worse) is None
+    assert "holdout worse than the baseline's beyond noise: 50.0% -> 20.0%" in holdout_refusal(worse, config.rule.holdout_gate)
+    assert holdout_refusal(dict(worse, verdict="no different"), config.rule.holdout_gate) is None
+    assert holdout_refusal(worse, LoopConfig().rule.holdout_gate) is None
 
 
 @pytest.mark.parametrize("budget,unit", [(Budget(calls=300), "model calls"), (Budget(tokens=200_000), "tokens"),

@@ -18,21 +18,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from .cells import cells_map
+from .entries import (focus_of, is_near_miss, new_entry, paired_by_eval, per_eval, rate_dict, scores_of, section_diff,
+                      utc_now)
 from .errors import AutoresearchError
 from .fsio import atomic_write, sha256
 from .history import (EVALUATED, State, event_line, holdout_note, near_misses, refusal_counts, state_from, streak,
                       tried_since_keep)
+from .holdout import holdout_refusal, holdout_tests
 from .journal import RunDir
 from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .models import ModelSpec
-from .cells import cells_map
-from .entries import (focus_of, is_near_miss, new_entry, paired_by_eval, per_eval, rate_dict, scores_of, section_diff,
-                      utc_now)
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
-from .stats import KeepRule, confirmation_length, decide, flakiness, pair, verdict
+from .stats import KeepRule, confirmation_length, decide, flakiness
 from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
@@ -471,8 +472,9 @@ class Experiment:
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
-            holdout_test = self._holdout_tests(cells_map(holdout.cells))
-            refusal = self._holdout_refusal(holdout_test)
+            holdout_test = holdout_tests(self.run, self.state.best_sha, cells_map(holdout.cells),
+                                         self.config.rule.alpha)
+            refusal = holdout_refusal(holdout_test, self.config.rule.holdout_gate)
             if refusal:
                 decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
             else:
@@ -500,26 +502,6 @@ class Experiment:
         if decision == "keep":
             self.best_result = train
         return entry
-
-    def _holdout_tests(self, candidate: dict) -> dict:
-        """The candidate's holdout against the baseline's (the verdict shown) and the current best's (the gate)."""
-        entries = self.run.entries()
-        tests = {}
-        for name, digest in (("baseline", entries[0]["skill_after"]), ("best", self.state.best_sha)):
-            stored = self.run.load_cells(digest, "holdout")
-            if stored:
-                tests[name] = verdict(pair(candidate, cells_map(stored[0])), self.config.rule.alpha)
-        return tests.get("baseline", {}) | {"against_best": tests.get("best")}
-
-    def _holdout_refusal(self, test: dict) -> str | None:
-        """With --holdout-gate: why a keep is refused because its holdout score is worse beyond noise."""
-        if not self.config.rule.holdout_gate:
-            return None
-        for name, result in (("the baseline", test), ("the best", test.get("against_best"))):
-            if result and result.get("verdict") == "worse":
-                return f"holdout worse than {name}'s beyond noise: {result['before']:.1%} -> {result['after']:.1%} " \
-                       f"(p = {result['p_worse']:.4f})"
-        return None
 
     @property
     def finalized(self) -> bool:
