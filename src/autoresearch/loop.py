@@ -26,6 +26,7 @@ from .fsio import atomic_write, sha256
 from .history import (EVALUATED, State, event_line, holdout_note, near_misses, refusal_counts, state_from, streak,
                       tried_since_keep)
 from .holdout import holdout_refusal, holdout_tests
+from .inflight import InFlight
 from .journal import RunDir
 from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
@@ -37,7 +38,6 @@ from .stats import KeepRule, confirmation_length, decide, flakiness
 from .suite import Suite
 
 STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
-INFLIGHT_FILE = "inflight.json"  # spend not yet on a journal line, so a crash cannot lose it from the budget
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
 FORMAT_REFUSALS_LIMIT = 3  # mutator answers in a row with no usable proposal before the loop stops
 MUTATOR_ERRORS_LIMIT = 3  # failed mutator calls (model errors, timeouts) in a row before the loop stops
@@ -157,7 +157,7 @@ class Experiment:
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
         self.read_only = False  # `next`: measure what is missing in memory, write nothing
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
-        self.uncharged = Spend()  # everything spent since the last journal line (pending included), on disk
+        self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -171,7 +171,7 @@ class Experiment:
         report(0, len(inputs) * len(runs))
         result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
         spend.merge(result.spend)
-        self._charge(result.spend)
+        self.inflight.charge(result.spend, experiment)
         return result
 
     def _run_detail(self, runs: list[int], who: str) -> tuple[str, str]:
@@ -181,35 +181,6 @@ class Experiment:
         stage, pool = next(((name, pool) for name, pool in stages if runs[0] in pool), ("fresh runs", runs))
         span = f"{pool.index(runs[0]) + 1}" if len(runs) == 1 else f"{pool.index(runs[0]) + 1}-{pool.index(runs[-1]) + 1}"
         return stage, f"run {span} of {len(pool)}, {who}"
-
-    def _charge(self, spent: Spend) -> None:
-        """Write what was just spent to the run before the next batch of calls: after a kill -9 the
-        resumed run charges it to its next journal line, so the budgets still hold."""
-        if not (spent.calls or spent.cost or spent.usage.total):
-            return
-        import json
-
-        self.uncharged.merge(spent)
-        state = getattr(self, "state", None)
-        self.run.write_text(INFLIGHT_FILE, json.dumps({
-            "next_id": state.next_id if state else 0, "calls": self.uncharged.calls,
-            "tokens": asdict(self.uncharged.usage), "cost": self.uncharged.cost}) + "\n")
-
-    def _reclaim_inflight(self, next_id: int) -> None:
-        """On resume: spend a killed attempt made before its journal line was written is charged now."""
-        import json
-
-        from .models import Usage
-
-        path = self.run.path / INFLIGHT_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if data.get("next_id") == next_id:
-            carried = Spend(int(data["calls"]), Usage(**data["tokens"]), float(data["cost"]))
-            self.pending.merge(carried)
-            self.uncharged.merge(carried)
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
@@ -249,8 +220,7 @@ class Experiment:
                      seconds=round(time.perf_counter() - started, 3))
         published = self.state.best_sha
         self.run.append(entry)
-        self.uncharged = Spend()
-        (self.run.path / INFLIGHT_FILE).unlink(missing_ok=True)
+        self.inflight.clear()
         entries = self.run.entries()
         self.state = state_from(entries)
         self._publish(entries, published)
@@ -322,7 +292,7 @@ class Experiment:
         experiments = s.next_id - 1
         spent = Spend()  # the journal's lines and what is not on one yet
         spent.merge(s.spend)
-        spent.merge(self.uncharged)
+        spent.merge(self.inflight.spend)
         checks = [(b.experiments, experiments, "experiment"), (b.calls, spent.calls, "model call"),
                   (b.tokens, spent.usage.total, "token"), (b.dollars, spent.cost, "dollar"),
                   (b.seconds, s.seconds, "second")]
@@ -397,7 +367,7 @@ class Experiment:
         spend.record(completion)
         mutator = Spend()
         mutator.record(completion)
-        self._charge(mutator)
+        self.inflight.charge(mutator, self.state.next_id)
         try:
             proposal = parse_proposal(completion.text)
         except MutationRefused as exc:
@@ -530,7 +500,7 @@ class Experiment:
                                     f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
         self.state = state_from(entries)
         if not self.read_only:
-            self._reclaim_inflight(self.state.next_id)
+            self.pending.merge(self.inflight.reclaim(self.state.next_id))
             self._recover()
         await self._ensure_best()
 
@@ -558,11 +528,11 @@ class Experiment:
                      "that (screen and confirmation), less when raced, up to three times when the evals of one output are "
                      "correlated (a longer confirmation); the baseline adds the holdout inputs")
         if not entries:
-            self._reclaim_inflight(0)
+            self.pending.merge(self.inflight.reclaim(0))
             await self.baseline()
         else:
             self.state = state_from(entries)
-            self._reclaim_inflight(self.state.next_id)
+            self.pending.merge(self.inflight.reclaim(self.state.next_id))
             self._record_changes()
             self._recover()
             self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
