@@ -539,7 +539,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
-    from .loop import Budget, Experiment, LoopConfig, default_run_id, new_run, preflight, start_git_branch
+    from .config import Budget, LoopConfig
+    from .loop import Experiment, default_run_id, new_run, preflight, start_git_branch
     from .report import counted
     from .stats import KeepRule
     from .suite import load_suite
@@ -819,7 +820,8 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     and models as saved, with any models, budget limits or loop `options` (sections, target, plateau) given
     now taking precedence; what they change is recorded in run.json when the run goes on."""
     from .journal import RunDir
-    from .loop import Experiment, LoopConfig, reconfigure
+    from .config import LoopConfig, reconfigure
+    from .loop import Experiment
     from .suite import load_suite
 
     run_dir = RunDir.find(run_ref, runs_dir)
