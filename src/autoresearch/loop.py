@@ -24,7 +24,7 @@ from .entries import (focus_of, is_near_miss, new_entry, paired_by_eval, per_eva
                       utc_now)
 from .errors import AutoresearchError
 from .fsio import atomic_write, sha256
-from .history import (EVALUATED, State, event_line, holdout_note, near_misses, refusal_counts, state_from, streak,
+from .history import (EVALUATED, State, event_line, holdout_note, near_misses, refusal_counts, state_from,
                       tried_since_keep)
 from .holdout import holdout_refusal, holdout_tests
 from .inflight import InFlight
@@ -32,16 +32,13 @@ from .journal import RunDir
 from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
-from .models import ModelSpec
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import confirmation_length, decide, flakiness
+from .stopping import STOP_FILE, reason_to_stop
 from .suite import Suite
 
-STOP_FILE = "STOP"  # written by `autoresearch finalize`; a running loop stops before its next experiment
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
-FORMAT_REFUSALS_LIMIT = 3  # mutator answers in a row with no usable proposal before the loop stops
-MUTATOR_ERRORS_LIMIT = 3  # failed mutator calls (model errors, timeouts) in a row before the loop stops
 
 
 class TargetEdited(AutoresearchError):
@@ -223,38 +220,12 @@ class Experiment:
                      f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
 
     def stop_reason(self) -> str | None:
-        if (self.run.path / STOP_FILE).exists():
-            return "stopped on request: the run is finalized (autoresearch finalize)"
-        b, s = self.config.budget, self.state
+        """Why the loop stops before its next experiment, or None to go on."""
         runs = self._unselected_runs()
-        best = self.best_result.rate(runs=runs) if self.best_result else None
-        if best and best.n and best.value >= self.config.target and \
-                {c.run for c in self.best_result.cells} >= set(runs):
-            return f"target reached: train pass rate {best.value:.1%} >= {self.config.target:.0%}, confirmed on " \
-                   f"{len(runs)} runs not used to select it"
-        experiments = s.next_id - 1
-        spent = Spend()  # the journal's lines and what is not on one yet
-        spent.merge(s.spend)
-        spent.merge(self.inflight.spend)
-        checks = [(b.experiments, experiments, "experiment"), (b.calls, spent.calls, "model call"),
-                  (b.tokens, spent.usage.total, "token"), (b.dollars, spent.cost, "dollar"),
-                  (b.seconds, s.seconds, "second")]
-        for limit, spent, what in checks:
-            if limit is not None and spent >= limit:
-                from .report import counted
-
-                return f"budget spent: {counted(spent, what)} of {limit:g}"
-        entries = [e for e in self.run.entries() if e["id"] >= self.first_id]
-        errors = streak(entries, lambda e: e["decision"] == "error")
-        if errors >= MUTATOR_ERRORS_LIMIT:
-            return (f"the mutator model {self.models.mutator_spec.name} failed {errors} times in a row "
-                    f"(last: {entries[-1]['reason']})")
-        unusable = streak(entries, lambda e: e.get("refusal") == "format")
-        if unusable >= FORMAT_REFUSALS_LIMIT:
-            return format_diagnosis(self.models.mutator_spec, unusable, entries[-1]["reason"], self.run.id)
-        if s.no_gain_streak >= self.config.plateau:
-            return f"plateau: {s.no_gain_streak} attempts in a row without a keep"
-        return None
+        measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
+        return reason_to_stop(self.config, self.state, [e for e in self.run.entries() if e["id"] >= self.first_id],
+                              self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
+                              (self.run.path / STOP_FILE).exists(), self.models.mutator_spec, self.run.id)
 
     def _unselected_runs(self) -> list[int]:
         """The best's runs that played no part in choosing it, twice the suite's runs: the honest score's.
@@ -628,17 +599,6 @@ def clean_stale_temp_files(run: RunDir, target: Path) -> None:
     """Remove temporary files a killed writer left: `.SKILL.md.*.tmp` beside the target, `.*.tmp` in the run."""
     for stale in [*Path(target).parent.glob(f".{Path(target).name}.*.tmp"), *run.path.rglob(".*.tmp")]:
         stale.unlink(missing_ok=True)
-
-
-def format_diagnosis(spec: ModelSpec, count: int, last: str, run_id: str) -> str:
-    """Why the loop stopped when the mutator keeps answering without a usable proposal, and what to do."""
-    if last.startswith("truncated at max_tokens"):
-        fix = (f"its answers are cut off at max_tokens {spec.max_tokens}: raise it (`mutator: {{name: {spec.name}, "
-               f"max_tokens: {spec.max_tokens * 2}}}` in the suite)")
-    else:
-        fix = "set another with `mutator:` in the suite or --mutator-model"
-    return (f"the mutator model {spec.name} cannot follow the proposal format: {count} answers in a row had no "
-            f"usable proposal (last: {last}); {fix}, then `autoresearch run --resume {run_id}`")
 
 
 def _git(path: Path, *args: str) -> str:
