@@ -697,7 +697,7 @@ def test_no_skill_shows_a_harness_cli_as_a_command_model():
 
 def test_a_git_failure_shows_gits_own_words(tmp_path):
     from autoresearch.errors import AutoresearchError
-    from autoresearch.loop import _git
+    from autoresearch.publish import _git
 
     git(tmp_path, "init", "-q")
     (tmp_path / "SKILL.md").write_text("x\n")

@@ -540,7 +540,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
     from .config import Budget, LoopConfig
-    from .loop import Experiment, default_run_id, new_run, preflight, start_git_branch
+    from .loop import Experiment, default_run_id, new_run, preflight
+    from .publish import start_git_branch
     from .report import counted
     from .stats import KeepRule
     from .suite import load_suite

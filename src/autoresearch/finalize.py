@@ -13,7 +13,7 @@ from .errors import AutoresearchError
 from .fsio import atomic_write, sha256
 from .journal import RunDir, best_entry
 from .locks import holding, run_lock, target_lock, wait_released
-from .loop import _git
+from .publish import _git
 from .stopping import STOP_FILE
 
 STOP_WAIT_SECONDS = 120  # how long a live run may take to wind down after it is interrupted

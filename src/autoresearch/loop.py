@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from .config import Budget, LoopConfig
 from .entries import (focus_of, is_near_miss, new_entry, paired_by_eval, per_eval, rate_dict, scores_of, section_diff,
                       utc_now)
 from .errors import AutoresearchError
-from .fsio import atomic_write, sha256
+from .fsio import sha256
 from .history import (EVALUATED, State, event_line, holdout_note, near_misses, refusal_counts, state_from,
                       tried_since_keep)
 from .holdout import holdout_refusal, holdout_tests
@@ -32,6 +31,7 @@ from .journal import RunDir
 from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
+from .publish import publish
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import confirmation_length, decide, flakiness
@@ -39,10 +39,6 @@ from .stopping import STOP_FILE, reason_to_stop
 from .suite import Suite
 
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
-
-
-class TargetEdited(AutoresearchError):
-    """The target file changed under a running loop; the user's edit wins and the run stops."""
 
 
 @dataclass(frozen=True)
@@ -163,32 +159,8 @@ class Experiment:
         self.inflight.clear()
         entries = self.run.entries()
         self.state = state_from(entries)
-        self._publish(entries, published)
-
-    def _publish(self, entries: list[dict], published: str | None = None) -> None:
-        """Bring the files derived from the journal up to date: best/, changelog, target, git.
-
-        `published` is the version the run last put in the target: a target holding anything else
-        was edited by someone during the run, and is left as it is (the run stops, resumable)."""
-        from .report import render_changelog
-
-        best_text = self.run.version(self.state.best_sha)
-        if not (self.run.path / "best" / "SKILL.md").exists() or \
-                (self.run.path / "best" / "SKILL.md").read_text(encoding="utf-8") != best_text:
-            self.run.write_text("best/SKILL.md", best_text)
-        self.run.write_text("changelog.md", render_changelog(entries, self.suite.name))
-        target = self.suite.skill_path
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current != best_text:
-            if published is not None and current is not None and sha256(current) != published:
-                raise TargetEdited(f"{target} was edited during run {self.run.id}: it no longer holds the version "
-                                   f"the run put there, so it was left as you wrote it (attempt #{entries[-1]['id']} "
-                                   f"is in the journal). To go on with the run, put its best back "
-                                   f"({self.run.path / 'best' / 'SKILL.md'}) and `autoresearch run --resume "
-                                   f"{self.run.id}`; to keep your edit, start a new run from it")
-            atomic_write(target, best_text)
-            if self.config.git and entries[-1]["decision"] == "keep":
-                _git_commit(target, entries[-1])
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, entries, self.config.git,
+                published)
 
     # -- the loop -----------------------------------------------------------------------------
     async def baseline(self) -> None:
@@ -490,7 +462,8 @@ class Experiment:
 
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
-        self._publish(self.run.entries())
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.run.entries(),
+                self.config.git)
 
     def run_sync(self, baseline_only: bool = False) -> str:
         """Run holding the run's and the target's locks, under a heartbeat so `status` can tell a live run from a
@@ -599,52 +572,6 @@ def clean_stale_temp_files(run: RunDir, target: Path) -> None:
     """Remove temporary files a killed writer left: `.SKILL.md.*.tmp` beside the target, `.*.tmp` in the run."""
     for stale in [*Path(target).parent.glob(f".{Path(target).name}.*.tmp"), *run.path.rglob(".*.tmp")]:
         stale.unlink(missing_ok=True)
-
-
-def _git(path: Path, *args: str) -> str:
-    """Run git in the folder of `path`; a failure is an AutoresearchError with git's own message."""
-    from .errors import AutoresearchError
-
-    done = subprocess.run(["git", *args], cwd=path.resolve().parent, capture_output=True, text=True)
-    if done.returncode != 0:
-        said = (done.stderr.strip() + "\n" + done.stdout.strip()).strip()
-        raise AutoresearchError(f"git {' '.join(args[:2])}: {said or f'failed with exit code {done.returncode}'}")
-    return done.stdout.strip()
-
-
-def _git_commit(path: Path, entry: dict) -> None:
-    from .report import rate_ci
-
-    train = entry["scores"]["train"]["rate"]
-    holdout = entry["scores"].get("holdout")
-    message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
-               f"train: {entry['best_scores']['train']['rate']:.1%} -> "
-               f"{entry['scores'].get('train_decision', entry['scores']['train'])['rate']:.1%} (p = {entry['p_value']}),"
-               f" {train:.1%} on fresh runs\n"
-               + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
-               + f"decision: {entry['reason']}\n")
-    _git(path, "add", "--", path.resolve().name)
-    _git(path, "commit", "-q", "-m", message, "--", path.resolve().name)
-
-
-def start_git_branch(path: Path, tag: str) -> dict:
-    """Create and switch to `autoresearch/<tag>` in the target's repository; returns the branch and the one
-    the user was on (`finalize --branch` reuses the first and goes back to the second)."""
-    from .errors import AutoresearchError
-
-    branch = f"autoresearch/{tag}"
-    try:
-        _git(path, "rev-parse", "--is-inside-work-tree")
-    except AutoresearchError:
-        raise AutoresearchError(f"--git: {path} is not inside a git repository") from None
-    if _git(path, "status", "--porcelain", "--", path.resolve().name):
-        raise AutoresearchError(f"--git: {path} has uncommitted changes; commit or stash them first")
-    start = _git(path, "rev-parse", "--abbrev-ref", "HEAD")
-    try:
-        _git(path, "checkout", "-q", "-b", branch)
-    except AutoresearchError as exc:
-        raise AutoresearchError(f"--git: cannot create branch {branch}: {exc}") from None
-    return {"branch": branch, "start": start}
 
 
 async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
