@@ -13,11 +13,12 @@ from click.testing import CliRunner
 
 from autoresearch.cli import _with_models, main
 from autoresearch.journal import RunDir
-from autoresearch.loop import Budget, Experiment, LoopConfig, new_run, run_loop
+from autoresearch.loop import Budget, Experiment, LoopConfig, run_loop
 from autoresearch.models import Completion, ModelSpec, open_model
 from autoresearch.models.anthropic_api import price_table
 from autoresearch.models.cache import CachedModel, cache_key
 from autoresearch.mutation import MutationRefused, Proposal, apply_proposal, parse_proposal
+from autoresearch.rundirs import new_run
 from autoresearch.runner import Models
 from autoresearch.skill import parse_skill
 from autoresearch.stats import KeepRule

@@ -315,8 +315,9 @@ LOOP_SUITE = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: sim")
 
 def test_an_edit_to_the_target_during_a_run_is_kept_and_stops_the_run(make_suite, tmp_path):
     from autoresearch.journal import RunDir
-    from autoresearch.loop import Experiment, LoopConfig, new_run
+    from autoresearch.loop import Experiment, LoopConfig
     from autoresearch.publish import TargetEdited
+    from autoresearch.rundirs import new_run
     from autoresearch.runner import Models
     from autoresearch.suite import load_suite
 

@@ -540,8 +540,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
     """
     from .config import Budget, LoopConfig
-    from .loop import Experiment, default_run_id, new_run, preflight
+    from .loop import Experiment, preflight
     from .publish import start_git_branch
+    from .rundirs import default_run_id, new_run
     from .report import counted
     from .stats import KeepRule
     from .suite import load_suite

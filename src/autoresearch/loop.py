@@ -13,7 +13,6 @@ import contextlib
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +31,7 @@ from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .publish import publish
+from .rundirs import clean_stale_temp_files, new_run
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
 from .stats import confirmation_length, decide, flakiness
@@ -568,12 +568,6 @@ def preflight(suite: Suite, config: LoopConfig) -> None:
         check_template(config.template, doc, suite, refusal_counts([sample]), near_misses([sample]))
 
 
-def clean_stale_temp_files(run: RunDir, target: Path) -> None:
-    """Remove temporary files a killed writer left: `.SKILL.md.*.tmp` beside the target, `.*.tmp` in the run."""
-    for stale in [*Path(target).parent.glob(f".{Path(target).name}.*.tmp"), *run.path.rglob(".*.tmp")]:
-        stale.unlink(missing_ok=True)
-
-
 async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
     """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
     from .cost import estimate, previewable
@@ -595,52 +589,6 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
     if budget.dollars is not None:
         lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
     return "\n".join(lines)
-
-
-def default_run_id(suite: Suite) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{suite.name}"
-
-
-def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch"), run_id: str | None = None,
-            models: dict | None = None, git: dict | None = None) -> RunDir:
-    """Create a run directory for `suite` with its configuration (and model overrides, for resume; with
-    `--git`, the branch the keeps go on and the one the user started from)."""
-    run_id = run_id or default_run_id(suite)
-    lock = target_lock(suite.skill_path)
-    if lock.is_held():  # checked before the run directory exists, so a refusal leaves nothing behind
-        from .locks import LockHeld
-
-        raise LockHeld(str(suite.skill_path), lock.holder())
-    created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    from .userfiles import relative_to_folder
-
-    run = RunDir.create(root, run_id, {"suite": relative_to_folder(suite.path, Path(root) / run_id),
-                                       "allow_outside": suite.allow_outside, "created": created,
-                                       "config": config.to_dict(), "models": models or {}, "info": suite_info(suite),
-                                       **({"git": git} if git else {})})
-    _ignore_runs(Path(root))
-    return run
-
-
-def _ignore_runs(root: Path) -> None:
-    """In a git repository, the runs folder goes into .gitignore (once): runs and the cache are not for commits."""
-    from .install import IGNORED, ensure_ignored, in_git_repository, project_root
-
-    if not in_git_repository(root):
-        return
-    project, folder = project_root(root), root.resolve()
-    if folder.name == IGNORED.strip("/"):
-        ensure_ignored(project)
-    elif folder.is_relative_to(project) and folder != project:
-        ensure_ignored(project, f"/{folder.relative_to(project).as_posix()}/")
-
-
-def suite_info(suite: Suite) -> dict:
-    """What a reviewer wants to know about a run's setup: suite, models, inputs, evals, runs."""
-    judge = suite.judge_model or suite.model
-    return {"suite": suite.name, "model": suite.model.name, "judge": judge.name,
-            "mutator": (suite.mutator_model or suite.model).name, "train": len(suite.split("train")),
-            "holdout": len(suite.split("holdout")), "evals": len(suite.evals), "runs": suite.runs}
 
 
 def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
