@@ -584,7 +584,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         if estimate_only:
             import asyncio
 
-            from .loop import cost_preview
+            from .cost import cost_preview
 
             async def preview() -> str:
                 try:

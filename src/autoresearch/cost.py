@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from .config import Budget
 from .models import ModelSpec
 from .runner import Models
 from .suite import Suite
@@ -89,3 +90,23 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
     specs = [models.target_spec] + [ev.judge.model or models.judge_spec for ev, _ in judges]
     return Estimate(calls, input_tokens, output_tokens, dollars, counted, _unpriced(specs))
 
+
+async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
+    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
+    if not previewable(suite.model):
+        why = "the simulator costs nothing" if suite.model.backend == "sim" else \
+            "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
+        return f"no cost preview for {suite.model.name}: {why}"
+    text = suite.skill_path.read_text(encoding="utf-8")
+    train = await estimate(suite, text, models, suite.runs, suite.split("train"))
+    holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
+    baseline = train.dollars + (holdout.dollars if holdout else 0.0)
+    lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
+             f"inputs: {train}",
+             "each experiment: up to about twice that (screen and confirmation; less when raced, up to three times "
+             "when the evals of one output are correlated), plus one mutator call, and the holdout again on a keep"]
+    if budget.experiments is not None:
+        lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
+    if budget.dollars is not None:
+        lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
+    return "\n".join(lines)

@@ -38,6 +38,9 @@ from .stats import confirmation_length, decide, flakiness
 from .stopping import STOP_FILE, reason_to_stop
 from .suite import Suite
 
+# The Python API (README): Budget and LoopConfig live in config.py and are offered here with run_loop.
+__all__ = ["Budget", "LoopConfig", "Experiment", "Plan", "Progress", "preflight", "progress_line", "run_loop"]
+
 MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
 
 
@@ -566,29 +569,6 @@ def preflight(suite: Suite, config: LoopConfig) -> None:
         sample = {"id": 1, "section": "a-section", "kind": "clarify", "hypothesis": "a hypothesis", "p_value": 0.1,
                   "wins": 3, "losses": 1, "near_miss": True, "decision": "refused", "reason": "a reason"}
         check_template(config.template, doc, suite, refusal_counts([sample]), near_misses([sample]))
-
-
-async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
-    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
-    from .cost import estimate, previewable
-
-    if not previewable(suite.model):
-        why = "the simulator costs nothing" if suite.model.backend == "sim" else \
-            "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
-        return f"no cost preview for {suite.model.name}: {why}"
-    text = suite.skill_path.read_text(encoding="utf-8")
-    train = await estimate(suite, text, models, suite.runs, suite.split("train"))
-    holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
-    baseline = train.dollars + (holdout.dollars if holdout else 0.0)
-    lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
-             f"inputs: {train}",
-             "each experiment: up to about twice that (screen and confirmation; less when raced, up to three times "
-             "when the evals of one output are correlated), plus one mutator call, and the holdout again on a keep"]
-    if budget.experiments is not None:
-        lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
-    if budget.dollars is not None:
-        lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
-    return "\n".join(lines)
 
 
 def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
