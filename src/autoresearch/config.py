@@ -39,9 +39,6 @@ class LoopConfig:
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
 
 
-RESUMABLE = ("budget", "sections", "target", "plateau")  # the options `run --resume` may change
-
-
 def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),
                 target: float | None = None, plateau: int | None = None) -> tuple[LoopConfig, dict]:
     """`config` with the options given on resume applied, and what changed: {"budget.calls": [old, new], ...}."""
