@@ -416,3 +416,18 @@ def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
     assert confirmed, [e["reason"] for e in entries]
     for e in confirmed:  # 8 screen runs, then 16 confirmation runs: 8..15 and 32..39 (16..31 hold fresh scores)
         assert e["runs"] == list(range(16)) + list(range(32, 40)) and "confirmed on 16 fresh runs" in e["reason"]
+
+
+def test_run_numbers_keep_their_part_when_the_confirmation_lengthens():
+    from autoresearch.run_layout import RunLayout
+
+    plain = RunLayout.for_suite(8, 4)
+    assert (plain.screen, plain.confirmation, plain.fresh, plain.holdout) == \
+        (list(range(8)), list(range(8, 16)), list(range(16, 32)), list(range(4)))
+    assert plain.unselected(0) == list(range(16)) and plain.unselected(2) == list(range(16, 32))
+    assert plain.kept_score == list(range(16, 24))
+    long = RunLayout.for_suite(8, 4, {"correlation": 0.51, "suggest_runs": 15})
+    assert long.confirmation == list(range(8, 16)) + list(range(32, 39))  # after the fresh runs, which keep theirs
+    assert not set(long.confirmation) & (set(long.screen) | set(long.fresh))
+    assert long.describe([33], "best") == ("confirmation", "run 10 of 15, best")
+    assert long.describe(list(range(16, 24)), "candidate") == ("fresh runs", "run 1-8 of 16, candidate")

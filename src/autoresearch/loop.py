@@ -31,6 +31,7 @@ from .locks import holding, run_lock, target_lock
 from .mutation import (Attempted, MutationRefused, Proposal, apply_proposal, choose_section, editable_sections,
                        failing_outputs, failure_summary, mutation_prompt, parse_proposal, section_text)
 from .publish import publish
+from .run_layout import RunLayout
 from .rundirs import clean_stale_temp_files, new_run
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
@@ -87,10 +88,7 @@ class Experiment:
         self.on_progress = on_progress
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
-        self.screen_runs = list(range(suite.runs))
-        self.holdout_runs = list(range(suite.holdout_run_count))
-        self.confirm_runs = list(range(suite.runs, 2 * suite.runs))
-        self.fresh_runs = [list(range(k * suite.runs, (k + 1) * suite.runs)) for k in (2, 3)]
+        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count)  # confirmation set after the baseline
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
@@ -102,7 +100,7 @@ class Experiment:
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
                         detail: str = "") -> EvalResult:
         experiment = getattr(getattr(self, "state", None), "next_id", 0)
-        planned = len(self.confirm_runs if stage == "confirmation" else self.screen_runs)
+        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.screen)
 
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
@@ -113,32 +111,17 @@ class Experiment:
         self.inflight.charge(result.spend, experiment)
         return result
 
-    def _run_detail(self, runs: list[int], who: str) -> tuple[str, str]:
-        """The stage (screening, confirmation, fresh runs) of a stage's runs and a `run 3 of 8, candidate` detail."""
-        stages = [("screening", self.screen_runs), ("confirmation", self.confirm_runs),
-                  ("fresh runs", self.fresh_runs[0] + self.fresh_runs[1])]
-        stage, pool = next(((name, pool) for name, pool in stages if runs[0] in pool), ("fresh runs", runs))
-        span = f"{pool.index(runs[0]) + 1}" if len(runs) == 1 else f"{pool.index(runs[0]) + 1}-{pool.index(runs[-1]) + 1}"
-        return stage, f"run {span} of {len(pool)}, {who}"
-
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
         assert self.best_result is not None
         known = {c.run for c in self.best_result.cells}
         missing = [r for r in runs if r not in known]
         if missing:
-            stage, detail = self._run_detail(missing, "best")
+            stage, detail = self.layout.describe(missing, "best")
             extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend, stage, detail)
             self.best_result = self.best_result.merged(extra)
             self._save(self.state.best_sha, self.best_result)
         return cells_map(self.best_result.select(runs=runs))
-
-    def _plan_confirmation(self) -> None:
-        """Confirmation runs from the baseline's eval correlation: runs N..2N-1, then runs from 4N on if longer
-        (2N..4N-1 are the fresh runs of honest scores, so cells stored by earlier versions keep their meaning)."""
-        runs = self.suite.runs
-        extra = confirmation_length(runs, self.run.entries()[0].get("profile")) - runs
-        self.confirm_runs = list(range(runs, 2 * runs)) + list(range(4 * runs, 4 * runs + extra))
 
     def _load_best(self) -> None:
         stored = self.run.load_cells(self.state.best_sha)
@@ -172,15 +155,15 @@ class Experiment:
         digest = self.run.save_version(text)
         self.run.write_text("baseline/SKILL.md", text)
         self.say("measuring the baseline (experiment 0)")
-        train = await self._evaluate(text, self.screen_runs, self.train, spend, "baseline", "train")
-        holdout = await self._evaluate(text, self.holdout_runs, self.holdout, spend, "baseline", "holdout") \
+        train = await self._evaluate(text, self.layout.screen, self.train, spend, "baseline", "train")
+        holdout = await self._evaluate(text, self.layout.holdout, self.holdout, spend, "baseline", "holdout") \
             if self.holdout else None
         self._save(digest, train)
         if holdout:
             self._save(digest, holdout, split="holdout")
         self.state = State(best_sha=digest, next_id=0)
         entry = new_entry(self.state, decision="baseline", reason="experiment 0: the skill as given",
-                          scores=scores_of(train, holdout), per_eval=per_eval(train), runs=self.screen_runs,
+                          scores=scores_of(train, holdout), per_eval=per_eval(train), runs=self.layout.screen,
                           per_eval_holdout=per_eval(holdout) if holdout else {},
                           skill_before=digest, skill_after=digest,
                           inputs={"train": len(self.train), "holdout": len(self.holdout)},
@@ -196,25 +179,15 @@ class Experiment:
 
     def stop_reason(self) -> str | None:
         """Why the loop stops before its next experiment, or None to go on."""
-        runs = self._unselected_runs()
+        runs = self.layout.unselected(self.state.keeps)
         measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
         return reason_to_stop(self.config, self.state, [e for e in self.run.entries() if e["id"] >= self.first_id],
                               self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
                               (self.run.path / STOP_FILE).exists(), self.models.mutator_spec, self.run.id)
 
-    def _unselected_runs(self) -> list[int]:
-        """The best's runs that played no part in choosing it, twice the suite's runs: the honest score's.
-
-        The baseline was chosen by nobody, so its screen and confirmation runs; a kept version's screen
-        and confirmation runs won its test (a lucky draw), so two blocks of fresh runs after them.
-        """
-        if self.state.keeps == 0:
-            return self.screen_runs + self.confirm_runs
-        return self.fresh_runs[0] + self.fresh_runs[1]
-
     async def confirm_target(self) -> None:
         """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
-        runs = self._unselected_runs()
+        runs = self.layout.unselected(self.state.keeps)
         known = {c.run for c in self.best_result.cells} if self.best_result else set()
         best = self.best_result.rate(runs=[r for r in runs if r in known]) if self.best_result else None
         if best and best.n and best.value >= self.config.target:
@@ -310,14 +283,14 @@ class Experiment:
 
         async def candidate_stage(runs: list[int]) -> dict:
             results.append(await self._evaluate(candidate_text, runs, self.train, spend,
-                                                *self._run_detail(runs, "candidate")))
+                                                *self.layout.describe(runs, "candidate")))
             return cells_map(results[-1].cells)
 
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
 
-        outcome = await decide(self.config.rule, [[r] for r in self.screen_runs], candidate_stage, best_stage,
-                               confirm_runs=self.confirm_runs)
+        outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
+                               confirm_runs=self.layout.confirmation)
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
@@ -329,7 +302,7 @@ class Experiment:
         paired_evals = paired_by_eval(train.cells, best_same)
         holdout_test, per_eval_holdout = None, {}
         if decision == "keep" and self.holdout:
-            holdout = await self._evaluate(candidate_text, self.holdout_runs, self.holdout, spend, "holdout")
+            holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
             holdout_test = holdout_tests(self.run, self.state.best_sha, cells_map(holdout.cells),
                                          self.config.rule.alpha)
@@ -340,7 +313,7 @@ class Experiment:
                 self._save(digest, holdout, split="holdout")
                 per_eval_holdout = per_eval(holdout)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
-            fresh = await self._evaluate(candidate_text, self.fresh_runs[0], self.train, spend, "fresh runs",
+            fresh = await self._evaluate(candidate_text, self.layout.kept_score, self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
@@ -394,11 +367,12 @@ class Experiment:
         await self._ensure_best()
 
     async def _ensure_best(self) -> None:
-        self._plan_confirmation()
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
+                                          self.run.entries()[0].get("profile"))
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
-            self.best_result = await self._evaluate(text, self.screen_runs, self.train, self.pending,
+            self.best_result = await self._evaluate(text, self.layout.screen, self.train, self.pending,
                                                     "re-measuring the best")
             self._save(self.state.best_sha, self.best_result)
 
