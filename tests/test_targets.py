@@ -303,6 +303,8 @@ def test_next_shows_the_agents_tool_calls_and_files_for_failing_outcomes(project
     shown = cli(project, "next", "b")
     assert shown.returncode == 0, shown.stderr
     assert "WHAT THE AGENT DID" in shown.stdout and "scripts/tally.py" in shown.stdout
+    # paths inside the cell's throwaway workspace read relative to it: no temp folder name, the same every run
+    assert "autoresearch-cell-" not in shown.stdout and "python3 .claude/skills/tally/scripts/tally.py" in shown.stdout
     assert "file count.txt:\n2 open items" in shown.stdout
     plan = json.loads(cli(project, "next", "b", "--json").stdout)
     assert plan["failing_outputs"][0]["trace"].startswith("tool call 1: Bash")
@@ -342,3 +344,17 @@ def test_a_judge_told_to_see_the_trace_gets_the_tool_calls_and_files(project, mo
     assert "file count.txt:\\n2 open items" in prompts[0]
     cells = {c["eval"]: c for c in json.loads((project / "r.json").read_text())["cells"]}
     assert cells["judged"]["status"] == "pass" and cells["from-workspace"]["status"] == "pass"
+
+
+def test_tool_calls_name_workspace_files_relative_to_it_even_through_a_symlinked_temp_folder(tmp_path):
+    from autoresearch.targets.harness import workspace_relative
+
+    real = tmp_path / "real" / "work"
+    real.mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real")  # as /tmp -> /private/tmp on macOS
+    work = tmp_path / "link" / "work"
+    calls = (ToolCall("Bash", {"command": f"cd {work} && python3 {real}/scripts/t.py {work}/in.txt"}),
+             ToolCall("Write", {"file_path": f"{work}/report.md", "edits": [{"path": f"{real}/a.md"}], "n": 3}))
+    assert workspace_relative(calls, work) == (
+        ToolCall("Bash", {"command": "cd . && python3 scripts/t.py in.txt"}),
+        ToolCall("Write", {"file_path": "report.md", "edits": [{"path": "a.md"}], "n": 3}))

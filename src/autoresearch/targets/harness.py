@@ -204,6 +204,28 @@ def _mapping(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def workspace_relative(calls: tuple[ToolCall, ...], work: Path) -> tuple[ToolCall, ...]:
+    """Tool calls with the cell's throwaway workspace path written relative to it (`work/a.md` -> `a.md`).
+
+    The temp folder's name differs every run: left in, it is noise to the mutator and a judge that sees
+    the trace, and it makes their prompts (and so the cache and the simulator's draws) differ between runs.
+    """
+    roots = sorted({str(work), os.path.realpath(work)}, key=len, reverse=True)
+
+    def clean(value):
+        if isinstance(value, str):
+            for root in roots:
+                value = value.replace(root + os.sep, "").replace(root, ".")
+            return value
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return tuple(ToolCall(call.name, clean(call.input)) for call in calls)
+
+
 def _int(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
@@ -369,7 +391,7 @@ class HarnessTarget:
         if self.flavour.name == "pi" and events.turns > self.max_turns:
             events = Events(events.text, events.calls, events.skill_used, events.turns, events.usage, events.cost,
                             "max_turns")
-        return Outcome(events.text, events.calls, events.skill_used, changed_files(work, before), max(1, events.turns),
+        return Outcome(events.text, workspace_relative(events.calls, work), events.skill_used, changed_files(work, before), max(1, events.turns),
                        events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
                        workspace=str(work))
 
