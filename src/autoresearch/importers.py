@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError, Problem, input_error
+from .userfiles import read_user_bytes
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 # promptfoo assert types we convert directly (with or without `not-`), and how.
@@ -131,12 +132,7 @@ def _relative(target: Path, folder: Path) -> str:
 
 def read_text(path: Path) -> str:
     """A text file in UTF-8, UTF-16 or UTF-32 (with or without BOM, as JSON allows); errors name the file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise input_error(str(path), "file not found") from None
-    except OSError as exc:
-        raise input_error(str(path), f"cannot read: {exc.strerror}") from None
+    data = read_user_bytes(path)
     try:
         return data.decode(json.detect_encoding(data)).lstrip("\ufeff")
     except UnicodeDecodeError as exc:

@@ -225,16 +225,9 @@ def parse_skill(text: str, path: str | Path = "SKILL.md") -> SkillDocument:
 
 def load_skill(path: str | Path) -> SkillDocument:
     """Read and parse a SKILL.md file, keeping its bytes exactly (no newline translation)."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise input_error(str(p), "file not found") from None
-    except OSError as exc:
-        raise input_error(str(p), f"cannot read: {exc.strerror}") from None
-    from .userfiles import decode_text
+    from .userfiles import read_user_text
 
-    return parse_skill(decode_text(data, str(p)), p)
+    return parse_skill(read_user_text(Path(path)), Path(path))
 
 
 def _valid_name(name: str) -> bool:

@@ -19,7 +19,7 @@ from .errors import InputError, Problem, input_error
 from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 from .models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .trigger_set import Trigger, parse_distractors, parse_triggers
-from .userfiles import OutsideError, confined_path, decode_text, is_outside, read_user_text
+from .userfiles import OutsideError, confined_path, is_outside, read_user_text
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
@@ -436,13 +436,7 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     from .skill import load_skill, validate_skill
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise input_error(str(path), "suite file not found") from None
-    except OSError as exc:
-        raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
-    data = load_located(decode_text(raw, str(path)), str(path))
+    data = load_located(read_user_text(path, "suite file not found"), str(path))
     if not isinstance(data, LocatedDict):
         raise input_error(str(path), "a suite is a YAML mapping with `skill`, `inputs` and `evals`", 1)
     reader = _Reader(path, allow_outside or data.get("allow_outside") is True)

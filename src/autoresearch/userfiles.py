@@ -43,13 +43,19 @@ def decode_text(data: bytes, source: str) -> str:
                                   "(save the file as UTF-8)", line) from None
 
 
-def read_user_text(path: Path) -> str:
-    """A user's text file as UTF-8; InputError (with the line) when unreadable or not UTF-8."""
+def read_user_bytes(path: Path, missing: str = "file not found") -> bytes:
+    """The bytes of a file a user names; InputError naming the file when it is missing or unreadable."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise input_error(str(path), missing) from None
     except OSError as exc:
         raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
-    return decode_text(data, str(path))
+
+
+def read_user_text(path: Path, missing: str = "file not found") -> str:
+    """A user's text file as UTF-8; InputError (with the line) when missing, unreadable or not UTF-8."""
+    return decode_text(read_user_bytes(path, missing), str(path))
 
 
 def relative_to_folder(path: Path, folder: Path) -> str:
