@@ -27,7 +27,8 @@ import math
 import random
 from pathlib import Path
 
-from autoresearch.stats import KeepRule, _phi, confirmation_length, decide, flakiness, pair, sign_test
+from autoresearch.run_layout import RunLayout
+from autoresearch.stats import KeepRule, _phi, decide, flakiness, pair, sign_test
 from autoresearch.stats import _z_crit as _z
 from autoresearch.suite import DEFAULT_RUNS
 
@@ -36,9 +37,9 @@ RUNS = DEFAULT_RUNS
 FULL = INPUTS * RUNS  # target calls of one full evaluation
 
 
-def blocks(runs: int) -> tuple[list[int], list[int], list[int]]:
-    """Screen, confirmation and fresh run indices for a suite of `runs` runs."""
-    return list(range(runs)), list(range(runs, 2 * runs)), list(range(2 * runs, 3 * runs))
+def layout(runs: int, profile: dict | None = None) -> RunLayout:
+    """The loop's run numbers for a suite of `runs` runs (the baseline `profile` may lengthen its confirmation)."""
+    return RunLayout.for_suite(runs, runs, profile)
 
 
 class Version:
@@ -81,7 +82,7 @@ def shifted(rates: dict, delta: float, spread: float, rng: random.Random) -> dic
 async def old_decide(candidate, best, runs: int = RUNS) -> tuple[str, tuple[int, ...]]:
     """The keep rule before issue 11: cells as independent evidence, racing from run 1."""
     cand, other, done, planned = {}, {}, [], 0
-    screen, confirm, _ = blocks(runs)
+    screen, confirm = layout(runs).screen, layout(runs).confirmation
     for block, alpha in [(screen, 0.15), (confirm, 0.05)]:
         planned += len(block)
         for index, r in enumerate(block):
@@ -110,7 +111,7 @@ class Best:
     """The best version's cells, measured lazily by run and reused (as the loop does)."""
 
     def __init__(self, version: Version, store: dict | None = None, runs: int = RUNS):
-        self.version, self.store = version, dict(store or version.cells(blocks(runs)[0]))
+        self.version, self.store = version, dict(store or version.cells(layout(runs).screen))
         self.extra = 0
 
     async def __call__(self, runs: list[int]) -> dict:
@@ -124,10 +125,9 @@ class Best:
 
 def confirmation(best: Best, runs: int = RUNS) -> list[int]:
     """The loop's confirmation runs, from the eval correlation of the best's screen cells (its baseline)."""
-    screen = set(blocks(runs)[0])
+    screen = set(layout(runs).screen)
     profile = flakiness({k: v for k, v in best.store.items() if k[2] in screen}, runs)
-    extra = confirmation_length(runs, profile) - runs
-    return blocks(runs)[1] + list(range(4 * runs, 4 * runs + extra))
+    return layout(runs, profile).confirmation
 
 
 async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS,
@@ -143,7 +143,7 @@ async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS,
         seen.update(cells)
         return cells
 
-    screen = blocks(runs)[0]
+    screen = layout(runs).screen
     if rule_name == "old":
         decision, _ = await old_decide(candidate, best, runs)
     else:
@@ -212,7 +212,7 @@ async def night(rule_name: str, rng: random.Random, w: float, attempts: int) -> 
         best_version = cand
         # the loop reuses the winner's decision cells as the best's; new rule reports fresh runs
         best = Best(cand, seen)
-        reported = _rate(cand.cells(blocks(RUNS)[2])) if rule_name == "new" else _rate(seen)
+        reported = _rate(cand.cells(layout(RUNS).kept_score)) if rule_name == "new" else _rate(seen)
     final = best_version.true_rate
     return {"false_keeps": false_keeps, "drift": final - start.true_rate,
             "optimism": (reported - final) if reported is not None else 0.0}

@@ -35,7 +35,7 @@ from .run_layout import RunLayout
 from .rundirs import clean_stale_temp_files, new_run
 from .runner import EvalResult, Models, Spend, evaluate
 from .skill import SkillDocument, parse_skill
-from .stats import confirmation_length, decide, flakiness
+from .stats import decide, flakiness
 from .stopping import STOP_FILE, reason_to_stop
 from .suite import Suite
 
@@ -171,10 +171,11 @@ class Experiment:
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry))
         profile = entry["profile"]
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile)
         if profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
-                     f"{confirmation_length(self.suite.runs, profile)} fresh runs instead of {self.suite.runs}; "
+                     f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
                      f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
 
     def stop_reason(self) -> str | None:

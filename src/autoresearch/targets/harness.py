@@ -391,8 +391,8 @@ class HarnessTarget:
         if self.flavour.name == "pi" and events.turns > self.max_turns:
             events = Events(events.text, events.calls, events.skill_used, events.turns, events.usage, events.cost,
                             "max_turns")
-        return Outcome(events.text, workspace_relative(events.calls, work), events.skill_used, changed_files(work, before), max(1, events.turns),
-                       events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
+        return Outcome(events.text, workspace_relative(events.calls, work), events.skill_used,
+                       changed_files(work, before), max(1, events.turns), events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
                        workspace=str(work))
 
     async def _execute(self, argv: list[str], cwd: Path, env: dict) -> tuple[list[str], str, int]:
