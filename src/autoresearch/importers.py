@@ -490,8 +490,8 @@ class _Promptfoo:
             elif value is None:
                 self.problems.append(Problem(str(where.path), f"assert '{kind}' has no value", where.line))
                 return None
-            elif base_kind == "regex" and _regex_error(value):
-                self.note(where, f"assert '{kind}': {_regex_error(value)}; not converted")
+            elif base_kind == "regex" and (error := _regex_error(value)):
+                self.note(where, f"assert '{kind}': {error}; not converted")
                 return None
             else:
                 check["value"] = value
@@ -510,13 +510,8 @@ class _Promptfoo:
 
     def _outcome(self, kind: str, assertion: dict[str, Any], question: str | None, where: Where
                  ) -> dict[str, Any] | None:
-        from .checks import CHECK_TYPES
-
         check_type, factor = PROMPTFOO_OUTCOME[kind]
         threshold = assertion.get("threshold")
-        if check_type not in CHECK_TYPES:
-            self.note(where, f"assert '{kind}': this version has no `{check_type}` check; not converted")
-            return None
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
             self.problems.append(Problem(str(where.path), f"assert '{kind}' needs a numeric `threshold`", where.line))
             return None
@@ -719,7 +714,6 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
                           line_of("tests"), "tests")
     inputs, evals, ids, eval_ids = [], [], set(), set()
     shared: dict[int, dict[str, Any]] = {}  # defaultTest asserts without {{vars}}: one eval for every input
-    total_asserts = len(default_asserts) + sum(len(t.asserts) - len(default_asserts) for t in tests)
     for index, test in enumerate(tests):
         first = next(iter(test.variables.values()), "")
         input_id = _unique(ids, _slug(test.description or first, f"test-{index + 1}"))
@@ -749,7 +743,7 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
     if job.problems:
         raise InputError(job.problems)
     if not evals:
-        if not total_asserts:
+        if not any(t.asserts for t in tests):  # each test's asserts include defaultTest's
             raise input_error(str(path), "the config has no asserts, so there is nothing to check; add `assert:` "
                                          "to the tests or to defaultTest", line_of("tests"))
         kinds = sorted({str(a.get("type")) for t in tests for a, _, _ in t.asserts if isinstance(a, dict)})

@@ -19,7 +19,7 @@ from .errors import InputError, Problem, input_error
 from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 from .models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .trigger_set import Trigger, parse_distractors, parse_triggers
-from .userfiles import OutsideError, confined_path, is_outside, read_user_text
+from .userfiles import OutsideError, confined_path, read_user_text
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
@@ -131,7 +131,7 @@ class _Reader:
     def confined(self, relative: str) -> Path:
         """A path the suite names, inside its folder unless outside reads are allowed (then noted)."""
         path = confined_path(self.path.parent, relative, self.allow_outside)
-        if is_outside(self.path.parent, path):
+        if not path.is_relative_to(self.path.parent.resolve()):
             self.outside.append(str(path))
         return path
 

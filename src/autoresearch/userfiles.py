@@ -27,11 +27,6 @@ def confined_path(base: Path, relative: str | Path, allow_outside: bool = False)
     return path
 
 
-def is_outside(base: Path, path: Path) -> bool:
-    """Whether `path` lies outside `base`, both resolved."""
-    return not Path(path).resolve().is_relative_to(Path(base).resolve())
-
-
 def decode_text(data: bytes, source: str) -> str:
     """UTF-8 text of `data`; InputError naming the line (and column) of the first bad byte."""
     try:
