@@ -269,7 +269,8 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
 
     from .cost import estimate, previewable
     from .fsio import atomic_write
-    from .report import counted, eval_table, failing_thresholds, flakiness_of, profile_text, result_json
+    from .report import (counted, eval_table, failing_thresholds, flakiness_of, profile_text, read_result,
+                         result_json)
     from .runner import evaluate
     from .suite import load_suite
     from .userfiles import read_user_text
@@ -282,7 +283,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         suite = trigger_suite(suite)
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
-    baseline = _read_result(compare_file) if compare_file else None
+    baseline = read_result(compare_file) if compare_file else None
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path
@@ -392,21 +393,6 @@ def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...
         else:
             overall = number
     return overall, per_eval
-
-
-def _read_result(path: Path) -> dict:
-    import json
-
-    from .errors import input_error
-    from .report import EVAL_SCHEMA
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise input_error(str(path), f"not a readable JSON result: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
-        raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
-    return data
 
 
 @main.command()
@@ -544,7 +530,6 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     from .publish import start_git_branch
     from .rundirs import default_run_id, new_run
     from .report import counted
-    from .stats import KeepRule
     from .suite import load_suite
 
     budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
@@ -725,7 +710,8 @@ def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
 
     run_dir = RunDir.find(run_ref, runs_dir)
     target = output or run_dir.path / "report.html"
-    atomic_write(target, html_report(run_dir.id, run_dir.entries(), run_dir.config(), run_files(run_dir),
+    entries = run_dir.entries()
+    atomic_write(target, html_report(run_dir.id, entries, run_dir.config(), run_files(run_dir, entries),
                                      str(run_state(run_dir.path))))
     click.echo(str(target))
 

@@ -60,9 +60,9 @@ def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None) 
         if not entries:
             done.notes.append(f"run {run.id} stopped during its baseline: nothing was measured, nothing to summarise")
             return done
-        _summarise(run, entries, config, done)
         baseline = (run.path / "baseline/SKILL.md").read_text(encoding="utf-8")
         best = (run.path / "best/SKILL.md").read_text(encoding="utf-8")
+        _summarise(run, entries, config, baseline, best, done)
         if branch and best == baseline:
             done.notes.append(f"nothing kept: the best version is the baseline, so branch {branch} was not created")
         elif branch:
@@ -73,16 +73,15 @@ def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None) 
     return done
 
 
-def _summarise(run: RunDir, entries: list[dict], config: dict, done: Finalized) -> None:
+def _summarise(run: RunDir, entries: list[dict], config: dict, baseline: str, best: str, done: Finalized) -> None:
     from .report import html_report, render_diff, run_files, section_diff, status_text
 
-    baseline = (run.path / "baseline/SKILL.md").read_text(encoding="utf-8")
-    best = (run.path / "best/SKILL.md").read_text(encoding="utf-8")
     done.status = status_text(run.id, entries, config)
-    diff_md = render_diff(section_diff(baseline, best), "markdown", f"run {run.id}, baseline -> best")
+    changes = section_diff(baseline, best)
+    diff_md = render_diff(changes, "markdown", f"run {run.id}, baseline -> best")
     atomic_write(run.path / "summary.md", f"# autoresearch run {run.id}\n\n```\n{done.status}\n```\n\n{diff_md}")
-    atomic_write(run.path / "report.html", html_report(run.id, entries, config, run_files(run), "finalized"))
-    done.diff = render_diff(section_diff(baseline, best), "unified")
+    atomic_write(run.path / "report.html", html_report(run.id, entries, config, run_files(run, entries), "finalized"))
+    done.diff = render_diff(changes, "unified")
     done.files = [run.path / name for name in ("summary.md", "changelog.md", "report.html")]
 
 

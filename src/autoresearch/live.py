@@ -159,11 +159,12 @@ def run_state(run_path: Path) -> RunState:
     if beat is not None:
         pid = int(beat.get("pid", 0) or 0)
         fresh = _beat_age(beat) < STALE_SECONDS
-        if beat.get("host") == socket.gethostname() and pid > 0 and _pid_alive(pid) and not fresh:
+        local = beat.get("host") == socket.gethostname()  # a process elsewhere can only be judged by its beat
+        exists = local and pid > 0 and _pid_alive(pid)
+        if exists and not fresh:
             return RunState("stopped", "not responding", f"process {pid} exists but has not beaten since "
                             f"{beat.get('beat')} (suspended or hung?)", beat)
-        alive = _pid_alive(pid) if beat.get("host") == socket.gethostname() else fresh
-        if alive and pid > 0:
+        if exists or (not local and fresh and pid > 0):
             finalizing = "; finalize requested, stops before the next experiment" if (path / "STOP").exists() else ""
             return RunState("running", detail=f"{beat.get('stage', '')}, pid {beat.get('pid')} on {beat.get('host')}"
                                               f"{finalizing}", heartbeat=beat)

@@ -52,13 +52,13 @@ def _git(path: Path, *args: str) -> str:
 
 def _git_commit(path: Path, entry: dict) -> None:
     """Commit the target with a kept attempt's hypothesis, scores and decision as the message."""
-    from .report import rate_ci
+    from .report import decision_score, rate_ci
 
     train = entry["scores"]["train"]["rate"]
     holdout = entry["scores"].get("holdout")
     message = (f"autoresearch #{entry['id']}: {entry['hypothesis']}\n\nsection: {entry['section']}\n"
                f"train: {entry['best_scores']['train']['rate']:.1%} -> "
-               f"{entry['scores'].get('train_decision', entry['scores']['train'])['rate']:.1%} (p = {entry['p_value']}),"
+               f"{decision_score(entry)['rate']:.1%} (p = {entry['p_value']}),"
                f" {train:.1%} on fresh runs\n"
                + (f"holdout: {rate_ci(holdout)}\n" if holdout else "")
                + f"decision: {entry['reason']}\n")

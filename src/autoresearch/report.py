@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .journal import best_entry
@@ -39,10 +41,10 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
 
 def flakiness_of(result: EvalResult, runs: int) -> dict:
     """Per-input flakiness and the evals' correlation of one evaluation (see `stats.flakiness`)."""
+    from .cells import cells_map
     from .stats import flakiness
 
-    return flakiness({(c.input_id, c.eval_id, c.run): None if c.status == "error" else c.status == "pass"
-                      for c in result.cells}, runs)
+    return flakiness(cells_map(result.cells), runs)
 
 
 def profile_text(profile: dict, train_only: bool = False, limit: int = 8) -> str:
@@ -51,12 +53,12 @@ def profile_text(profile: dict, train_only: bool = False, limit: int = 8) -> str
     rows = profile["inputs"]
     where = "train inputs" if train_only else "inputs"
     lines = [f"{where}: pass^{k} is the chance that {k} runs all pass every eval; flip: the chance two runs disagree on an eval"]
-    flaky = [r for r in rows if r["flip_rate"] > 0][:limit]
-    for r in flaky:
+    flaky = [r for r in rows if r["flip_rate"] > 0]
+    for r in flaky[:limit]:
         lines.append(f"  {str(r['input']):<24} {r['all_pass']:>3}/{r['outputs']:<3} outputs pass all  "
                      f"pass^{k} {r['pass_k']:.2f}  flip {r['flip_rate']:.2f}")
-    if len([r for r in rows if r["flip_rate"] > 0]) > limit:
-        lines.append(f"  ... and {len([r for r in rows if r['flip_rate'] > 0]) - limit} more flaky inputs")
+    if len(flaky) > limit:
+        lines.append(f"  ... and {len(flaky) - limit} more flaky inputs")
     for state in ("always passes", "never passes"):
         ids = [str(r["input"]) for r in rows if r["state"] == state]
         if ids:
@@ -86,6 +88,19 @@ def failing_thresholds(suite: Suite, result: EvalResult, threshold: float | None
         if limit is not None and ev.id in per_eval and per_eval[ev.id].value < limit:
             misses.append(f"eval '{ev.id}' pass rate {per_eval[ev.id].value:.1%} is below its threshold {limit:.1%}")
     return misses
+
+
+def read_result(path: Path) -> dict:
+    """An `eval --json` result, or an InputError naming the file."""
+    from .errors import input_error
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise input_error(str(path), f"not a readable JSON result: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
+        raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
+    return data
 
 
 def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, Any]:
@@ -181,7 +196,7 @@ def render_changelog(entries: list[dict], name: str) -> str:
         if e["hypothesis"]:
             lines.append(f"- hypothesis ({e['kind']}): {e['hypothesis']}")
         if e["decision"] in ("keep", "discard"):
-            lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(_decision_score(e))} "
+            lines.append(f"- train: {_pct(e['best_scores']['train'])} -> {_pct(decision_score(e))} "
                          f"({e['wins']} wins, {e['losses']} losses on paired checks, p {p_text(e['p_value'])},"
                          f" runs {len(e['runs'])}{', raced out' if e['raced'] else ''})")
             if e["decision"] == "keep":
@@ -208,7 +223,7 @@ def _cached_note(entries: list[dict]) -> str:
     return f" (and {cached} answers from the cache, free)" if cached else ""
 
 
-def _decision_score(e: dict) -> dict | None:
+def decision_score(e: dict) -> dict | None:
     """The candidate's train score on the runs its decision used (older journals: `train`)."""
     return e["scores"].get("train_decision", e["scores"].get("train"))
 
@@ -407,7 +422,7 @@ def render_diff(changes: list[tuple[str, str]], fmt: str = "unified", title: str
         for section, text in changes:
             parts.append(f"#### `{section}`\n\n```diff\n{text.rstrip()}\n```\n")
         return "\n".join(parts)
-    body = "".join(f"<h3><code>{html.escape(section)}</code></h3>\n<pre class='diff'>{_diff_html(text)}</pre>\n"
+    body = "".join(f"<h3><code>{html.escape(section)}</code></h3>\n{diff_html(text)}\n"
                    for section, text in changes) or "<p>No change.</p>"
     return _page(f"autoresearch diff: {title}", f"<h1>{html.escape(title)}</h1>\n{body}")
 
@@ -442,9 +457,9 @@ pre.diff,pre.output,pre.skill{background:#f7f7f7;padding:.6em;max-height:40em;ov
 .heavy{content-visibility:auto;contain-intrinsic-size:auto 3000px}"""
 
 
-def _page(title: str, body: str, head: str = "") -> str:
+def _page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_CSS}</style>{head}</head><body>\n{body}\n</body></html>\n")
+            f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n")
 
 
 # -- the HTML report of a run --------------------------------------------------------------------
@@ -488,7 +503,7 @@ def _chart(entries: list[dict]) -> str:
         parts.append(f"<polyline class='holdout-line' points='{_steps(holdout)}' fill='none' stroke='#d97706' "
                      f"stroke-width='2' stroke-dasharray='6 4'/>")
     for e in entries:
-        rate = (_decision_score(e) or {}).get("rate")
+        rate = (decision_score(e) or {}).get("rate")
         if e["decision"] in ("refused", "error") or rate is None:
             parts.append(f"<text class='mark refused' x='{x(e['id']):.1f}' y='{band + 4}' text-anchor='middle' "
                          f"fill='#999'>×<title>#{e['id']} {e['decision']}: {html.escape(e['reason'])}</title></text>")
@@ -568,8 +583,6 @@ def _output_html(value: Any) -> str:
     if isinstance(value, str):
         return f"<pre class='output'>{html.escape(value)}</pre>"
     if isinstance(value, dict):  # a harness Outcome: the final text, then what the agent did
-        import json
-
         esc = html.escape
         facts = [f"{value['turns']} turns" if value.get("turns") else "",
                  {True: "skill used", False: "skill NOT used"}.get(value.get("skill_used"), ""),
@@ -639,17 +652,17 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
     attempt_rows = []
     for e in entries[1:]:
         scores = "" if e["decision"] in ("refused", "error") else \
-            (f"{_pct(e['best_scores']['train'])} → {_pct(_decision_score(e))} (p {p_text(e['p_value'])})"
+            (f"{_pct(e['best_scores']['train'])} → {_pct(decision_score(e))} (p {p_text(e['p_value'])})"
              f"<br><small>{esc(runs_note(e))}</small>")
         diff = "" if not e["diff"] else f"<details class='diff' data-id='{e['id']}'><summary>diff</summary></details>" \
-            if live else f"<details><summary>diff</summary><pre class='diff'>{_diff_html(e['diff'])}</pre></details>"
+            if live else f"<details><summary>diff</summary>{diff_html(e['diff'])}</details>"
         notes = "".join(f"<br><small class='flips'>{esc(line[2:])}</small>" for line in _error_and_flip_lines(e))
         attempt_rows.append(
             f"<tr class='attempt-row'><td>#{e['id']}</td><td><code>{esc(e['section'] or '')}</code></td>"
             f"<td>{esc(e['kind'] or '')}</td><td class='{e['decision']}'>{e['decision']}</td><td>{scores}</td>"
             f"<td>{esc(e['hypothesis'])}<br><small>{esc(e['reason'])}</small>{notes}{diff}</td></tr>")
     changes = section_diff(files.baseline, files.best) if files.baseline and files.best else []
-    overall = "".join(f"<h3><code>{esc(section)}</code></h3><pre class='diff'>{_diff_html(text)}</pre>"
+    overall = "".join(f"<h3><code>{esc(section)}</code></h3>{diff_html(text)}"
                       for section, text in changes) or "<p>No change from the baseline.</p>"
     final = f"<details><summary>the final SKILL.md</summary><pre class='skill'>{esc(files.best)}</pre></details>" \
         if files.best else ""

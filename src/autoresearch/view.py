@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .journal import RunDir, best_entry
-from .report import _page, _pct, outputs_table, report_body
+from .report import _page, _pct, outputs_table, read_result, report_body
 from .cells import Cell
 
 POLL_MS = 1000
@@ -204,20 +204,6 @@ class ResultSource:
         return outputs_table(cells, outputs, splits)
 
 
-def read_result(path: Path) -> dict:
-    """An `eval --json` result, or an InputError naming the file."""
-    from .errors import input_error
-    from .report import EVAL_SCHEMA
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise input_error(str(path), f"not a readable JSON result: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
-        raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
-    return data
-
-
 def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
     """An eval result as the dashboard shows it: setup, rates per split, per eval and split."""
     from .cells import rate_of
@@ -303,10 +289,6 @@ class Dashboard:
 
     def serve(self) -> None:
         self.server.serve_forever(poll_interval=0.2)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def open_dashboard(target: str, runs_dir: Path = Path(".autoresearch"), port: int = 0) -> Dashboard:
