@@ -184,7 +184,7 @@ class Experiment:
         measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
         return reason_to_stop(self.config, self.state, [e for e in self.run.entries() if e["id"] >= self.first_id],
                               self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
-                              (self.run.path / STOP_FILE).exists(), self.models.mutator_spec, self.run.id)
+                              self.finalized, self.models.mutator_spec, self.run.id)
 
     async def confirm_target(self) -> None:
         """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
@@ -342,8 +342,6 @@ class Experiment:
         return (self.run.path / STOP_FILE).exists()
 
     def _refuse_if_finalized(self) -> None:
-        from .errors import AutoresearchError
-
         if self.finalized:
             raise AutoresearchError(f"run {self.run.id} is finalized and read-only: nothing was changed; "
                                     f"start a new run to go on (autoresearch run SUITE)")
@@ -353,8 +351,6 @@ class Experiment:
 
         With `read_only` (for `next`), nothing is repaired, published or stored: only the state is read.
         """
-        from .errors import AutoresearchError
-
         if not self.read_only:
             self.run.repair()
         entries = self.run.entries()
@@ -436,8 +432,6 @@ class Experiment:
         best_text = self.run.version(self.state.best_sha)
         current = self.suite.skill_path.read_text(encoding="utf-8") if self.suite.skill_path.exists() else None
         if current != best_text and current is not None and not self.run.has_version(sha256(current)):
-            from .errors import AutoresearchError
-
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
         publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.run.entries(),

@@ -210,7 +210,7 @@ def pair(candidate: Cells, best: Cells) -> Paired:
             else:
                 both_fail += 1
             continue
-        output = (key[0], key[-1])
+        output = _output(key)
         if passed:
             wins += 1
             by_output[output] = by_output.get(output, 0) + 1
@@ -290,7 +290,7 @@ def count_errors(candidate: Cells, best: Cells) -> Errors:
         cells += 1
         other = best[key]
         if (passed is None) != (other is None):
-            output = (key[0], key[-1])
+            output = _output(key)
             by_output[output] = by_output.get(output, 0) + (1 if passed is None else -1)
             mine += passed is None
             theirs += other is None
@@ -396,9 +396,10 @@ async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[l
     if confirming:
         phases.append(([[r] for r in confirm_runs or []], rule.alpha))
 
-    def outcome(decision: str, reason: str, **more) -> Outcome:
+    def outcome(decision: str, reason: str, errors: Errors | None = None, **more) -> Outcome:
+        """The decision on the cells so far; `errors`: their count when the caller has it already."""
         return Outcome(decision, reason, paired, tuple(done),
-                       errors=count_errors(cand_cells, best_cells),
+                       errors=count_errors(cand_cells, best_cells) if errors is None else errors,
                        flips=tuple(input_flips(cand_cells, best_cells)), **more)
 
     planned = 0
@@ -422,25 +423,26 @@ async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[l
                                f"{label}: {paired.wins} wins, {paired.losses} losses, chance to win {power:.1%}",
                                raced=True)
         score = f"{paired.candidate_rate:.1%} vs {paired.best_rate:.1%}"
-        too_many = count_errors(cand_cells, best_cells).too_many(rule.max_errors, rule.alpha)
+        errors = count_errors(cand_cells, best_cells)
+        too_many = errors.too_many(rule.max_errors, rule.alpha)
         if too_many:
-            return outcome("discard", f"errors: {too_many}")
+            return outcome("discard", f"errors: {too_many}", errors)
         if rule.name == "naive":
             if paired.wins > paired.losses:
-                return outcome("keep", f"naive rule: raw score higher ({score})")
-            return outcome("discard", f"naive rule: raw score not higher ({score})")
+                return outcome("keep", f"naive rule: raw score higher ({score})", errors)
+            return outcome("discard", f"naive rule: raw score not higher ({score})", errors)
         drops = eval_drops(cand_cells, best_cells, rule.alpha)
         if drops:
             return outcome("discard", f"an eval collapsed: {'; '.join(map(str, drops))}, Holm-corrected at "
-                           f"{rule.alpha:g}, although the total is {score}", drops=tuple(drops))
+                           f"{rule.alpha:g}, although the total is {score}", errors, drops=tuple(drops))
         if paired.p_value >= target:
             why = "gain did not replicate on fresh runs" if phase else "not significant"
             return outcome("discard", f"{why}: {score}, {paired.wins} wins / {paired.losses} losses over "
-                           f"{len(paired.differences)} outputs, p = {paired.p_value:.3f} >= {target:g}")
+                           f"{len(paired.differences)} outputs, p = {paired.p_value:.3f} >= {target:g}", errors)
     confirmed = len(phases) == 2
     how = f"confirmed on {len(confirm_runs or [])} fresh runs" if confirmed else "significant"
     return outcome("keep", f"gain {how}: {score}, {paired.wins} wins / {paired.losses} losses over "
-                   f"{len(paired.differences)} outputs, p = {paired.p_value:.4f} < {rule.alpha:g}",
+                   f"{len(paired.differences)} outputs, p = {paired.p_value:.4f} < {rule.alpha:g}", errors,
                    confirmed=confirmed)
 
 
