@@ -93,15 +93,16 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
     added_grams = _ngrams(content_tokens(new_text)) - _ngrams(content_tokens(old_text))
     added_text = " ".join(_words(new_text))
     old_words = " ".join(_words(old_text))
-    known_facts = facts(old_text)
+    old_facts = facts(old_text)
+    known_facts = set(old_facts)
     for item in suite.split("train"):
         known_facts |= facts(item.text)
         added_grams -= _ngrams(content_tokens(item.text))
     for ev in suite.evals:
         known_facts |= facts(" ".join([ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition]
                                                        if ev.judge else [])))
-    new_facts = facts(new_text) - facts(old_text)
-    old_sentences = list(_sentences(old_text))
+    new_facts = facts(new_text) - old_facts
+    old_sentences, new_sentences = list(_sentences(old_text)), list(_sentences(new_text))
     added_runs = _word_runs(new_text) - _word_runs(old_text)
     for item in suite.split("holdout"):
         copied = added_grams & _ngrams(content_tokens(item.text))
@@ -110,44 +111,42 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
         runs = added_runs & _word_runs(item.text)
         if runs:
             return f"copies text of holdout input '{item.id}' ({' '.join(sorted(runs)[0])})"
-        specific = specific_facts(item, known_facts) & new_facts
+        item_facts = specific_facts(item, known_facts)
+        specific = item_facts & new_facts
         if len(specific) >= 2 or any(_long_number(f) for f in specific):
             return f"copies facts of holdout input '{item.id}' ({', '.join(sorted(specific))})"
+        item_facts_normed = {_norm(f) for f in item_facts}
         for sentence in _sentences(item.text):
-            for added in _sentences(new_text):
+            for added in new_sentences:
                 shared = sentence & added
-                if len(shared) >= SENTENCE_OVERLAP and (shared & {_norm(f) for f in specific_facts(item, known_facts)}
-                                                        or len(shared) > SENTENCE_OVERLAP) \
+                if len(shared) >= SENTENCE_OVERLAP and (shared & item_facts_normed or len(shared) > SENTENCE_OVERLAP) \
                         and added not in old_sentences:
                     return f"copies a sentence of holdout input '{item.id}' in other words ({', '.join(sorted(shared))})"
         whole = " ".join(_words(item.text))
         if whole and len(whole.split()) < SHORT_INPUT and f" {whole} " in f" {added_text} " \
                 and f" {whole} " not in f" {old_words} ":
             return f"copies holdout input '{item.id}' whole"
+    added_shingles = _ngrams(_words(new_text), QUESTION_SHINGLE) - _ngrams(_words(old_text), QUESTION_SHINGLE)
     for ev in suite.evals:
-        if _copies_eval(ev, new_text, old_text, added_grams):
+        if _copies_eval(ev, added_shingles, added_grams, new_sentences, old_sentences):
             return f"copies the wording of eval '{ev.id}' into the skill"
     return None
 
 
-def _copies_eval(ev, new_text: str, old_text: str, added_grams: set) -> bool:
-    question = _words(ev.question)
-    shingles = {tuple(question[i:i + QUESTION_SHINGLE]) for i in range(len(question) - QUESTION_SHINGLE + 1)}
-    new_words, old_words = _words(new_text), _words(old_text)
-    added = {tuple(new_words[i:i + QUESTION_SHINGLE]) for i in range(len(new_words) - QUESTION_SHINGLE + 1)} - \
-        {tuple(old_words[i:i + QUESTION_SHINGLE]) for i in range(len(old_words) - QUESTION_SHINGLE + 1)}
-    if added & shingles:
+def _copies_eval(ev, added_shingles: set, added_grams: set, new_sentences: list[set], old_sentences: list[set]
+                 ) -> bool:
+    """Whether the proposal's added words repeat the eval's question, or its judge's conditions, nearly verbatim."""
+    if added_shingles & _ngrams(_words(ev.question), QUESTION_SHINGLE):
         return True
     if not ev.judge:
         return False
     asked = set(content_tokens(ev.question))
-    old_sentences = list(_sentences(old_text))
     for condition in (ev.judge.pass_condition, ev.judge.fail_condition):
         if added_grams & (_ngrams(content_tokens(condition)) - _ngrams(content_tokens(ev.question))):
             return True
         words = set(content_tokens(condition))
         hidden = words - asked
-        for sentence in _sentences(new_text):
+        for sentence in new_sentences:
             if sentence in old_sentences or len(words) < 4:
                 continue
             if len(words & sentence) >= CONDITION_COVER * len(words) and len(hidden & sentence) >= 2:
