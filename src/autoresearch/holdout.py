@@ -7,11 +7,10 @@ from .journal import RunDir
 from .stats import pair, verdict
 
 
-def holdout_tests(run: RunDir, best_sha: str, candidate: dict, alpha: float) -> dict:
+def holdout_tests(run: RunDir, baseline_sha: str, best_sha: str, candidate: dict, alpha: float) -> dict:
     """The candidate's holdout against the baseline's (the verdict shown) and the current best's (the gate)."""
-    entries = run.entries()
     tests = {}
-    for name, digest in (("baseline", entries[0]["skill_after"]), ("best", best_sha)):
+    for name, digest in (("baseline", baseline_sha), ("best", best_sha)):
         stored = run.load_cells(digest, "holdout")
         if stored:
             tests[name] = verdict(pair(candidate, cells_map(stored[0])), alpha)

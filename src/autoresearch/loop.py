@@ -94,6 +94,7 @@ class Experiment:
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
         self.read_only = False  # `next`: measure what is missing in memory, write nothing
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
+        self.entries: list[dict] = []  # the journal as last read: no one else writes it while we hold the run's lock
         self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
 
     # -- evaluation helpers -------------------------------------------------------------------
@@ -143,9 +144,9 @@ class Experiment:
         published = self.state.best_sha
         self.run.append(entry)
         self.inflight.clear()
-        entries = self.run.entries()
-        self.state = state_from(entries)
-        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, entries, self.config.git,
+        self.entries = self.run.entries()
+        self.state = state_from(self.entries)
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.entries, self.config.git,
                 published)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -182,7 +183,7 @@ class Experiment:
         """Why the loop stops before its next experiment, or None to go on."""
         runs = self.layout.unselected(self.state.keeps)
         measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
-        return reason_to_stop(self.config, self.state, [e for e in self.run.entries() if e["id"] >= self.first_id],
+        return reason_to_stop(self.config, self.state, [e for e in self.entries if e["id"] >= self.first_id],
                               self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
                               self.finalized, self.models.mutator_spec, self.run.id)
 
@@ -200,11 +201,10 @@ class Experiment:
         doc = parse_skill(self.run.version(self.state.best_sha), self.suite.skill_path)
         failures = failure_summary(self.suite, self.best_result)
         candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
-        entries = self.run.entries()
-        avoid = tried_since_keep(entries, failures[0]["id"]) if failures else []
+        avoid = tried_since_keep(self.entries, failures[0]["id"]) if failures else []
         section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
                                  self.state.history, self.state.next_id, avoid)
-        return self._plan_for(doc, section, candidates, failures, entries)
+        return self._plan_for(doc, section, candidates, failures, self.entries)
 
     def _plan_for(self, doc: SkillDocument, section: str, candidates: list[str], failures: list[dict],
                   entries: list[dict]) -> Plan:
@@ -305,8 +305,8 @@ class Experiment:
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
-            holdout_test = holdout_tests(self.run, self.state.best_sha, cells_map(holdout.cells),
-                                         self.config.rule.alpha)
+            holdout_test = holdout_tests(self.run, self.entries[0]["skill_after"], self.state.best_sha,
+                                         cells_map(holdout.cells), self.config.rule.alpha)
             refusal = holdout_refusal(holdout_test, self.config.rule.holdout_gate)
             if refusal:
                 decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
@@ -353,11 +353,11 @@ class Experiment:
         """
         if not self.read_only:
             self.run.repair()
-        entries = self.run.entries()
-        if not entries:
+        self.entries = self.run.entries()
+        if not self.entries:
             raise AutoresearchError(f"run {self.run.id} has no baseline yet: start it with "
                                     f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
-        self.state = state_from(entries)
+        self.state = state_from(self.entries)
         if not self.read_only:
             self.pending.merge(self.inflight.reclaim(self.state.next_id))
             self._recover()
@@ -365,7 +365,7 @@ class Experiment:
 
     async def _ensure_best(self) -> None:
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
-                                          self.run.entries()[0].get("profile"))
+                                          self.entries[0].get("profile"))
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
@@ -378,7 +378,7 @@ class Experiment:
         preflight(self.suite, self.config)
         self.run.repair()
         clean_stale_temp_files(self.run, self.suite.skill_path)
-        entries = self.run.entries()
+        self.entries = entries = self.run.entries()
         from .cost import estimate, previewable
 
         if previewable(self.suite.model):
@@ -434,8 +434,7 @@ class Experiment:
         if current != best_text and current is not None and not self.run.has_version(sha256(current)):
             raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
                                     f"of run {self.run.id}); restore it or start a new run")
-        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.run.entries(),
-                self.config.git)
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.entries, self.config.git)
 
     def run_sync(self, baseline_only: bool = False) -> str:
         """Run holding the run's and the target's locks, under a heartbeat so `status` can tell a live run from a
@@ -505,7 +504,7 @@ class Experiment:
             if section not in plan.candidates:
                 raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
                                         f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
-            plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.run.entries())
+            plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.entries)
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
