@@ -96,34 +96,34 @@ class RunSource:
         self._offset += len(complete)
         return self._entries
 
-    def token(self) -> str:
+    def _token(self, state) -> str:
         """Changes when the page must be re-rendered: a journal line appended, the run started or stopped.
 
-        The stage of a running run changes every second; the page shows it from `state()` instead.
+        The stage of a running run changes every second; the page shows it from the poll's `state` instead.
         """
-        from .live import run_state
-
         journal = self.run.path / "journal.jsonl"
         size = journal.stat().st_size if journal.exists() else 0
-        state = run_state(self.run.path)
         return f"{size}:{state.state}:{state.why}"
 
-    def state(self) -> str:
+    def poll(self) -> dict:
+        """The page's token and the run's state line, from one look at the run's liveness."""
         from .live import run_state
 
-        return str(run_state(self.run.path))
+        state = run_state(self.run.path)
+        return {"token": self._token(state), "state": str(state)}
 
     def snapshot(self) -> dict:
         """The body HTML, version list and token, rendered once per change of the token."""
         from .live import run_state
         from .report import run_files
 
-        token = self.token()
+        liveness = run_state(self.run.path)
+        token = self._token(liveness)
         with self._lock:
             if self._cache and self._cache[0] == token:
                 return self._cache[1]
             entries = self.entries()
-            state = str(run_state(self.run.path))
+            state = str(liveness)
             if entries:
                 html_body = report_body(self.run.id, entries, self.run.config(),
                                         run_files(self.run, entries, cells=False), state, live=True)
@@ -179,8 +179,9 @@ class ResultSource:
         stat = self.path.stat()
         return f"{stat.st_size}:{stat.st_mtime_ns}"
 
-    def state(self) -> str:
-        return ""
+    def poll(self) -> dict:
+        """The page's token; a result file has no run state."""
+        return {"token": self.token(), "state": ""}
 
     def _load(self) -> tuple[dict, list[Cell], dict, dict]:
         data = read_result(self.path)
@@ -251,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             if url.path == "/":
                 self._send(page(self.source), "text/html")
             elif url.path == "/poll":
-                self._send(json.dumps({"token": self.source.token(), "state": self.source.state()}), "application/json")
+                self._send(json.dumps(self.source.poll()), "application/json")
             elif url.path == "/body":
                 snap = self.source.snapshot()
                 self._send(json.dumps({k: snap[k] for k in ("token", "html", "versions")}), "application/json")
