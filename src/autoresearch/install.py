@@ -97,15 +97,16 @@ def install_skills(harnesses: list[str], scope: str, cwd: Path, home: Path, forc
         raise AutoresearchError(f"no skills to install: {source} holds no */SKILL.md; the package is incomplete, "
                                 "reinstall it (pip install --force-reinstall autoresearch, or pip install . in a clone)")
     boundary, what = (cwd, "the project") if scope == "project" else (home, "your home folder")
+    shipped = {skill: _digests(skill) for skill in skills}  # each skill's files and digests, read once
     plan = [(DESTINATIONS[(harness, scope)](cwd, home) / skill.name, skill) for harness in harnesses for skill in skills]
     for dest, skill in plan:  # every refusal before any write
-        for relative in [*_digests(skill), MARKER]:
+        for relative in [*shipped[skill], MARKER]:
             _confined(dest / relative, boundary, what)
     lines = []
     if scope == "project" and in_git_repository(cwd) and ensure_ignored(project_root(cwd)):
         lines.append(f"added {IGNORED} to {project_root(cwd) / '.gitignore'}")
     for dest, skill in plan:
-        ours = _digests(skill)
+        ours = shipped[skill]
         recorded, broken = _recorded(dest)
         if dest.exists():
             current = _digests(dest)
