@@ -217,8 +217,7 @@ def test_refusals_are_counted_for_the_mutator_not_fed_back_as_attempts(meeting):
     experiment = Experiment(load_suite(meeting / "evals/meeting-notes.yaml"), RunDir.find("x", meeting / ".autoresearch"),
                             LoopConfig(), Models(ModelSpec()))
     plan, _ = experiment.next_sync()
-    plan = experiment._plan_for(plan.doc, "meeting-notes/output-format", plan.candidates, plan.failures,
-                                experiment.run.entries())
+    plan = experiment.plan("meeting-notes/output-format")
     assert plan.refusals == ["2 x the proposal changes nothing"] and not plan.tried
     from autoresearch.mutation import mutation_prompt
 

@@ -195,23 +195,22 @@ class Experiment:
         if best and best.n and best.value >= self.config.target:
             await self._best_cells(runs, self.pending)
 
-    def plan(self) -> Plan:
-        """What to work on next: the best version, its failing evals (train only), the section to change."""
+    def plan(self, section: str | None = None) -> Plan:
+        """What to work on next: the best version, its failing evals (train only), the section to change
+        (`section` when an agent chose it with `try`, else the loop's choice)."""
         assert self.best_result is not None
         doc = parse_skill(self.run.version(self.state.best_sha), self.suite.skill_path)
         failures = failure_summary(self.suite, self.best_result)
         candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
-        avoid = tried_since_keep(self.entries, failures[0]["id"]) if failures else []
-        section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
-                                 self.state.history, self.state.next_id, avoid)
-        return self._plan_for(doc, section, candidates, failures, self.entries)
-
-    def _plan_for(self, doc: SkillDocument, section: str, candidates: list[str], failures: list[dict],
-                  entries: list[dict]) -> Plan:
-        on_section = [e for e in entries if e["section"] == section]
+        if section is None:
+            avoid = tried_since_keep(self.entries, failures[0]["id"]) if failures else []
+            section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
+                                     self.state.history, self.state.next_id, avoid)
+        on_section = [e for e in self.entries if e["section"] == section]
         tried = [a for a in self.state.tried.get(section, []) if a.decision.split(" ")[0] in EVALUATED]
-        return Plan(doc, section, candidates, failures, failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train}), tried[-8:],
-                    refusal_counts(on_section), near_misses(entries),
+        outputs = failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train})
+        return Plan(doc, section, candidates, failures, outputs, tried[-8:], refusal_counts(on_section),
+                    near_misses(self.entries),
                     flakiness(cells_map(self.best_result.select(split="train")), self.suite.runs))
 
     async def step(self) -> dict:
@@ -500,11 +499,10 @@ class Experiment:
                                         f"Finish with `autoresearch finalize {self.run.id}`, or raise the budget "
                                         f"first: `autoresearch run --resume {self.run.id} --baseline-only "
                                         f"--max-experiments N`")
-            plan = self.plan()
+            plan = self.plan(section)
             if section not in plan.candidates:
                 raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
                                         f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
-            plan = self._plan_for(plan.doc, section, plan.candidates, plan.failures, self.entries)
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
