@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from .cells import Cell, cells_map, rate_of
 from .history import State
 from .runner import EvalResult, Spend
+from .stats import scored_pairs
 
 NEAR_MISS = 2.0  # a discard that gained and whose p is within this factor of alpha is a near miss
 
@@ -66,11 +67,8 @@ def is_near_miss(decision: str, p_value: float, wins: int, losses: int, alpha: f
 
 def paired_by_eval(candidate: list[Cell], best: list[Cell]) -> dict[str, list[int]]:
     """Per eval, [wins, losses] of the candidate against the best on the same (input, run) cells."""
-    before = cells_map(best)
     counts: dict[str, list[int]] = {}
-    for (input_id, eval_id, run), passed in cells_map(candidate).items():
-        old = before.get((input_id, eval_id, run))
-        if old is None or passed is None or old == passed:  # None: an error cell
-            continue
-        counts.setdefault(eval_id, [0, 0])[0 if passed else 1] += 1
+    for (_, eval_id, _), passed, old in scored_pairs(cells_map(candidate), cells_map(best)):
+        if old != passed:
+            counts.setdefault(eval_id, [0, 0])[0 if passed else 1] += 1
     return counts

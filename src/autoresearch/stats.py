@@ -196,14 +196,19 @@ class Paired:
         return (self.losses + self.both_pass) / self.n if self.n else 0.0
 
 
+def scored_pairs(candidate: Cells, best: Cells) -> Iterable[tuple]:
+    """(key, candidate passed, best passed) for every cell both sides scored: errors (None) pair with nothing."""
+    for key, passed in candidate.items():
+        other = best.get(key)
+        if passed is not None and other is not None:
+            yield key, passed, other
+
+
 def pair(candidate: Cells, best: Cells) -> Paired:
     """Pair two {cell key: passed} maps on their common keys; errors (None) on either side are left out."""
     wins = losses = both_pass = both_fail = 0
     by_output: dict = {}
-    for key, passed in candidate.items():
-        other = best.get(key)
-        if passed is None or other is None:
-            continue
+    for key, passed, other in scored_pairs(candidate, best):
         if passed is other:
             if passed:
                 both_pass += 1
@@ -240,10 +245,7 @@ def eval_changes(candidate: Cells, best: Cells) -> list[EvalDrop]:
     Within one eval each output gives one cell, so outputs are independent and the sign test is exact.
     """
     counts: dict = {}
-    for key, passed in candidate.items():
-        other = best.get(key)
-        if passed is None or other is None:
-            continue
+    for key, passed, other in scored_pairs(candidate, best):
         row = counts.setdefault(key[1], [0, 0, 0, 0])  # wins, losses, best passes, n
         row[0] += passed and not other
         row[1] += other and not passed
@@ -302,10 +304,7 @@ def count_errors(candidate: Cells, best: Cells) -> Errors:
 def input_flips(candidate: Cells, best: Cells) -> list[dict]:
     """(input, eval) pairs that went from mostly passing to mostly failing on the same runs, worst first."""
     counts: dict = {}
-    for key, passed in candidate.items():
-        other = best.get(key)
-        if passed is None or other is None:
-            continue
+    for key, passed, other in scored_pairs(candidate, best):
         row = counts.setdefault((key[0], key[1]), [0, 0, 0])  # best passes, candidate passes, n
         row[0] += bool(other)
         row[1] += bool(passed)
