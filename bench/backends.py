@@ -1,6 +1,6 @@
 """Backend benchmark (issue 4): overhead against the ideal, promptfoo side by side, and faults.
 
-A local Messages API server (autoresearch.server, its own process) answers every call after
+A local Messages API server (autoresearch.sim.server, its own process) answers every call after
 a fixed latency. The suite: 100 inputs x 4 runs = 400 calls at concurrency 16, one check.
 - Overhead: wall time / (calls / concurrency x latency). Goal <= 1.10.
 - promptfoo: the same 400 calls through promptfoo's HTTP provider, -j 16, in the same run.
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_MODULE = "autoresearch.server"
+SERVER_MODULE = "autoresearch.sim.server"
 PROMPTFOO_DIR = ROOT / "bench" / ".promptfoo"
 INPUTS, RUNS, CONCURRENCY = 100, 4, 16
 

@@ -17,8 +17,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from autoresearch.checks import Check, CheckError, run_check
-from autoresearch.isolation import Limits, PythonCheck
+from autoresearch.suite.checks import Check, CheckError, run_check
+from autoresearch.suite.isolation import Limits, PythonCheck
 
 BOUND = 1.0
 EVIL = "a" * 64 + "b"  # (a|aa)+$ tries ~fib(64) ways to match this before it fails

@@ -27,10 +27,10 @@ import math
 import random
 from pathlib import Path
 
-from autoresearch.run_layout import RunLayout
-from autoresearch.stats import KeepRule, _phi, decide, flakiness, pair, sign_test
-from autoresearch.stats import _z_crit as _z
-from autoresearch.suite import DEFAULT_RUNS
+from autoresearch.decide.run_layout import RunLayout
+from autoresearch.decide.stats import KeepRule, _phi, decide, flakiness, pair, sign_test
+from autoresearch.decide.stats import _z_crit as _z
+from autoresearch.suite.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70
 RUNS = DEFAULT_RUNS

@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from autoresearch.evaluate.runner import Models, evaluate  # noqa: E402
+from autoresearch.evaluate.triggers import trigger_suite  # noqa: E402
 from autoresearch.models import ModelSpec  # noqa: E402
-from autoresearch.runner import Models, evaluate  # noqa: E402
-from autoresearch.suite import load_suite  # noqa: E402
+from autoresearch.suite.suite import load_suite  # noqa: E402
 from autoresearch.targets import SkillUnderTest  # noqa: E402
-from autoresearch.triggers import trigger_suite  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", 8))
 BIN = ROOT / ".harness" / "node_modules" / ".bin"

@@ -15,9 +15,9 @@ import json
 import re
 from pathlib import Path
 
-from autoresearch.checks import Check
-from autoresearch.leakage import leakage
-from autoresearch.suite import Eval, Input, Judge, Suite
+from autoresearch.decide.leakage import leakage
+from autoresearch.suite.checks import Check
+from autoresearch.suite.suite import Eval, Input, Judge, Suite
 
 TRAIN = [
     Input("standup", "Ann: I will send the report by Friday. Bob: I will fix the build today."),

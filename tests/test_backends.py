@@ -1,4 +1,4 @@
-"""The real anthropic SDK over real HTTP against the package's local server (autoresearch.server), and the command backend."""
+"""The real anthropic SDK over real HTTP against the package's local server (autoresearch.sim.server), and the command backend."""
 
 import asyncio
 import functools
@@ -7,16 +7,15 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import BASIC_SUITE
 
-from autoresearch.cli import main
+from autoresearch.cli.main import main
 from autoresearch.errors import AutoresearchError, ModelError
+from autoresearch.evaluate.runner import ERROR, Models, evaluate_sync
 from autoresearch.models import ModelSpec, open_model
 from autoresearch.models.anthropic_api import cost_of, price_table
-from autoresearch.runner import ERROR, Models, evaluate_sync
-from autoresearch.suite import load_suite
-
-from conftest import BASIC_SUITE
-from autoresearch.server import MessagesServer
+from autoresearch.sim.server import MessagesServer
+from autoresearch.suite.suite import load_suite
 
 
 @pytest.fixture
@@ -255,7 +254,7 @@ def test_dollar_budget_stops_a_paid_run(server, make_suite, tmp_path):
 
 
 def test_cost_preview_counts_the_calls_the_evaluation_makes(server, make_suite):
-    from autoresearch.cost import estimate
+    from autoresearch.evaluate.cost import estimate
 
     text = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: anthropic:claude-fake-1") + (
         "  - id: judged-everywhere\n    question: Is it polite?\n    judge: {pass: Polite, fail: Rude}\n"

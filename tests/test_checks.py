@@ -1,6 +1,6 @@
 import pytest
 
-from autoresearch.checks import Check, CheckError, describe, parse_judge_answer, run_check
+from autoresearch.suite.checks import Check, CheckError, describe, parse_judge_answer, run_check
 
 CASES = [
     # (check, output that passes, output that fails)

@@ -4,10 +4,9 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-
-from autoresearch.cli import main
-
 from conftest import BASIC_SUITE, ROOT
+
+from autoresearch.cli.main import main
 
 
 def run(*args):

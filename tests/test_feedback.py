@@ -10,22 +10,22 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT, SKILL
 
-from autoresearch.cli import _with_models, main
-from autoresearch.journal import RunDir
-from autoresearch.loop import Budget, Experiment, LoopConfig, run_loop
+from autoresearch.cli.common import _with_models
+from autoresearch.cli.main import main
+from autoresearch.decide.stats import KeepRule
+from autoresearch.evaluate.runner import Models
+from autoresearch.loop.experiment import Budget, Experiment, LoopConfig, run_loop
+from autoresearch.loop.mutation import MutationRefused, Proposal, apply_proposal, parse_proposal
 from autoresearch.models import Completion, ModelSpec, open_model
 from autoresearch.models.anthropic_api import price_table
 from autoresearch.models.cache import CachedModel, cache_key
-from autoresearch.mutation import MutationRefused, Proposal, apply_proposal, parse_proposal
-from autoresearch.rundirs import new_run
-from autoresearch.runner import Models
-from autoresearch.skill import parse_skill
-from autoresearch.stats import KeepRule
-from autoresearch.suite import load_suite
-
-from conftest import ROOT, SKILL
-from autoresearch.server import MessagesServer
+from autoresearch.runs.journal import RunDir
+from autoresearch.runs.rundirs import new_run
+from autoresearch.sim.server import MessagesServer
+from autoresearch.suite.skill import parse_skill
+from autoresearch.suite.suite import load_suite
 
 
 def cli(*args):
@@ -219,7 +219,7 @@ def test_refusals_are_counted_for_the_mutator_not_fed_back_as_attempts(meeting):
     plan, _ = experiment.next_sync()
     plan = experiment.plan("meeting-notes/output-format")
     assert plan.refusals == ["2 x the proposal changes nothing"] and not plan.tried
-    from autoresearch.mutation import mutation_prompt
+    from autoresearch.loop.mutation import mutation_prompt
 
     prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, None, plan.refusals)
     assert "2 x the proposal changes nothing" in prompt and "<attempt " not in prompt
@@ -475,7 +475,7 @@ def test_holdout_runs_and_every_printed_holdout_rate_has_its_interval(make_suite
 
 
 def test_a_model_targets_outcome_carries_the_stop_reason(tmp_path, api):
-    from autoresearch.suite import Input
+    from autoresearch.suite.suite import Input
     from autoresearch.targets import SkillUnderTest
 
     api(lambda body: {"content": [{"type": "text", "text": "cut"}], "stop_reason": "max_tokens"})

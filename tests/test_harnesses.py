@@ -1,4 +1,4 @@
-"""Our skills inside the real Claude Code and pi, offline: both talk to the package's local server (autoresearch.server).
+"""Our skills inside the real Claude Code and pi, offline: both talk to the package's local server (autoresearch.sim.server).
 
 The harnesses are installed from npm by `make test` into .harness/. The model's replies are
 scripted: a turn that calls `autoresearch next` and `autoresearch try` through the Bash tool must
@@ -13,11 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from autoresearch.journal import RunDir, sha256
-
 from conftest import ROOT
-from autoresearch.server import MessagesServer
+
+from autoresearch.runs.journal import RunDir, sha256
+from autoresearch.sim.server import MessagesServer
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 SKILLS = ["autoresearch", "autoresearch-create", "autoresearch-finalize", "autoresearch-status"]

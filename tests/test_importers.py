@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from autoresearch.cli import main
-from autoresearch.suite import load_suite
+from autoresearch.cli.main import main
+from autoresearch.suite.suite import load_suite
 from autoresearch.targets import fixture_note
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,11 +12,10 @@ import sys
 import time
 
 from click.testing import CliRunner
-
-from autoresearch.cli import main
-from autoresearch.journal import RunDir
-
 from conftest import BASIC_SUITE, ROOT
+
+from autoresearch.cli.main import main
+from autoresearch.runs.journal import RunDir
 
 CLI = [sys.executable, "-m", "autoresearch"]
 

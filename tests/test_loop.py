@@ -8,15 +8,14 @@ import sys
 import time
 
 import pytest
-
-from autoresearch.journal import RunDir
-from autoresearch.loop import Budget, LoopConfig, run_loop
-from autoresearch.mutation import MutationRefused, Proposal, apply_proposal
-from autoresearch.skill import parse_skill
-from autoresearch.stats import KeepRule, decide
-from autoresearch.suite import load_suite
-
 from conftest import ROOT
+
+from autoresearch.decide.stats import KeepRule, decide
+from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+from autoresearch.loop.mutation import MutationRefused, Proposal, apply_proposal
+from autoresearch.runs.journal import RunDir
+from autoresearch.suite.skill import parse_skill
+from autoresearch.suite.suite import load_suite
 
 CLI = [sys.executable, "-m", "autoresearch"]
 
@@ -109,7 +108,7 @@ def test_attempts_record_errors_flips_and_the_holdout_verdict(workspace):
 
 
 def test_holdout_gate_refuses_a_keep_whose_holdout_is_worse(workspace):
-    from autoresearch.holdout import holdout_refusal
+    from autoresearch.loop.holdout import holdout_refusal
 
     suite = load_suite(workspace / "evals/meeting-notes.yaml")
     config = LoopConfig(rule=KeepRule(holdout_gate=True))
@@ -166,7 +165,7 @@ def test_proposals_that_change_nothing_or_break_the_document_are_refused(body, m
 
 
 def test_description_changes_only_when_allowed_and_name_never():
-    from autoresearch.mutation import DESCRIPTION_ID, editable_sections
+    from autoresearch.loop.mutation import DESCRIPTION_ID, editable_sections
 
     suite, doc = suite_and_doc()
     assert DESCRIPTION_ID not in editable_sections(doc)
@@ -419,7 +418,7 @@ def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
 
 
 def test_run_numbers_keep_their_part_when_the_confirmation_lengthens():
-    from autoresearch.run_layout import RunLayout
+    from autoresearch.decide.run_layout import RunLayout
 
     plain = RunLayout.for_suite(8, 4)
     assert (plain.screen, plain.confirmation, plain.fresh, plain.holdout) == \

@@ -10,10 +10,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
-from autoresearch.journal import RunDir, atomic_write
-
 from conftest import ROOT
+
+from autoresearch.runs.journal import RunDir, atomic_write
 
 CLI = [sys.executable, "-m", "autoresearch"]
 SKILLS = ["autoresearch", "autoresearch-create", "autoresearch-finalize", "autoresearch-status"]
@@ -316,8 +315,8 @@ def test_finalize_stops_a_live_run_then_summarises_the_final_journal(workspace):
 
 def test_try_exit_codes_tell_keep_from_discard_and_refused(workspace):
     """Replaying a headless run's proposals through `try` gives the same decisions, told by the exit code."""
-    from autoresearch.mutation import section_text
-    from autoresearch.skill import parse_skill
+    from autoresearch.loop.mutation import section_text
+    from autoresearch.suite.skill import parse_skill
 
     skill = workspace / "examples/meeting-notes/SKILL.md"
     baseline = skill.read_text()
@@ -560,10 +559,10 @@ def test_the_ci_workflow_commands_run_as_written(ci_install):
 
 def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatch, tmp_path):
     from click.testing import CliRunner
-
-    from autoresearch.cli import main
     from conftest import BASIC_SUITE
-    from autoresearch.server import MessagesServer
+
+    from autoresearch.cli.main import main
+    from autoresearch.sim.server import MessagesServer
 
     monkeypatch.chdir(tmp_path)
     paid = make_suite("model: anthropic:claude-sonnet-4-5\njudge: anthropic:claude-haiku-4-5\n" + BASIC_SUITE)
@@ -697,7 +696,7 @@ def test_no_skill_shows_a_harness_cli_as_a_command_model():
 
 def test_a_git_failure_shows_gits_own_words(tmp_path):
     from autoresearch.errors import AutoresearchError
-    from autoresearch.publish import _git
+    from autoresearch.loop.publish import _git
 
     git(tmp_path, "init", "-q")
     (tmp_path / "SKILL.md").write_text("x\n")

@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 
 from autoresearch.install import install_skills
-from autoresearch.journal import RunDir
-from autoresearch.skill import load_skill, validate_skill
-from autoresearch.suite import load_suite
-
-from conftest import ROOT
+from autoresearch.runs.journal import RunDir
+from autoresearch.suite.skill import load_skill, validate_skill
+from autoresearch.suite.suite import load_suite
 
 SKILLS = ["autoresearch", "autoresearch-create", "autoresearch-finalize", "autoresearch-status"]
 

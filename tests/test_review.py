@@ -9,12 +9,11 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 from click.testing import CliRunner
-
-from autoresearch.cli import main
-from autoresearch.loop import Budget, LoopConfig, run_loop
-from autoresearch.suite import load_suite
-
 from conftest import BASIC_SUITE, ROOT
+
+from autoresearch.cli.main import main
+from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+from autoresearch.suite.suite import load_suite
 
 
 def run(*args):
@@ -167,7 +166,7 @@ def test_report_has_setup_overall_diff_holdout_steps_and_failing_outputs(meeting
 
 
 def test_report_marks_regressions_and_a_holdout_drop(meeting):
-    from autoresearch.report import html_report
+    from autoresearch.review.report import html_report
 
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
     run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=8)), meeting / ".autoresearch", lambda line: None)

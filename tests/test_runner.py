@@ -1,11 +1,11 @@
 import asyncio
 
-from autoresearch.errors import ModelError
-from autoresearch.models import Completion, ModelSpec
-from autoresearch.runner import ERROR, FAIL, PASS, Models, evaluate_sync
-from autoresearch.suite import load_suite
-
 from conftest import BASIC_SUITE
+
+from autoresearch.errors import ModelError
+from autoresearch.evaluate.runner import ERROR, FAIL, PASS, Models, evaluate_sync
+from autoresearch.models import Completion, ModelSpec
+from autoresearch.suite.suite import load_suite
 
 JUDGE_EVAL = """
   - id: judged

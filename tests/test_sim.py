@@ -1,13 +1,13 @@
 import asyncio
 
-from autoresearch.models import ModelSpec
-from autoresearch.models.sim import SimModel, directives
-from autoresearch.runner import evaluate_sync
-from autoresearch.skill import parse_skill
-from autoresearch.stats import sign_test
-from autoresearch.suite import load_suite
-
 from conftest import ROOT
+
+from autoresearch.decide.stats import sign_test
+from autoresearch.evaluate.runner import evaluate_sync
+from autoresearch.models import ModelSpec
+from autoresearch.sim.model import SimModel, directives
+from autoresearch.suite.skill import parse_skill
+from autoresearch.suite.suite import load_suite
 
 
 def complete(model, system, prompt, sample):

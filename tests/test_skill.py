@@ -1,11 +1,10 @@
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from autoresearch.errors import InputError
-from autoresearch.skill import PREAMBLE_ID, load_skill, parse_skill, validate_skill
-
-from conftest import ROOT
+from autoresearch.suite.skill import PREAMBLE_ID, load_skill, parse_skill, validate_skill
 
 FM = "---\nname: demo-skill\ndescription: Does a thing. Use when asked.\n---\n"
 

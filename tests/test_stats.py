@@ -9,12 +9,21 @@ import sys
 from fractions import Fraction
 
 import pytest
-
-from autoresearch.report import compare_results, holdout_findings, holdout_words
-from autoresearch.stats import (KeepRule, binomial_tail, confirmation_length, decide, eval_drops, flakiness, flip_test,
-                                pair, sign_test, verdict)
-
 from conftest import ROOT
+
+from autoresearch.decide.stats import (
+    KeepRule,
+    binomial_tail,
+    confirmation_length,
+    decide,
+    eval_drops,
+    flakiness,
+    flip_test,
+    pair,
+    sign_test,
+    verdict,
+)
+from autoresearch.review.report import compare_results, holdout_findings, holdout_words
 
 
 def brute_force(differences):

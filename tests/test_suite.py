@@ -1,9 +1,8 @@
 import pytest
+from conftest import BASIC_SUITE
 
 from autoresearch.errors import InputError
-from autoresearch.suite import load_suite
-
-from conftest import BASIC_SUITE
+from autoresearch.suite.suite import load_suite
 
 
 def errors_of(make_suite, text, **kw):

@@ -13,16 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from autoresearch.journal import RunDir
-from autoresearch.models import ModelSpec
-from autoresearch.outcome import Outcome, ToolCall
-from autoresearch.checks import Check, run_check
-from autoresearch.runner import ERROR, Models, evaluate_sync
-from autoresearch.suite import load_suite
-
 from conftest import ROOT
-from autoresearch.server import MessagesServer
+
+from autoresearch.evaluate.runner import ERROR, Models, evaluate_sync
+from autoresearch.models import ModelSpec
+from autoresearch.models.outcome import Outcome, ToolCall
+from autoresearch.runs.journal import RunDir
+from autoresearch.sim.server import MessagesServer
+from autoresearch.suite.checks import Check, run_check
+from autoresearch.suite.suite import load_suite
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 FIXTURE = ROOT / "examples" / "harness"

@@ -9,17 +9,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
+from test_targets import BIN, real_harness_env
 
 from autoresearch.errors import InputError
-from autoresearch.journal import RunDir
+from autoresearch.evaluate.runner import Models, evaluate_sync
+from autoresearch.evaluate.triggers import trigger_scores, trigger_suite
 from autoresearch.models import ModelSpec
-from autoresearch.runner import Models, evaluate_sync
-from autoresearch.suite import load_suite
-from autoresearch.triggers import trigger_scores, trigger_suite
-
-from conftest import ROOT
-from autoresearch.server import MessagesServer
-from test_targets import BIN, real_harness_env
+from autoresearch.runs.journal import RunDir
+from autoresearch.sim.server import MessagesServer
+from autoresearch.suite.suite import load_suite
 
 EXAMPLE = ROOT / "examples" / "harness"
 

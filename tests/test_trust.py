@@ -2,14 +2,12 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
-
-from autoresearch.checks import Check, CheckError, run_check
-from autoresearch.cli import main
-
 from conftest import BASIC_SUITE
 
-import pytest
+from autoresearch.cli.main import main
+from autoresearch.suite.checks import Check, CheckError, run_check
 
 ROGUE_CHECKS = """\
 import os, sys, time
@@ -82,7 +80,7 @@ def test_a_catastrophic_regex_is_stopped_at_its_time_bound():
 
 
 def test_a_catastrophic_pattern_in_an_outcome_check_is_stopped_too():
-    from autoresearch.outcome import Outcome
+    from autoresearch.models.outcome import Outcome
 
     outcome = Outcome("done", files={"notes.txt": "a" * 60 + "b"})
     with pytest.raises(CheckError, match="time bound of 0.2s"):
@@ -90,7 +88,7 @@ def test_a_catastrophic_pattern_in_an_outcome_check_is_stopped_too():
 
 
 def test_a_check_timeout_comes_from_the_suite_or_the_check(make_suite):
-    from autoresearch.suite import load_suite
+    from autoresearch.suite.suite import load_suite
 
     text = python_evals("fine").replace("runs: 2", "runs: 2\ncheck_timeout: 2.5")
     text = text.replace("evals:", "evals:\n  - id: rx\n    question: Q?\n    check: {type: regex, value: 'a+', timeout: 0.3}")
@@ -114,7 +112,7 @@ ODD = {"content-null": _message(content=None), "content-string": _message(conten
 
 
 def test_odd_200_replies_are_one_error_cell_each(make_suite, monkeypatch):
-    from autoresearch.server import MessagesServer
+    from autoresearch.sim.server import MessagesServer
 
     class RawServer(MessagesServer):
         """Sends a reply's `raw_message` as the whole body, whatever its shape."""
@@ -124,8 +122,8 @@ def test_odd_200_replies_are_one_error_cell_each(make_suite, monkeypatch):
             return answer["raw_message"] if isinstance(answer, dict) and "raw_message" in answer else \
                 super().message(body)
 
-    from autoresearch.runner import Models, evaluate_sync
-    from autoresearch.suite import load_suite
+    from autoresearch.evaluate.runner import Models, evaluate_sync
+    from autoresearch.suite.suite import load_suite
 
     lines = ["skill: notes/SKILL.md", "runs: 1", "model: anthropic:claude-fake-1", "inputs:"]
     lines += [f"  - {{id: {name}, text: '{name}'}}" for name in ODD]
@@ -134,8 +132,9 @@ def test_odd_200_replies_are_one_error_cell_each(make_suite, monkeypatch):
     with RawServer(reply=lambda body: ODD[body["messages"][-1]["content"]]) as server:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        from autoresearch.models import open_model
         import functools
+
+        from autoresearch.models import open_model
 
         result = evaluate_sync(suite, models=Models.for_suite(suite, functools.partial(open_model, cache=None)))
     status = {c.input_id: (c.status, c.reason) for c in result.cells}
@@ -183,11 +182,10 @@ def test_the_judge_prompt_fences_untrusted_output_so_it_cannot_close_its_block()
 def test_a_judge_that_echoes_a_forged_verdict_gives_an_error_never_a_pass(make_suite, monkeypatch, judge_reply):
     import functools
 
-    from autoresearch.server import MessagesServer
-
+    from autoresearch.evaluate.runner import Models, evaluate_sync
     from autoresearch.models import open_model
-    from autoresearch.runner import Models, evaluate_sync
-    from autoresearch.suite import load_suite
+    from autoresearch.sim.server import MessagesServer
+    from autoresearch.suite.suite import load_suite
 
     text = "\n".join(["skill: notes/SKILL.md", "runs: 1", "model: anthropic:claude-fake-1", "inputs:",
                       "  - {id: one, text: 'meeting'}", "evals:", "  - id: owners", "    question: Owners?",
@@ -237,7 +235,7 @@ def test_run_json_stores_the_suite_relative_so_a_copied_project_uses_its_own(mak
     assert not saved["suite"].startswith("/")
     copy = tmp_path / "copy"
     shutil.copytree(project, copy)
-    from autoresearch.journal import RunDir
+    from autoresearch.runs.journal import RunDir
 
     assert RunDir(copy / ".runs/r1").suite_path().resolve() == (copy / "suite.yaml").resolve()
 
@@ -314,12 +312,12 @@ LOOP_SUITE = BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: sim")
 
 
 def test_an_edit_to_the_target_during_a_run_is_kept_and_stops_the_run(make_suite, tmp_path):
-    from autoresearch.journal import RunDir
-    from autoresearch.loop import Experiment, LoopConfig
-    from autoresearch.publish import TargetEdited
-    from autoresearch.rundirs import new_run
-    from autoresearch.runner import Models
-    from autoresearch.suite import load_suite
+    from autoresearch.evaluate.runner import Models
+    from autoresearch.loop.experiment import Experiment, LoopConfig
+    from autoresearch.loop.publish import TargetEdited
+    from autoresearch.runs.journal import RunDir
+    from autoresearch.runs.rundirs import new_run
+    from autoresearch.suite.suite import load_suite
 
     suite = load_suite(make_suite(LOOP_SUITE))
     run = new_run(suite, LoopConfig(), tmp_path / "runs", "edit")
@@ -469,7 +467,7 @@ def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite,
     resumed = _run_cli(tmp_path, "run", "--resume", "k", "--runs-dir", runs, "--no-cache")
     assert resumed.returncode == 0, resumed.stderr
     made = len(log.read_text().splitlines())
-    from autoresearch.journal import RunDir
+    from autoresearch.runs.journal import RunDir
 
     charged = sum(e["calls"] for e in RunDir(runs / "k").entries())
     assert made - charged <= 1, (made, charged)  # at most the one call the kill interrupted
@@ -480,7 +478,7 @@ def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite,
 def _probe_suite():
     from pathlib import Path
 
-    from autoresearch.suite import Eval, Input, Judge, Suite
+    from autoresearch.suite.suite import Eval, Input, Judge, Suite
 
     inputs = (Input("train", "Ann: I will send the report by Friday."),
               Input("budget", "Priya: Project Falcon is at $48,000. Marco: I will send the forecast to Dana by "
@@ -502,7 +500,7 @@ OLD_SKILL = "# Notes\n\n- Start with a summary.\n"
     "- Make sure each action item names who owns it, with a due date.",  # the pass condition reworded
 ])
 def test_the_leakage_guard_refuses_near_copies(added):
-    from autoresearch.leakage import leakage
+    from autoresearch.decide.leakage import leakage
 
     assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite())
 
@@ -511,6 +509,6 @@ def test_the_leakage_guard_refuses_near_copies(added):
                                    "- When a launch date moves, give the new date first.",
                                    "- Send the notes to everyone who attended."])
 def test_the_leakage_guard_lets_ordinary_instructions_through(added):
-    from autoresearch.leakage import leakage
+    from autoresearch.decide.leakage import leakage
 
     assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite()) is None

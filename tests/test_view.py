@@ -9,12 +9,11 @@ import subprocess
 import sys
 
 import pytest
-
-from autoresearch.loop import Budget, LoopConfig, run_loop
-from autoresearch.suite import load_suite
-
 from browser import Browser, dump_dom, find_chromium
 from conftest import ROOT
+
+from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+from autoresearch.suite.suite import load_suite
 
 CLI = [sys.executable, "-m", "autoresearch"]
 

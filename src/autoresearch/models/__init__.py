@@ -2,13 +2,15 @@
 
 `sample` is the run index: the same (system, prompt, sample) is the same draw, so N runs stay N
 independent samples and a response cache can key on it.
+
+May import: the base modules only (errors, fsio, prompts, keywords, install).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ..errors import AutoresearchError
 
@@ -99,15 +101,20 @@ def name_problem(name: str, harness_ok: bool = True) -> str | None:
         return f"model {name!r} names no {'model' if backend == 'anthropic' else 'command'} after '{backend}:'"
     return None
 DEFAULT_CACHE = Path(".autoresearch") / "cache"
+# Backends a higher wing supplies by name (the simulator, in autoresearch.sim), so this wing never imports them.
+REGISTERED: dict[str, Callable[[ModelSpec], Model]] = {}
+
+
+def register_backend(name: str, factory: Callable[[ModelSpec], Model]) -> None:
+    """Make `open_model` build `name` with `factory`; such a backend is not cached (it costs nothing)."""
+    REGISTERED[name] = factory
 
 
 def open_model(spec: ModelSpec, cache: Path | None = DEFAULT_CACHE) -> Model:
     """Build the model named by `spec`; real backends answer through the response cache at `cache`
     (None turns it off). Backends import lazily to keep start-up fast."""
-    if spec.backend == "sim":
-        from .sim import SimModel
-
-        return SimModel(spec)
+    if spec.backend in REGISTERED:
+        return REGISTERED[spec.backend](spec)
     if spec.backend == "anthropic":
         from .anthropic_api import AnthropicModel
 

@@ -5,6 +5,9 @@
 - a harness target (`claude-code[:MODEL]`, `pi[:PROVIDER/MODEL]`) runs the real CLI in a fresh
   workspace with the whole skill folder installed, and records its tool calls and files too.
 Models (judge, mutator) only answer prompts; see `autoresearch.models`.
+
+A module per harness (claude_code, pi) beside the shared workspace and event-stream machinery (harness).
+May import: sim, suite, models and the base modules.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 
 from ..models import ModelSpec
-from ..outcome import Outcome
+from ..models.outcome import Outcome
 
 HARNESSES = ("claude-code", "pi")
 MODEL_BACKENDS = ("sim", "anthropic", "command")
@@ -37,7 +40,7 @@ class SkillUnderTest:
 
     @cached_property
     def description(self) -> str:
-        from ..skill import parse_skill
+        from ..suite.skill import parse_skill
 
         try:
             return str(parse_skill(self.text).frontmatter.get("description", "") or "")
@@ -82,11 +85,13 @@ def is_harness(spec: ModelSpec) -> bool:
 def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> Target:
     """The target named by `spec`: a harness CLI, or a model through `open_model` (which applies the cache)."""
     if spec.backend == "claude-code":
-        from .harness import ClaudeCode, HarnessTarget
+        from .claude_code import ClaudeCode
+        from .harness import HarnessTarget
 
         return HarnessTarget(spec, ClaudeCode(), keep_workspaces)
     if spec.backend == "pi":
-        from .harness import HarnessTarget, Pi
+        from .harness import HarnessTarget
+        from .pi import Pi
 
         return HarnessTarget(spec, Pi(), keep_workspaces)
     from .model import ModelTarget

@@ -24,12 +24,18 @@ from pathlib import Path
 
 from ..errors import ModelError, input_error
 from ..models import Usage
-from ..outcome import Outcome, ToolCall
+from ..models.outcome import Outcome, ToolCall
 from . import SkillUnderTest
 
 MAX_SKILL_BYTES = 20 * 1024 * 1024
+
+
 MAX_FILE_CHARS = 64 * 1024
+
+
 MAX_FILES = 100
+
+
 SIM_MODEL = "claude-sim-1"
 
 
@@ -45,139 +51,6 @@ class Events:
     cost: float
     stop_reason: str
     error: str | None = None
-
-
-class ClaudeCode:
-    name = "claude-code"
-    binary = "claude"
-    package = "@anthropic-ai/claude-code"
-    tools = ("Bash", "Read", "Write", "Edit", "Glob", "Grep", "Skill", "TodoWrite", "WebFetch", "WebSearch",
-             "NotebookEdit", "Agent", "Task")
-    default_tools = ("Skill", "Read", "Write", "Edit", "Bash", "Glob", "Grep")
-
-    def skill_dir(self, work: Path, name: str) -> Path:
-        return work / ".claude" / "skills" / name
-
-    def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
-        argv = [binary, "-p", prompt, "--output-format", "stream-json", "--verbose", "--max-turns", str(max_turns),
-                "--allowedTools", " ".join(tools)]
-        return argv + (["--model", model] if model else [])
-
-    def explicit(self, name: str, text: str) -> str:
-        return f"/{name} {text}"
-
-    def sim_env(self, url: str, home: Path) -> dict[str, str]:
-        return {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "sim", "DISABLE_TELEMETRY": "1",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
-
-    def sim_model(self) -> str:
-        return SIM_MODEL
-
-    def parse(self, lines: list[str], skill: str, explicit: bool, skill_file: Path) -> Events:
-        text, calls, turns, usage, cost, stop, error = "", [], 0, Usage(), 0.0, "", None
-        listed = used = False
-        result_seen = False
-        for data in _json_lines(lines):
-            kind = data.get("type")
-            if kind == "system" and data.get("subtype") == "init":
-                listed = skill in (data.get("skills") or []) or skill in (data.get("slash_commands") or [])
-            elif kind == "assistant":
-                for block in _blocks(data.get("message")):
-                    if block.get("type") == "tool_use":
-                        call = ToolCall(str(block.get("name", "")), _mapping(block.get("input")))
-                        calls.append(call)
-                        used = used or (call.name == "Skill" and call.input.get("skill") == skill)
-                    elif block.get("type") == "text" and isinstance(block.get("text"), str):
-                        text = block["text"]
-            elif kind == "result":
-                result_seen = True
-                turns = _int(data.get("num_turns"))
-                cost = _float(data.get("total_cost_usd"))
-                usage = _usage(data.get("usage"), ("input_tokens", "output_tokens", "cache_read_input_tokens",
-                                                   "cache_creation_input_tokens"))
-                subtype = str(data.get("subtype") or "")
-                stop = "max_turns" if subtype == "error_max_turns" else str(data.get("stop_reason") or subtype)
-                if isinstance(data.get("result"), str):
-                    text = data["result"]
-                if data.get("is_error") and subtype != "error_max_turns":
-                    error = f"claude reported an error ({subtype}): {str(data.get('result'))[:300]}"
-        if not result_seen:
-            error = error or "claude ended without a result event"
-        return Events(text, tuple(calls), used or (explicit and listed), turns, usage, cost, stop, error)
-
-
-class Pi:
-    name = "pi"
-    binary = "pi"
-    package = "@mariozechner/pi-coding-agent"
-    tools = ("read", "bash", "edit", "write", "grep", "find", "ls")
-    default_tools = ("read", "bash", "edit", "write")
-
-    def skill_dir(self, work: Path, name: str) -> Path:
-        return work / ".pi" / "skills" / name
-
-    def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
-        argv = [binary, "-p", prompt, "--mode", "json", "--no-session", "--tools", ",".join(tools)]
-        provider, _, name = model.partition("/")
-        if name:
-            argv += ["--provider", provider, "--model", name]
-        elif provider:
-            argv += ["--model", provider]
-        return argv
-
-    def explicit(self, name: str, text: str) -> str:
-        return f"/skill:{name} {text}"
-
-    def sim_env(self, url: str, home: Path) -> dict[str, str]:
-        agent_dir = home / ".pi" / "agent"
-        agent_dir.mkdir(parents=True, exist_ok=True)
-        (agent_dir / "models.json").write_text(json.dumps({"providers": {"autoresearch-sim": {
-            "baseUrl": url, "api": "anthropic-messages", "apiKey": "sim",
-            "models": [{"id": SIM_MODEL, "contextWindow": 200000, "maxTokens": 8192}]}}}), encoding="utf-8")
-        return {"PI_CODING_AGENT_DIR": str(agent_dir), "PI_OFFLINE": "1"}
-
-    def sim_model(self) -> str:
-        return f"autoresearch-sim/{SIM_MODEL}"
-
-    def parse(self, lines: list[str], skill: str, explicit: bool, skill_file: Path) -> Events:
-        text, calls, turns, stop, error = "", [], 0, "", None
-        totals = [0, 0, 0, 0]
-        cost = 0.0
-        used = ended = False
-        for data in _json_lines(lines):
-            kind = data.get("type")
-            if kind == "turn_start":
-                turns += 1
-            elif kind == "agent_end":
-                ended = True
-            elif kind == "message_end":
-                message = data.get("message") if isinstance(data.get("message"), dict) else {}
-                blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
-                if message.get("role") == "user" and explicit:
-                    used = used or any(str(b.get("text", "")).startswith(f'<skill name="{skill}"') for b in blocks)
-                if message.get("role") != "assistant":
-                    continue
-                raw = message.get("usage") if isinstance(message.get("usage"), dict) else {}
-                for i, key in enumerate(("input", "output", "cacheRead", "cacheWrite")):
-                    totals[i] += _int(raw.get(key))
-                cost += _float((raw.get("cost") or {}).get("total") if isinstance(raw.get("cost"), dict) else 0)
-                stop = str(message.get("stopReason") or "")
-                if stop == "error":
-                    error = f"pi reported an error: {str(message.get('errorMessage'))[:300]}"
-                texts = [b.get("text", "") for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)]
-                if texts:
-                    text = "".join(texts)
-                for b in blocks:
-                    if b.get("type") == "toolCall":
-                        call = ToolCall(str(b.get("name", "")), _mapping(b.get("arguments")))
-                        calls.append(call)
-                        path = call.input.get("path")
-                        if call.name == "read" and isinstance(path, str) and _same_file(path, skill_file):
-                            used = True
-        if not ended and error is None:
-            error = "pi ended without an agent_end event"
-        usage = Usage(totals[0], totals[1], totals[2], totals[3])
-        return Events(text, tuple(calls), used, turns, usage, cost, stop, error)
 
 
 def _same_file(path: str, skill_file: Path) -> bool:
@@ -321,8 +194,8 @@ class HarnessTarget:
 
     def _ensure_server(self):
         if self._server is None:
-            from ..models.sim_agent import SimAgent
-            from ..server import MessagesServer
+            from ..sim.agent import SimAgent
+            from ..sim.server import MessagesServer
 
             self._agent = SimAgent(self.spec.seed)
             self._server = MessagesServer(reply=self._agent).__enter__()

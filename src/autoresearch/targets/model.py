@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ..outcome import Outcome
+from ..models.outcome import Outcome
 from . import SkillUnderTest, fixture_note
 
 

@@ -1,0 +1,262 @@
+"""What the commands share: error reporting, progress, model options and run lookup."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ..decide.stats import KeepRule  # stdlib only: cheap at start-up
+
+EXIT_OK, EXIT_BELOW, EXIT_ERROR = 0, 1, 2
+
+
+KEEP_ALPHA = KeepRule().alpha
+
+
+def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's AutoresearchError into one clear message on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..errors import AutoresearchError
+
+        try:
+            return fn(*args, **kwargs)
+        except AutoresearchError as exc:
+            click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except OSError as exc:  # disk full, a read-only folder, a path that is a file: the system's words
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+def _progress(label: str) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise (CI logs stay clean)."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    state: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True)
+            state["bar"].__enter__()
+        state["bar"].update(done - state.get("done", 0))
+        state["done"] = done
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+    return update, close
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a flag that only the model layer needs in the context, out of every command's signature."""
+    ctx.meta[param.name] = value
+    return value
+
+
+class _LiveProgress:
+    """The loop's events and progress for `run`: a live line on a terminal (stderr), plain lines otherwise.
+
+    On a terminal the progress line is redrawn in place (at most ten times a second) and each event
+    line is printed above it; elsewhere (CI logs) one plain line per stage of an experiment.
+    """
+
+    def __init__(self, stream: Any = None, tty: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.line = ""
+        self.drawn = 0.0
+        self.stage: tuple[int, str, str] | None = None
+
+    def event(self, text: str) -> None:
+        self._clear()
+        click.echo(text)
+        self._draw(force=True)
+
+    def progress(self, p: Any) -> None:
+        from ..loop.experiment import progress_line
+
+        racing = p.stage in ("screening", "confirmation")
+        stage = (p.experiment, p.stage, "" if racing else p.detail)
+        if not self.tty:
+            if stage != self.stage:
+                click.echo(f"#{p.experiment} {p.stage}: candidate against the best, up to {p.runs} runs" if racing
+                           else progress_line(type(p)(p.experiment, p.stage, detail=p.detail)))
+            self.stage = stage
+            return
+        bar = ""
+        if p.total:
+            filled = round(20 * p.done / p.total)
+            bar = " [" + "#" * filled + "." * (20 - filled) + "]"
+        self.line = progress_line(p) + bar
+        self._draw(force=stage != self.stage or p.done == p.total)
+        self.stage = stage
+
+    def _draw(self, force: bool = False) -> None:
+        import time
+
+        if not self.tty or not self.line or (not force and time.monotonic() - self.drawn < 0.1):
+            return
+        width = 200
+        try:
+            import shutil
+
+            width = shutil.get_terminal_size((200, 24)).columns - 1
+        except OSError:
+            pass
+        self.stream.write("\r\x1b[2K" + self.line[:width])
+        self.stream.flush()
+        self.drawn = time.monotonic()
+
+    def _clear(self) -> None:
+        if self.tty and self.line:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+    def close(self) -> None:
+        self._clear()
+        self.line = ""
+
+
+def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[..., Any]:
+    """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
+    options = [
+        click.option("--model", "model_name", metavar="NAME",
+                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL] (`:sim` runs the "
+                          "real CLI offline on the simulator) or command:<cli> (default: the suite's)."),
+        click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
+                     "else the target). A judge that is not the model under test is recommended."),
+        click.option("--mutator-model", metavar="NAME", help="Model that proposes edits (default: the suite's "
+                     "`mutator`, else the target)."),
+        click.option("--batch", is_flag=True, help="Send anthropic calls through the Message Batches API "
+                     "(half price, slower): for overnight runs."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the response cache "
+                     "(.autoresearch/cache)."),
+        click.option("--keep-workspaces", is_flag=True, expose_value=False, callback=_remember,
+                     help="Harness targets: keep each cell's workspace folder (its path is stored with the outcome)."),
+    ]
+    if not mutator:
+        options.pop(2)
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _eval_model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return _model_options(fn, mutator=False)
+
+
+def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mutator_model: str | None,
+                 batch: bool) -> Any:
+    """The suite with the command line's model choices applied."""
+    import dataclasses
+
+    from ..models import ModelSpec, name_problem, role_spec
+
+    def pick(current: ModelSpec | None, name: str | None, role: str = "") -> ModelSpec | None:
+        problem = name_problem(name, harness_ok=not role) if name else None
+        if problem:
+            raise click.BadParameter(problem, param_hint=f"--{role}-model" if role else "--model")
+        if name:  # only the name changes: the suite's settings and options for this role stay
+            current = dataclasses.replace(current or role_spec(suite.model, role), name=name)
+        if current and batch and current.backend == "anthropic":
+            current = dataclasses.replace(current, options=tuple(sorted({**dict(current.options), "batch": True}.items())))
+        return current
+
+    suite = dataclasses.replace(suite, model=pick(suite.model, model_name))
+    suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
+                                mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
+    if model_name or judge_model:  # the suite's model warnings were about its own choices: redo them
+        from ..suite.suite import model_warnings
+
+        named = bool(model_name) or not any(w.key == "model" for w in suite.warnings)
+        suite = dataclasses.replace(suite, warnings=tuple(w for w in suite.warnings if w.key not in ("model", "judge"))
+                                    + tuple(model_warnings(suite, named)))
+    if batch:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # batch polling reports progress
+        suite = dataclasses.replace(suite, concurrency=100_000)
+    judge = suite.judge_model or suite.model
+    if any(e.judge for e in suite.evals) and judge == suite.model and suite.model.backend != "sim":
+        click.echo(f"warning: the judge is the model under test ({suite.model.name}); a separate judge "
+                   "(--judge-model) is less likely to grade its own habits kindly", err=True)
+    return suite
+
+
+def _open_models(suite: Any, no_cache: bool) -> Any:
+    import functools
+
+    from ..evaluate.runner import Models
+    from ..models import open_model
+
+    context = click.get_current_context(silent=True)
+    keep = bool(context and context.meta.get("keep_workspaces"))
+    return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model, keep)
+
+
+def _as_trigger_suite(suite: Any, chosen: dict) -> Any:
+    """For a `--triggers` run (saved in run.json): the suite of trigger queries; the suite as it is otherwise."""
+    if not chosen.get("triggers"):
+        return suite
+    from ..evaluate.triggers import trigger_suite
+
+    return trigger_suite(suite)
+
+
+def _triggers_mode(suite: Any) -> bool:
+    """Whether `--triggers` was given; it needs a harness target, where choosing the skill is the agent's."""
+    context = click.get_current_context(silent=True)
+    if not (context and context.meta.get("triggers_only")):
+        return False
+    from ..targets import is_harness
+
+    if not is_harness(suite.model):
+        raise click.UsageError(f"--triggers needs a harness target, where the agent chooses the skill: "
+                               f"--model claude-code:sim or pi:sim offline (the suite's is {suite.model.name})")
+    return True
+
+
+def _run_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The `[RUN]` argument (id or directory; default: the newest run) and `--runs-dir`, for commands that read a run."""
+    fn = _reports_errors(fn)
+    fn = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+                      show_default=True, help="Where run directories live.")(fn)
+    return click.argument("run_ref", metavar="[RUN]", required=False, default="")(fn)
+
+
+def _sections_option(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s.strip() for v in values for s in v.split(",") if s.strip())
+
+
+def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict | None = None,
+              budget: Any = None, say: Callable[[str], None] | None = None,
+              on_progress: Callable[[Any], None] | None = None, **options: Any) -> Any:
+    """An existing run, ready to go on, for `run --resume`, `next` and `try`: its suite, loop configuration
+    and models as saved, with any models, budget limits or loop `options` (sections, target, plateau) given
+    now taking precedence; what they change is recorded in run.json when the run goes on."""
+    from ..loop.experiment import Experiment
+    from ..runs.config import LoopConfig, reconfigure
+    from ..runs.journal import RunDir
+    from ..suite.suite import load_suite
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    saved = run_dir.config()
+    chosen = {**saved.get("models", {}), **{k: v for k, v in (models or {}).items() if v}}
+    suite = load_suite(run_dir.suite_path(), allow_outside=saved.get("allow_outside", False))
+    suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
+                                           chosen.get("batch", False)), chosen)
+    config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
+    experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
+                            say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
+    experiment.changes = changes
+    return experiment

@@ -1,0 +1,40 @@
+"""The `autoresearch` command group: lists the commands in the order a user meets them."""
+
+from __future__ import annotations
+
+import click
+
+from .evaluate import eval_command, sections, validate
+from .importing import import_group
+from .install import install
+from .optimise import finalize, next_command, run, try_command
+from .review import diff, report, status, statusline, view
+
+
+class _WorkflowOrder(click.Group):
+    """List commands in the order a user meets them, not alphabetically."""
+
+    ORDER = ["eval", "validate", "sections", "run", "status", "view", "diff", "report", "next", "try", "finalize",
+             "install", "statusline", "import"]
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: self.ORDER.index(n) if n in self.ORDER else len(self.ORDER))
+
+
+@click.group(cls=_WorkflowOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="autoresearch")
+def main() -> None:
+    """Make agent skills better by experiment.
+
+    Score a SKILL.md on binary evals (`eval`), then let the loop change one section at a time and
+    keep only changes that beat noise (`run`). Every attempt is logged. New here? In the repository,
+    `make demo` runs the whole loop on the embedded offline simulator, with no API key.
+    """
+
+
+for _command in (
+    eval_command, validate, sections, run, next_command, try_command, finalize, status, view, statusline, diff,
+    report, import_group, install,
+):
+    main.add_command(_command)

@@ -1,0 +1,343 @@
+"""`run`, `next`, `try`, `finalize`: the loop headless, and the agent's path one step at a time."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ..decide.stats import KeepRule  # stdlib only: cheap at start-up
+from .common import (
+    EXIT_BELOW,
+    EXIT_ERROR,
+    EXIT_OK,
+    KEEP_ALPHA,
+    _as_trigger_suite,
+    _LiveProgress,
+    _model_options,
+    _open_models,
+    _open_run,
+    _remember,
+    _reports_errors,
+    _run_reference,
+    _sections_option,
+    _triggers_mode,
+    _with_models,
+)
+
+
+@click.command()
+@click.argument("suite_file", metavar="[SUITE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--resume", "resume", metavar="RUN", help="Continue a stopped or crashed run (id or directory).")
+@_model_options
+@click.option("--target", type=click.FloatRange(0, 1), default=0.95, show_default=True,
+              help="Stop when the train pass rate reaches this, confirmed on fresh runs.")
+@click.option("--plateau", type=click.IntRange(1), default=10, show_default=True,
+              help="Stop after this many attempts in a row without a keep.")
+@click.option("--max-experiments", type=click.IntRange(0), help="Budget: experiments after the baseline.")
+@click.option("--max-calls", type=click.IntRange(0), help="Budget: model calls (target, judge and mutator).")
+@click.option("--max-tokens", type=click.IntRange(0), help="Budget: tokens, all kinds added up.")
+@click.option("--max-dollars", type=click.FloatRange(0), help="Budget: dollars, from the price table.")
+@click.option("--max-minutes", type=click.FloatRange(0), help="Budget: wall time.")
+@click.option("--sections", "sections_", multiple=True, metavar="IDS",
+              help="Only these section ids may change (comma-separated or repeated); see `sections`.")
+@click.option("--allow-description", is_flag=True, help="Let the loop change the frontmatter description too.")
+@click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
+              help="Optimise the description on the suite's trigger queries: only the description changes, "
+                   "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
+@click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
+              help="paired: exact paired test on outputs, with confirmation and racing; naive: any higher raw score (comparison only).")
+@click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
+              help="Level a keep must reach on all runs (the screen is at 6x, at most 0.5): about the largest "
+                   "share of no-better candidates that could be kept.")
+@click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
+              help="Refuse a keep when more than this share of the candidate's cells are errors.")
+@click.option("--holdout-gate", is_flag=True,
+              help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
+@click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
+@click.option("--no-racing", is_flag=True, help="Evaluate every candidate on all runs, however hopeless.")
+@click.option("--template", type=click.Path(dir_okay=False, exists=True), help="Your own jinja2 mutator prompt.")
+@click.option("--git", "use_git", is_flag=True, help="Commit each keep on a branch autoresearch/<tag>.")
+@click.option("--tag", help="Branch tag for --git (default: the run id).")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path(".autoresearch"),
+              show_default=True, help="Where run directories live.")
+@click.option("--run-id", help="Name of the new run directory (default: time stamp and suite name).")
+@click.option("--baseline-only", is_flag=True,
+              help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
+@click.option("--estimate-only", is_flag=True,
+              help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
+@click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
+              "its own folder (a suite is code: allow only suites you trust).")
+@_reports_errors
+@click.pass_context
+def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
+        mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
+        max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
+        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
+        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
+        allow_outside: bool) -> None:
+    """Optimise a skill: baseline, then one section at a time, keeping only real gains.
+
+    Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
+    baseline/SKILL.md and best/SKILL.md; the target file always holds the best version.
+    Ctrl-C stops cleanly; `--resume RUN` continues exactly where a run stopped or crashed.
+    """
+    from ..evaluate.cost import Budget
+    from ..loop.experiment import Experiment, preflight
+    from ..loop.publish import start_git_branch
+    from ..review.report import counted
+    from ..runs.config import LoopConfig
+    from ..runs.rundirs import default_run_id, new_run
+    from ..suite.suite import load_suite
+
+    budget = Budget(max_experiments, max_calls, max_tokens, max_dollars,
+                    max_minutes * 60 if max_minutes is not None else None)
+    chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
+    live = _LiveProgress()
+    if resume:
+        fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
+                                                             "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "template", "use_git", "tag", "run_id")
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+        if fixed:
+            raise click.UsageError(f"{', '.join(fixed).replace('--suite-file', 'SUITE').replace('--use-git', '--git')} "
+                                   "cannot change on --resume (the run's decisions depend on them); budgets, "
+                                   "--sections, --target, --plateau and models can")
+        given = {name: value for name, value in (("target", target), ("plateau", plateau))
+                 if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+        experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress,
+                               sections=_sections_option(sections_), **given)
+        preflight(experiment.suite, experiment.config)
+    else:
+        if suite_file is None:
+            raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
+        suite = load_suite(suite_file, allow_outside=allow_outside)
+        if _triggers_mode(_with_models(suite, model_name, None, None, False)):
+            sections_, allow_description, chosen["triggers"] = ("_description",), True, True
+        rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
+                        holdout_gate)
+        config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
+                            use_git)
+        run_id = run_id or default_run_id(suite)
+        preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
+        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
+        for warning in suite.warnings:
+            click.echo(str(warning), err=True)
+        models = _open_models(suite, no_cache)
+        if estimate_only:
+            import asyncio
+
+            from ..evaluate.cost import cost_preview
+
+            async def preview() -> str:
+                try:
+                    return await cost_preview(suite, models, budget)
+                finally:
+                    await models.aclose()
+
+            click.echo(asyncio.run(preview()))
+            return
+        git = None
+        if use_git:  # before the run directory exists, so a refusal leaves nothing behind
+            git = start_git_branch(suite.skill_path, tag or run_id)
+            click.echo(f"committing keeps on branch {git['branch']}")
+        run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
+        experiment = Experiment(suite, run_dir, config, models, live.event, live.progress)
+    suite, run_dir = experiment.suite, experiment.run
+    click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
+               f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
+               f"{counted(len(suite.evals), 'eval')}, "
+               f"model {suite.model.name}")
+    if len(suite.split("train")) < 20:
+        click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
+                   "not that it generalises; generalisation rests on the holdout", err=True)
+    try:
+        experiment.run_sync(baseline_only)
+    except KeyboardInterrupt:
+        live.close()
+        click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
+                   f"continue with: autoresearch run --resume {run_dir.id}", err=True)
+        sys.exit(130)
+    finally:
+        live.close()
+    from ..review.report import status_text
+    from ..runs.live import run_state
+
+    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+    click.echo(f"changelog: {run_dir.path / 'changelog.md'}")
+    if baseline_only:
+        click.echo(f"next: autoresearch next {run_dir.id}")
+
+
+@click.command("next")
+@_run_reference
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
+    """What to work on next: the section to change, its failing evals with reasons, what was tried.
+
+    For an agent playing the mutator. Write a new body for the section to a file, then call
+    `autoresearch try`. Holdout inputs are never shown. Prints STOP when the run should end.
+    """
+    import json
+
+    experiment = _open_run(run_ref, runs_dir)
+    plan, stop = experiment.next_sync()
+    from ..loop.history import candidate_feedback, last_evaluated
+    from ..loop.mutation import section_text
+    from ..review.report import rate_ci
+    from ..runs.journal import best_entry
+
+    body = section_text(plan.doc, plan.section)
+    entries = experiment.run.entries()
+    best = best_entry(entries)
+    last = last_evaluated(entries)
+    feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
+    if as_json:
+        click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
+                               "section": plan.section, "sections": plan.candidates, "body": body,
+                               "failing_evals": [_typed(f) for f in plan.failures],
+                               "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
+                               "refusals": plan.refusals, "near_misses": plan.near_misses,
+                               "last_attempt": feedback, "best": best["scores"],
+                               "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
+        return
+    holdout = best["scores"].get("holdout")
+    click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
+               + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+    if stop:
+        click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
+        return
+    click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
+               f"instead (pass it as --section): {', '.join(plan.candidates)}")
+    click.echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
+    click.echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
+    for f in plan.failures:
+        click.echo(f"- {f['id']}: failed {f['failed']}/{f['total']}.\n    question: {f['question']}\n"
+                   f"    expectation: {f['expectation']}")
+        for reason in f["reasons"]:
+            click.echo(f"    seen: {_visible(reason)}")
+    if not plan.failures:
+        click.echo("- none: only a change that scores higher on fresh runs is kept; harder inputs would help more")
+    from ..review.report import profile_text
+
+    click.echo("\n" + profile_text(plan.profile, train_only=True))
+    for o in plan.outputs:
+        click.echo(f"\nFAILING OUTPUT OF THE BEST for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+                   f"{o['text'][:700]}")
+        if o["trace"]:
+            click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
+    if feedback:
+        _echo_feedback(feedback, "LAST ATTEMPT")
+    if plan.near_misses:
+        click.echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
+        for n in plan.near_misses[:5]:
+            click.echo(f"- #{n['id']} {n['section']} [{n['kind']}]: {n['hypothesis']} ({n['wins']} wins, "
+                       f"{n['losses']} losses, p {n['p_value']:.3f})")
+    click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING EVALUATED ON THIS SECTION YET.")
+    for a in plan.tried:
+        click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
+    if plan.refusals:
+        click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
+    click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
+               f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
+
+
+def _typed(failure: dict) -> dict:
+    """A failing eval as JSON should have it: booleans as booleans, absent values as null (not "")."""
+    return {**failure, "negate": failure["negate"] == "true",
+            **{k: (None if failure[k] == "" else failure[k]) for k in ("min", "max")},
+            "value": failure["value"].replace("&quot;", '"') or None}
+
+
+KINDS = ["add-instruction", "clarify", "add-example", "add-anti-pattern", "move-up", "simplify", "agent"]
+
+
+TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented in `try --help` and the README
+
+
+@click.command("try")
+@_run_reference
+@click.option("--section", required=True, metavar="ID", help="The section the new body replaces (see `next`).")
+@click.option("--file", "body_file", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The section's complete new body (its heading line may be included; it must not change).")
+@click.option("--hypothesis", required=True, help="One line: what the change is and why it should help.")
+@click.option("--kind", default="agent", show_default=True, type=click.Choice(KINDS), help="The kind of change.")
+@click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the journal entry, the evals won and lost and a few "
+                                                      "failing outputs as JSON.")
+def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hypothesis: str, kind: str,
+                no_cache: bool, as_json: bool) -> None:
+    """Evaluate a new body for one section; the tool decides keep or discard and logs the attempt.
+
+    The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
+    Prints the evals the candidate won and lost on, with a few of its failing outputs.
+    Exit 0 kept, 1 discarded, 3 refused by a guard (all logged); 2 usage error or a run that
+    should stop (nothing evaluated, nothing logged).
+    """
+    import json
+
+    from ..loop.history import candidate_feedback, event_line
+    from ..loop.mutation import Proposal
+
+    hypothesis = " ".join(hypothesis.split())
+    if not hypothesis:
+        raise click.UsageError("--hypothesis needs text: one line on what you changed and why it should help")
+    experiment = _open_run(run_ref, runs_dir, no_cache)
+    from ..suite.userfiles import read_user_text
+
+    body = read_user_text(body_file)
+    entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
+    feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
+    if as_json:
+        click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
+    else:
+        click.echo(event_line(entry))
+        click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+        if feedback:
+            _echo_feedback(feedback, "THIS CANDIDATE")
+        click.echo(f"next: autoresearch next {experiment.run.id}")
+    sys.exit(TRY_EXIT.get(entry["decision"], EXIT_ERROR))
+
+
+def _visible(text: str) -> str:
+    """A reason on one line with its whitespace visible: a newline in a match must not read as a space."""
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def _echo_feedback(feedback: dict, title: str) -> None:
+    """What a candidate won and lost on against the best, per eval, and a few of its failing outputs."""
+    near = " (near miss)" if feedback["near_miss"] else ""
+    click.echo(f"\n{title} #{feedback['id']} on {feedback['section']}: {feedback['decision']}{near}: "
+               f"{feedback['hypothesis']}")
+    for label, rows in (("won on", feedback["won"]), ("lost on", feedback["lost"])):
+        click.echo(f"  {label}: " + (", ".join(f"{r['id']} (+{r['wins']} -{r['losses']})" for r in rows) or "none"))
+    for o in feedback["failing_outputs"][:2]:
+        click.echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+                   + "\n".join("    " + line for line in o["text"][:500].splitlines()))
+        if o.get("trace"):
+            click.echo("  what the agent did:\n" + "\n".join("    " + line for line in o["trace"][:500].splitlines()))
+
+
+@click.command()
+@_run_reference
+@click.option("--branch", help="Also commit the best SKILL.md on this git branch (the run's --git branch may be "
+                               "reused) and put the baseline back in the working tree, for review as a pull request.")
+def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
+    """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
+
+    A run still going is stopped first (as by Ctrl-C); summary.md (train beside holdout, the diff
+    as Markdown) and report.html are then written from its final journal. The run is read-only after.
+    """
+    from ..loop.finalize import finalize_run
+    from ..runs.journal import RunDir
+
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True))
+    if done.status:
+        click.echo(done.status)
+        click.echo(done.diff, nl=False)
+    for note in done.notes:
+        click.echo(note)
+    for path in done.files:
+        click.echo(f"review: {path}")

@@ -1,0 +1,154 @@
+"""The leakage guard: a proposal may not copy holdout inputs or a judge's hidden wording into the skill.
+
+What a reviewer would call a copy, measured on normalised text (lower case, stop words out, short
+stems, numbers without separators), counting only what the proposal adds to the skill:
+- four content words in a row shared with a holdout input (not also in a train input), or five
+  words of any kind, two of them content words;
+- the facts of a holdout input: two of its names or numbers that no train input, eval or the old
+  skill has, or one long number;
+- a short holdout input copied whole;
+- a judge's pass or fail condition reworded: most of its content words in one added sentence,
+  beyond the words of the eval's question (which the mutator is shown on purpose), or four
+  content words in a row from it; and six words in a row from the question itself.
+bench/leakage.py measures what it catches and what it refuses wrongly on a fixed set of probes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from ..keywords import STOP_WORDS, stem
+from ..suite.suite import Suite
+
+NGRAM = 4  # content words in a row that count as copying
+WORDS_IN_A_ROW = 5  # any words in a row (two of them content words) that count as copying
+QUESTION_SHINGLE = 6  # words in a row copied from an eval's question
+SHORT_INPUT = 8  # a holdout input of fewer words than this is refused when copied whole
+CONDITION_COVER = 0.7  # share of a judge condition's content words in one sentence that counts as rewording
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*|\d[\d,.:]*\d%?|\d%?")
+SENTENCE_OVERLAP = 4  # content words one added sentence shares with one holdout sentence, one of them a fact
+_SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# Capitalised words that name no one: days, months and words a sentence often starts with.
+_COMMON_NAMES = set("""monday tuesday wednesday thursday friday saturday sunday january february march april may
+june july august september october november december i we you he she they it the a an if when for
+each every all please note example e.g""".split())
+
+
+def _norm(token: str) -> str:
+    return token.replace(",", "").rstrip(".").lower() if token[0].isdigit() else stem(token)
+
+
+def content_tokens(text: str) -> list[str]:
+    """Normalised content words and numbers of `text`, in order."""
+    return [_norm(t) for t in _TOKEN.findall(text)
+            if t[0].isdigit() or (len(t) >= 3 and t.lower() not in STOP_WORDS)]
+
+
+def _ngrams(tokens: list[str], n: int = NGRAM) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _word_runs(text: str) -> set[tuple[str, ...]]:
+    """Runs of WORDS_IN_A_ROW words with at least two content words among them."""
+    words = _words(text)
+    runs = (tuple(words[i:i + WORDS_IN_A_ROW]) for i in range(len(words) - WORDS_IN_A_ROW + 1))
+    return {run for run in runs if len(content_tokens(" ".join(run))) >= 2}
+
+
+def facts(text: str) -> set[str]:
+    """Names (capitalised words that are not common ones) and numbers, normalised. A capitalised
+    word that only starts a sentence counts too: it matters only when a holdout input has it."""
+    found = set()
+    for token in _TOKEN.findall(text):
+        if token[0].isdigit():
+            found.add(_norm(token))
+        elif token[0].isupper() and len(token) >= 2 and token.lower() not in _COMMON_NAMES | STOP_WORDS:
+            found.add(token.lower())
+    return found
+
+
+def specific_facts(item, known: set[str]) -> set[str]:
+    """The names and numbers of a holdout input that nothing the mutator may see has."""
+    return facts(item.text) - known
+
+
+def _long_number(fact: str) -> bool:
+    return sum(c.isdigit() for c in fact) >= 3
+
+
+def _sentences(text: str) -> Iterable[set[str]]:
+    for sentence in _SENTENCE.split(text):
+        tokens = set(content_tokens(sentence))
+        if tokens:
+            yield tokens
+
+
+def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
+    """What the proposal copied from holdout inputs or eval wording that the skill did not have already."""
+    added_grams = _ngrams(content_tokens(new_text)) - _ngrams(content_tokens(old_text))
+    added_text = " ".join(_words(new_text))
+    old_words = " ".join(_words(old_text))
+    old_facts = facts(old_text)
+    known_facts = set(old_facts)
+    for item in suite.split("train"):
+        known_facts |= facts(item.text)
+        added_grams -= _ngrams(content_tokens(item.text))
+    for ev in suite.evals:
+        known_facts |= facts(" ".join([ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition]
+                                                       if ev.judge else [])))
+    new_facts = facts(new_text) - old_facts
+    old_sentences, new_sentences = list(_sentences(old_text)), list(_sentences(new_text))
+    added_runs = _word_runs(new_text) - _word_runs(old_text)
+    for item in suite.split("holdout"):
+        copied = added_grams & _ngrams(content_tokens(item.text))
+        if copied:
+            return f"copies text of holdout input '{item.id}' ({' '.join(sorted(copied)[0])})"
+        runs = added_runs & _word_runs(item.text)
+        if runs:
+            return f"copies text of holdout input '{item.id}' ({' '.join(sorted(runs)[0])})"
+        item_facts = specific_facts(item, known_facts)
+        specific = item_facts & new_facts
+        if len(specific) >= 2 or any(_long_number(f) for f in specific):
+            return f"copies facts of holdout input '{item.id}' ({', '.join(sorted(specific))})"
+        item_facts_normed = {_norm(f) for f in item_facts}
+        for sentence in _sentences(item.text):
+            for added in new_sentences:
+                shared = sentence & added
+                if len(shared) >= SENTENCE_OVERLAP and (shared & item_facts_normed or len(shared) > SENTENCE_OVERLAP) \
+                        and added not in old_sentences:
+                    return f"copies a sentence of holdout input '{item.id}' in other words ({', '.join(sorted(shared))})"
+        whole = " ".join(_words(item.text))
+        if whole and len(whole.split()) < SHORT_INPUT and f" {whole} " in f" {added_text} " \
+                and f" {whole} " not in f" {old_words} ":
+            return f"copies holdout input '{item.id}' whole"
+    added_shingles = _ngrams(_words(new_text), QUESTION_SHINGLE) - _ngrams(_words(old_text), QUESTION_SHINGLE)
+    for ev in suite.evals:
+        if _copies_eval(ev, added_shingles, added_grams, new_sentences, old_sentences):
+            return f"copies the wording of eval '{ev.id}' into the skill"
+    return None
+
+
+def _copies_eval(ev, added_shingles: set, added_grams: set, new_sentences: list[set], old_sentences: list[set]
+                 ) -> bool:
+    """Whether the proposal's added words repeat the eval's question, or its judge's conditions, nearly verbatim."""
+    if added_shingles & _ngrams(_words(ev.question), QUESTION_SHINGLE):
+        return True
+    if not ev.judge:
+        return False
+    asked = set(content_tokens(ev.question))
+    for condition in (ev.judge.pass_condition, ev.judge.fail_condition):
+        if added_grams & (_ngrams(content_tokens(condition)) - _ngrams(content_tokens(ev.question))):
+            return True
+        words = set(content_tokens(condition))
+        hidden = words - asked
+        for sentence in new_sentences:
+            if sentence in old_sentences or len(words) < 4:
+                continue
+            if len(words & sentence) >= CONDITION_COVER * len(words) and len(hidden & sentence) >= 2:
+                return True
+    return False

@@ -1,0 +1,122 @@
+"""Cost preview: the calls, tokens and dollars an evaluation will take, before paying for it.
+
+Input tokens come from the model's count_tokens where it has one (the Anthropic API), otherwise
+from the approximation of 4 characters per token. Output is assumed at half of max_tokens.
+The skill is cached after the first call, so its tokens are priced as cache reads after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from ..models import ModelSpec
+from ..suite.suite import Suite
+from .runner import Models
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop after any of these is spent (None: no limit). Checked between experiments."""
+
+    experiments: int | None = None
+    calls: int | None = None
+    tokens: int | None = None
+    dollars: float | None = None
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    dollars: float
+    counted: bool  # True when count_tokens gave the input sizes
+    unpriced: tuple[str, ...] = field(default=())  # models not in the price table, counted as $0
+
+    def __str__(self) -> str:
+        how = "counted" if self.counted else "approx. 4 chars/token"
+        free = (f"; {', '.join(self.unpriced)}: not in the price table, counted as $0 (give the model "
+                "`prices: {input, output}` per million tokens to count it)") if self.unpriced else ""
+        return (f"{self.calls} calls, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), "
+                f"~${self.dollars:.2f}{free}")
+
+
+def previewable(spec: ModelSpec) -> bool:
+    """Whether a cost preview means anything: a paid or external model, not the simulator or a harness run."""
+    return spec.backend in ("anthropic", "command")
+
+
+def _prices(spec: ModelSpec) -> dict[str, float] | None:
+    if spec.backend != "anthropic":
+        return None
+    from ..models.anthropic_api import price_table
+
+    return price_table(spec)
+
+
+def _unpriced(specs: list[ModelSpec]) -> tuple[str, ...]:
+    """The anthropic models among `specs` that the price table does not know (a local server's, say)."""
+    from ..models.anthropic_api import is_priced
+
+    return tuple(dict.fromkeys(s.name for s in specs if s.backend == "anthropic" and not is_priced(s)))
+
+
+async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
+    """What one evaluation of `skill` on `inputs` x `runs` should cost, judges included."""
+    items = list(inputs if inputs is not None else suite.inputs)
+    target = models.get(models.target_spec)
+    counter = getattr(target, "count_tokens", None)
+    approx = [(len(skill) + len(item.text)) // 4 for item in items]
+    sizes, counted = approx, False
+    if counter:
+        try:
+            sizes = list(await asyncio.gather(*(counter(skill, item.text) for item in items)))
+            counted = True
+        except Exception:  # count_tokens unavailable: fall back to the approximation, as documented
+            sizes = approx
+    out = models.target_spec.max_tokens // 2
+    skill_tokens = len(skill) // 4
+    judges = [(ev, [i for i in items if ev.applies_to(i.id)]) for ev in suite.evals if ev.judge]
+    calls = len(items) * runs + sum(len(judged) for _, judged in judges) * runs
+    input_tokens = sum(sizes) * runs
+    output_tokens = out * len(items) * runs
+    dollars = 0.0
+    prices = _prices(models.target_spec)
+    if prices:
+        uncached = input_tokens - skill_tokens * max(0, len(items) * runs - 1)
+        dollars += (uncached * prices["input"] + skill_tokens * max(0, len(items) * runs - 1) * prices["cache_read"]
+                    + output_tokens * prices["output"]) / 1e6
+    for ev, judged in judges:  # an eval limited to some inputs is judged on those only
+        spec = ev.judge.model or models.judge_spec
+        judge_in = (sum(len(i.text) for i in judged) // 4 + (out + 150) * len(judged)) * runs
+        judge_out = 40 * len(judged) * runs
+        input_tokens += judge_in
+        output_tokens += judge_out
+        judge_prices = _prices(spec)
+        if judge_prices:
+            dollars += (judge_in * judge_prices["input"] + judge_out * judge_prices["output"]) / 1e6
+    specs = [models.target_spec] + [ev.judge.model or models.judge_spec for ev, _ in judges]
+    return Estimate(calls, input_tokens, output_tokens, dollars, counted, _unpriced(specs))
+
+
+async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
+    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
+    if not previewable(suite.model):
+        why = "the simulator costs nothing" if suite.model.backend == "sim" else \
+            "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
+        return f"no cost preview for {suite.model.name}: {why}"
+    text = suite.skill_path.read_text(encoding="utf-8")
+    train = await estimate(suite, text, models, suite.runs, suite.split("train"))
+    holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
+    baseline = train.dollars + (holdout.dollars if holdout else 0.0)
+    lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
+             f"inputs: {train}",
+             "each experiment: up to about twice that (screen and confirmation; less when raced, up to three times "
+             "when the evals of one output are correlated), plus one mutator call, and the holdout again on a keep"]
+    if budget.experiments is not None:
+        lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
+    if budget.dollars is not None:
+        lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
+    return "\n".join(lines)

@@ -1,0 +1,574 @@
+"""The experiment loop: measure the baseline, then change one section at a time and keep only real gains.
+
+Each experiment: pick a section from the failures, ask the mutator for a new body and a hypothesis,
+race the candidate against the best on the same train cells, let the keep rule decide, log it.
+Holdout inputs are never shown to the mutator nor used to decide; they are measured for every kept
+version so overfitting shows. The journal line is written before the target file changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..decide.run_layout import RunLayout
+from ..decide.stats import decide, flakiness
+from ..errors import AutoresearchError
+from ..evaluate.cells import cells_map
+from ..evaluate.cost import Budget
+from ..evaluate.runner import EvalResult, Models, Spend, evaluate
+from ..fsio import sha256
+from ..runs.config import LoopConfig
+from ..runs.journal import RunDir
+from ..runs.locks import holding, run_lock, target_lock
+from ..runs.rundirs import clean_stale_temp_files, new_run
+from ..suite.skill import SkillDocument, parse_skill
+from ..suite.suite import Suite
+from .entries import (
+    focus_of,
+    is_near_miss,
+    new_entry,
+    paired_by_eval,
+    per_eval,
+    rate_dict,
+    scores_of,
+    section_diff,
+    utc_now,
+)
+from .history import (
+    EVALUATED,
+    State,
+    event_line,
+    holdout_note,
+    near_misses,
+    refusal_counts,
+    state_from,
+    tried_since_keep,
+)
+from .holdout import holdout_refusal, holdout_tests
+from .inflight import InFlight
+from .mutation import (
+    Attempted,
+    MutationRefused,
+    Proposal,
+    apply_proposal,
+    choose_section,
+    editable_sections,
+    failing_outputs,
+    failure_summary,
+    mutation_prompt,
+    parse_proposal,
+    section_text,
+)
+from .publish import publish
+from .stopping import STOP_FILE, reason_to_stop
+
+# The Python API (README): Budget and LoopConfig live in config.py and are offered here with run_loop.
+__all__ = ["Budget", "LoopConfig", "Experiment", "Plan", "Progress", "preflight", "progress_line", "run_loop"]
+
+MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the loop is, for a live display and the heartbeat: a stage of an experiment and its items done."""
+
+    experiment: int
+    stage: str  # baseline, mutator, screening, confirmation, holdout
+    done: int = 0
+    total: int = 0
+    detail: str = ""  # e.g. "run 3 of 8, candidate"
+    runs: int = 0  # the stage's planned runs (screening, confirmation); racing may stop it earlier
+
+
+def progress_line(p: Progress) -> str:
+    """One short line for a Progress: `#4 screening run 2 of 8, candidate 5/10`."""
+    head = f"#{p.experiment} {p.stage}" + (f" {p.detail}" if p.detail else "")
+    return f"{head} {p.done}/{p.total}" if p.total else head
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The next experiment's starting point, as `autoresearch next` shows it to an agent."""
+
+    doc: SkillDocument
+    section: str
+    candidates: list[str]
+    failures: list[dict]
+    outputs: list[dict]
+    tried: list[Attempted]  # evaluated attempts on this section only: refusals would teach the mutator nothing
+    refusals: list[str] = field(default_factory=list)  # "N x reason" for refusals on this section
+    near_misses: list[dict] = field(default_factory=list)  # discards that came close, to build on
+    profile: dict = field(default_factory=dict)  # the best's train inputs: flaky, never/always passing; eval correlation
+
+
+class Experiment:
+    """One run of the loop on a suite, writing into a RunDir. Use `run()`; see `run_loop` for the one-call form."""
+
+    def __init__(self, suite: Suite, run: RunDir, config: LoopConfig, models: Models,
+                 on_event: Callable[[str], None] = lambda line: None,
+                 on_progress: Callable[[Progress], None] = lambda progress: None):
+        self.suite, self.run, self.config, self.models, self.say = suite, run, config, models, on_event
+        self.on_progress = on_progress
+        self.train = suite.split("train")
+        self.holdout = suite.split("holdout")
+        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count)  # confirmation set after the baseline
+        self.best_result: EvalResult | None = None
+        self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
+        self.pending = Spend()  # calls made between experiments, charged to the next journal line
+        self.read_only = False  # `next`: measure what is missing in memory, write nothing
+        self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
+        self.entries: list[dict] = []  # the journal as last read: no one else writes it while we hold the run's lock
+        self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
+
+    # -- evaluation helpers -------------------------------------------------------------------
+    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
+                        detail: str = "") -> EvalResult:
+        experiment = getattr(getattr(self, "state", None), "next_id", 0)
+        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.screen)
+
+        def report(done: int, total: int) -> None:
+            self.on_progress(Progress(experiment, stage, done, total, detail, planned))
+
+        report(0, len(inputs) * len(runs))
+        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
+        spend.merge(result.spend)
+        self.inflight.charge(result.spend, experiment)
+        return result
+
+    async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
+        """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
+        assert self.best_result is not None
+        known = {c.run for c in self.best_result.cells}
+        missing = [r for r in runs if r not in known]
+        if missing:
+            stage, detail = self.layout.describe(missing, "best")
+            extra = await self._evaluate(self.run.version(self.state.best_sha), missing, self.train, spend, stage, detail)
+            self.best_result = self.best_result.merged(extra)
+            self._save(self.state.best_sha, self.best_result)
+        return cells_map(self.best_result.select(runs=runs))
+
+    def _load_best(self) -> None:
+        stored = self.run.load_cells(self.state.best_sha)
+        if stored:
+            cells, outputs = stored
+            self.best_result = EvalResult(cells, {i.id: i.split for i in self.train}, outputs,
+                                          traces=self.run.load_traces(self.state.best_sha))
+
+    def _save(self, digest: str, result: EvalResult, split: str = "train") -> None:
+        if not self.read_only:  # `next` measures what is missing in memory only
+            self.run.save_cells(digest, result.cells, result.outputs, result.traces, split)
+
+    # -- journal ------------------------------------------------------------------------------
+    def _record(self, entry: dict, spend: Spend, started: float) -> None:
+        spend.merge(self.pending)
+        self.pending = Spend()
+        entry.update(calls=spend.calls, cached=spend.cache_hits, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
+                     seconds=round(time.perf_counter() - started, 3))
+        published = self.state.best_sha
+        self.run.append(entry)
+        self.inflight.clear()
+        self.entries = self.run.entries()
+        self.state = state_from(self.entries)
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.entries, self.config.git,
+                published)
+
+    # -- the loop -----------------------------------------------------------------------------
+    async def baseline(self) -> None:
+        started, spend = time.perf_counter(), Spend()
+        text = self.suite.skill_path.read_text(encoding="utf-8")
+        digest = self.run.save_version(text)
+        self.run.write_text("baseline/SKILL.md", text)
+        self.say("measuring the baseline (experiment 0)")
+        train = await self._evaluate(text, self.layout.screen, self.train, spend, "baseline", "train")
+        holdout = await self._evaluate(text, self.layout.holdout, self.holdout, spend, "baseline", "holdout") \
+            if self.holdout else None
+        self._save(digest, train)
+        if holdout:
+            self._save(digest, holdout, split="holdout")
+        self.state = State(best_sha=digest, next_id=0)
+        entry = new_entry(self.state, decision="baseline", reason="experiment 0: the skill as given",
+                          scores=scores_of(train, holdout), per_eval=per_eval(train), runs=self.layout.screen,
+                          per_eval_holdout=per_eval(holdout) if holdout else {},
+                          skill_before=digest, skill_after=digest,
+                          inputs={"train": len(self.train), "holdout": len(self.holdout)},
+                          profile=flakiness(cells_map(train.cells), self.suite.runs))
+        self._record(entry, spend, started)
+        self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry))
+        profile = entry["profile"]
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile)
+        if profile["suggest_runs"]:
+            self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
+                     f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
+                     f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
+                     f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
+
+    def stop_reason(self) -> str | None:
+        """Why the loop stops before its next experiment, or None to go on."""
+        runs = self.layout.unselected(self.state.keeps)
+        measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
+        return reason_to_stop(self.config, self.state, [e for e in self.entries if e["id"] >= self.first_id],
+                              self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
+                              self.finalized, self.models.mutator_spec, self.run.id)
+
+    async def confirm_target(self) -> None:
+        """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
+        runs = self.layout.unselected(self.state.keeps)
+        known = {c.run for c in self.best_result.cells} if self.best_result else set()
+        best = self.best_result.rate(runs=[r for r in runs if r in known]) if self.best_result else None
+        if best and best.n and best.value >= self.config.target:
+            await self._best_cells(runs, self.pending)
+
+    def plan(self, section: str | None = None) -> Plan:
+        """What to work on next: the best version, its failing evals (train only), the section to change
+        (`section` when an agent chose it with `try`, else the loop's choice)."""
+        assert self.best_result is not None
+        doc = parse_skill(self.run.version(self.state.best_sha), self.suite.skill_path)
+        failures = failure_summary(self.suite, self.best_result)
+        candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
+        if section is None:
+            avoid = tried_since_keep(self.entries, failures[0]["id"]) if failures else []
+            section = choose_section(doc, self.suite, Counter({f["id"]: f["failed"] for f in failures}), candidates,
+                                     self.state.history, self.state.next_id, avoid)
+        on_section = [e for e in self.entries if e["section"] == section]
+        tried = [a for a in self.state.tried.get(section, []) if a.decision.split(" ")[0] in EVALUATED]
+        outputs = failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train})
+        return Plan(doc, section, candidates, failures, outputs, tried[-8:], refusal_counts(on_section),
+                    near_misses(self.entries),
+                    flakiness(cells_map(self.best_result.select(split="train")), self.suite.runs))
+
+    async def step(self) -> dict:
+        """One experiment: choose, ask the mutator, then attempt its proposal."""
+        started, spend = time.perf_counter(), Spend()
+        plan = self.plan()
+        prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template,
+                                 plan.refusals, plan.near_misses)
+        self.on_progress(Progress(self.state.next_id, "mutator", detail=f"proposing a change to {plan.section}"))
+        try:
+            completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
+        except AutoresearchError as exc:  # a model error or timeout: logged, and the loop goes on
+            entry = new_entry(self.state, **self._base(plan), decision="error", reason=f"mutator model error: {exc}")
+            self._record(entry, spend, started)
+            return entry
+        spend.record(completion)
+        mutator = Spend()
+        mutator.record(completion)
+        self.inflight.charge(mutator, self.state.next_id)
+        try:
+            proposal = parse_proposal(completion.text)
+        except MutationRefused as exc:
+            reason = str(exc)
+            if completion.stop_reason == "max_tokens":
+                reason = f"truncated at max_tokens ({self.models.mutator_spec.max_tokens}): {reason}"
+            entry = new_entry(self.state, **self._base(plan), decision="refused", reason=reason, refusal=exc.refusal,
+                              answer=completion.text, stop_reason=completion.stop_reason)
+            self._record(entry, spend, started)
+            return entry
+        return await self.attempt(plan, proposal, spend, started, answer=completion.text)
+
+    def _base(self, plan: Plan, proposal: Proposal | None = None) -> dict:
+        base = dict(parent=self.state.best_sha, section=plan.section,
+                    target_eval=plan.failures[0]["id"] if plan.failures else "",
+                    motivation=[f"{f['id']}: failed {f['failed']}/{f['total']}; {f['reasons'][0]}"
+                                for f in plan.failures[:3]])
+        if proposal:
+            base.update(hypothesis=proposal.hypothesis, kind=proposal.kind,
+                        focus=focus_of(proposal.hypothesis, plan.failures))
+        return base
+
+    async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
+                      started: float | None = None, answer: str = "") -> dict:
+        """Guard, race and decide one proposal for `plan.section`, log it, and update the target on a keep.
+
+        The headless loop and `autoresearch try` (the agent as mutator) both come through here.
+        """
+        started = time.perf_counter() if started is None else started
+        spend = spend or Spend()
+        doc, section, base = plan.doc, plan.section, self._base(plan, proposal)
+        try:
+            if section not in plan.candidates:
+                raise MutationRefused(f"section {section!r} may not change in this run; may: {', '.join(plan.candidates)}")
+            candidate = apply_proposal(doc, section, proposal, self.suite)
+        except MutationRefused as exc:
+            entry = new_entry(self.state, **base, decision="refused", reason=str(exc), refusal=exc.refusal,
+                              answer=answer)
+            self._record(entry, spend, started)
+            return entry
+        candidate_text = candidate.render()
+        digest = sha256(candidate_text)
+        earlier = self.state.candidates.get(digest)
+        if earlier is not None:
+            entry = new_entry(self.state, **base, decision="refused", candidate=digest, refusal="guard",
+                              answer=answer, reason=f"identical to the candidate of attempt #{earlier}, already decided")
+            self._record(entry, spend, started)
+            return entry
+        self.run.save_version(candidate_text)
+        results: list[EvalResult] = []
+
+        async def candidate_stage(runs: list[int]) -> dict:
+            results.append(await self._evaluate(candidate_text, runs, self.train, spend,
+                                                *self.layout.describe(runs, "candidate")))
+            return cells_map(results[-1].cells)
+
+        async def best_stage(runs: list[int]) -> dict:
+            return await self._best_cells(runs, spend)
+
+        outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
+                               confirm_runs=self.layout.confirmation)
+        train = results[0]
+        for more in results[1:]:
+            train = train.merged(more)
+        best_same = self.best_result.select(runs=outcome.candidate_runs)
+        diff = section_diff(section_text(doc, section), section_text(candidate, section), section)
+        decision, reason = outcome.decision, outcome.reason
+        scores = scores_of(train, None)
+        scores["train_decision"] = scores["train"]
+        paired_evals = paired_by_eval(train.cells, best_same)
+        holdout_test, per_eval_holdout = None, {}
+        if decision == "keep" and self.holdout:
+            holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
+            scores["holdout"] = holdout.rate().to_dict()
+            holdout_test = holdout_tests(self.run, self.entries[0]["skill_after"], self.state.best_sha,
+                                         cells_map(holdout.cells), self.config.rule.alpha)
+            refusal = holdout_refusal(holdout_test, self.config.rule.holdout_gate)
+            if refusal:
+                decision, reason = "discard", f"holdout gate: {refusal}; the train gain was: {reason}"
+            else:
+                self._save(digest, holdout, split="holdout")
+                per_eval_holdout = per_eval(holdout)
+        if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
+            fresh = await self._evaluate(candidate_text, self.layout.kept_score, self.train, spend, "fresh runs",
+                                         "the kept candidate's score, on runs not used to choose it")
+            train = train.merged(fresh)
+            scores["train"] = fresh.rate().to_dict()
+        self._save(digest, train)  # a discard's outputs too: why it lost
+        errors = outcome.errors
+        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.paired.p_value, 6),
+                      wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
+                      raced=outcome.raced, skill_after=digest if decision == "keep" else self.state.best_sha,
+                      candidate=digest, diff=diff, per_eval=per_eval(train), paired_evals=paired_evals,
+                      near_miss=is_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
+                                           outcome.paired.losses, self.config.rule.alpha),
+                      flips=list(outcome.flips),
+                      errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
+                      holdout_test=holdout_test, per_eval_holdout=per_eval_holdout)
+        entry = new_entry(self.state, **fields, scores=scores,
+                          best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
+        self._record(entry, spend, started)
+        if decision == "keep":
+            self.best_result = train
+        return entry
+
+    @property
+    def finalized(self) -> bool:
+        """`autoresearch finalize` has closed this run: from then on it is read-only."""
+        return (self.run.path / STOP_FILE).exists()
+
+    def _refuse_if_finalized(self) -> None:
+        if self.finalized:
+            raise AutoresearchError(f"run {self.run.id} is finalized and read-only: nothing was changed; "
+                                    f"start a new run to go on (autoresearch run SUITE)")
+
+    async def prepare(self) -> None:
+        """Load an existing run (after a crash too): state from the journal, target and best restored.
+
+        With `read_only` (for `next`), nothing is repaired, published or stored: only the state is read.
+        """
+        if not self.read_only:
+            self.run.repair()
+        self.entries = self.run.entries()
+        if not self.entries:
+            raise AutoresearchError(f"run {self.run.id} has no baseline yet: start it with "
+                                    f"`autoresearch run SUITE --baseline-only` (or plain `run`)")
+        self.state = state_from(self.entries)
+        if not self.read_only:
+            self.pending.merge(self.inflight.reclaim(self.state.next_id))
+            self._recover()
+        await self._ensure_best()
+
+    async def _ensure_best(self) -> None:
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
+                                          self.entries[0].get("profile"))
+        self._load_best()
+        if self.best_result is None:  # the cells file was lost: measure the best again
+            text = self.run.version(self.state.best_sha)
+            self.best_result = await self._evaluate(text, self.layout.screen, self.train, self.pending,
+                                                    "re-measuring the best")
+            self._save(self.state.best_sha, self.best_result)
+
+    async def run_async(self, baseline_only: bool = False) -> str:
+        """Run (or resume) until a stop condition; returns why it stopped."""
+        preflight(self.suite, self.config)
+        self.run.repair()
+        clean_stale_temp_files(self.run, self.suite.skill_path)
+        self.entries = entries = self.run.entries()
+        from ..evaluate.cost import estimate, previewable
+
+        if previewable(self.suite.model):
+            text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
+            cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
+            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
+                     "that (screen and confirmation), less when raced, up to three times when the evals of one output are "
+                     "correlated (a longer confirmation); the baseline adds the holdout inputs")
+        if not entries:
+            self.pending.merge(self.inflight.reclaim(0))
+            await self.baseline()
+        else:
+            self.state = state_from(entries)
+            self.pending.merge(self.inflight.reclaim(self.state.next_id))
+            self._record_changes()
+            self._recover()
+            self.say(f"resuming run {self.run.id} at experiment {self.state.next_id} "
+                     f"({self.state.keeps} keeps so far)")
+        self.first_id = self.state.next_id
+        await self._ensure_best()
+        if baseline_only:
+            return "baseline measured"
+        while True:
+            await self.confirm_target()
+            reason = self.stop_reason()
+            if reason:
+                self.say(f"stopped: {reason}")
+                return reason
+            entry = await self.step()
+            self.say(event_line(entry))
+
+    def _record_changes(self) -> None:
+        """Save the options changed on resume into run.json (config in force, and a dated list of changes)."""
+        import json
+
+        if not self.changes:
+            return
+        saved = self.run.config()
+        saved["config"] = self.config.to_dict()
+        saved.setdefault("changes", []).append({"at_experiment": self.state.next_id, "timestamp": utc_now(),
+                                                "changed": self.changes})
+        self.run.write_text("run.json", json.dumps(saved, indent=1) + "\n")
+        for key, (old, new) in self.changes.items():
+            show = (lambda v: ",".join(v) or "all") if key == "sections" else (lambda v: "none" if v is None else f"{v:g}")
+            self.say(f"changed from experiment {self.state.next_id}: {key.replace('budget.', 'budget: ')} "
+                     f"{show(old)} -> {show(new)}")
+        self.changes = {}
+
+    def _recover(self) -> None:
+        """After a crash: the target must hold the best version; derived files are rebuilt."""
+        best_text = self.run.version(self.state.best_sha)
+        current = self.suite.skill_path.read_text(encoding="utf-8") if self.suite.skill_path.exists() else None
+        if current != best_text and current is not None and not self.run.has_version(sha256(current)):
+            raise AutoresearchError(f"{self.suite.skill_path} was edited outside the run (it matches no version "
+                                    f"of run {self.run.id}); restore it or start a new run")
+        publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.entries, self.config.git)
+
+    def run_sync(self, baseline_only: bool = False) -> str:
+        """Run holding the run's and the target's locks, under a heartbeat so `status` can tell a live run from a
+        stopped or crashed one."""
+        if self.run.entries():
+            self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
+            reason = self._sync(self.run_async(baseline_only))
+            beat.stopped(reason)
+        return reason
+
+    @contextlib.contextmanager
+    def _heartbeat(self):
+        """Keep the run's heartbeat beating, its stage following the progress events, while the body runs."""
+        from ..runs.live import Heartbeat
+
+        listener = self.on_progress
+
+        def both(progress: Progress) -> None:
+            beat.stage(progress_line(progress))
+            listener(progress)
+
+        with Heartbeat(self.run.path) as beat:
+            self.on_progress = both
+            try:
+                yield beat
+            finally:
+                self.on_progress = listener
+
+    def _locks(self) -> list:
+        """A writer holds the run and the target file: no other run or `try` may change either meanwhile."""
+        return [run_lock(self.run.path), target_lock(self.suite.skill_path)]
+
+    def _sync(self, work):
+        async def go():
+            try:
+                return await work
+            finally:
+                await self.models.aclose()
+
+        return asyncio.run(go())
+
+    def next_sync(self) -> tuple[Plan, str | None]:
+        """For `autoresearch next`: the plan, and why to stop instead (None to go on)."""
+        async def go():
+            await self.prepare()
+            await self.confirm_target()
+            return self.plan(), self.stop_reason()
+
+        self.read_only = True
+        return self._sync(go())
+
+    def try_sync(self, section: str, proposal: Proposal) -> dict:
+        """For `autoresearch try`: evaluate the agent's proposal for `section` with the loop's own rule."""
+        async def go():
+            preflight(self.suite, self.config)
+            clean_stale_temp_files(self.run, self.suite.skill_path)
+            await self.prepare()
+            await self.confirm_target()
+            stop = self.stop_reason()
+            if stop:
+                raise AutoresearchError(f"run {self.run.id} should stop ({stop}); nothing was evaluated or logged. "
+                                        f"Finish with `autoresearch finalize {self.run.id}`, or raise the budget "
+                                        f"first: `autoresearch run --resume {self.run.id} --baseline-only "
+                                        f"--max-experiments N`")
+            plan = self.plan(section)
+            if section not in plan.candidates:
+                raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
+                                        f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
+            return await self.attempt(plan, proposal)
+
+        self._refuse_if_finalized()
+        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
+            entry = self._sync(go())
+            beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
+                         "`autoresearch try`", "waiting for try")
+        return entry
+
+
+def preflight(suite: Suite, config: LoopConfig) -> None:
+    """What would fail only after the paid baseline, checked before it: a read-only or unreadable
+    target, a skill with no section the loop may change, a broken --template."""
+    import os
+    import stat
+
+    from ..suite.userfiles import read_user_text
+    from .mutation import check_template
+
+    target = suite.skill_path
+    doc = parse_skill(read_user_text(target), target)
+    if target.exists() and (not os.access(target, os.W_OK) or not target.stat().st_mode & stat.S_IWUSR
+                            or not os.access(target.parent, os.W_OK)):
+        raise AutoresearchError(f"{target} is read-only: the loop writes each kept version there; make it "
+                                "writable (chmod u+w) or optimise a copy")
+    if not editable_sections(doc, config.sections or None, config.allow_description):
+        raise AutoresearchError(f"{target} has no section the loop can change (its body is empty): write at least "
+                                "a first version of the instructions under a heading")
+    if config.template:
+        sample = {"id": 1, "section": "a-section", "kind": "clarify", "hypothesis": "a hypothesis", "p_value": 0.1,
+                  "wins": 3, "losses": 1, "near_miss": True, "decision": "refused", "reason": "a reason"}
+        check_template(config.template, doc, suite, refusal_counts([sample]), near_misses([sample]))
+
+
+def run_loop(suite: Suite, config: LoopConfig = LoopConfig(), root: Path = Path(".autoresearch"),
+             on_event: Callable[[str], None] = print, models: Models | None = None) -> tuple[RunDir, str]:
+    """Start a new run and loop until a stop condition; returns the run and why it stopped."""
+    run = new_run(suite, config, root)
+    reason = Experiment(suite, run, config, models or Models.for_suite(suite), on_event).run_sync()
+    return run, reason

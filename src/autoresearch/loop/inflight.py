@@ -1,0 +1,47 @@
+"""Spend in flight: spent since the last journal line, kept on disk so a kill -9 cannot lose it from the budget."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from ..evaluate.runner import Spend
+from ..models import Usage
+from ..runs.journal import RunDir
+
+INFLIGHT_FILE = "inflight.json"  # spend not yet on a journal line, so a crash cannot lose it from the budget
+
+
+class InFlight:
+    """Everything spent since the run's last journal line, mirrored in INFLIGHT_FILE until a line carries it."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.spend = Spend()
+
+    def charge(self, spent: Spend, next_id: int) -> None:
+        """Write what was just spent to the run before the next batch of calls: after a kill -9 the
+        resumed run charges it to its next journal line, so the budgets still hold."""
+        if not (spent.calls or spent.cost or spent.usage.total):
+            return
+        self.spend.merge(spent)
+        self.run.write_text(INFLIGHT_FILE, json.dumps({
+            "next_id": next_id, "calls": self.spend.calls,
+            "tokens": asdict(self.spend.usage), "cost": self.spend.cost}) + "\n")
+
+    def reclaim(self, next_id: int) -> Spend:
+        """On resume: what a killed attempt spent before its journal line `next_id` was written (nothing if none)."""
+        carried = Spend()
+        try:
+            data = json.loads((self.run.path / INFLIGHT_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return carried
+        if data.get("next_id") == next_id:
+            carried = Spend(int(data["calls"]), Usage(**data["tokens"]), float(data["cost"]))
+            self.spend.merge(carried)
+        return carried
+
+    def clear(self) -> None:
+        """A journal line now carries everything spent: nothing is in flight."""
+        self.spend = Spend()
+        (self.run.path / INFLIGHT_FILE).unlink(missing_ok=True)

@@ -1,0 +1,246 @@
+"""The simulator as an agent inside a real harness: it answers the Messages API requests that Claude Code
+and pi send, with tool use, so `claude-code:sim` and `pi:sim` run the REAL binaries offline.
+
+Each request is read as the harness built it: the skills listed to the agent, the user's task, the
+tool calls so far and whether a skill's body has been loaded. Then, like the plain simulator, it acts
+with noisy probabilities: it loads a listed skill when the task matches its description (Claude Code's
+`Skill` tool, pi's `read` of the SKILL.md), follows the loaded body's tool directives (run the command
+it names, write the file it names) and answers in the format the body asks for. Seeded on the cell's
+(seed, run) so a run is reproducible while runs differ. It says nothing about a real model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..keywords import content_words, stem
+from .model import _rng, _strip_frontmatter, actions, follow
+
+_CC_LIST = "The following skills are available for use with the Skill tool:"
+_PI_SKILL = re.compile(r"<skill>\s*<name>(.*?)</name>\s*<description>(.*?)</description>\s*<location>(.*?)</location>",
+                       re.S)
+_PI_EXPLICIT = re.compile(r'^<skill name="([^"]+)" location="([^"]+)">\n(.*?)</skill>\n*(.*)$', re.S)
+_CC_BASE = re.compile(r"^Base directory for this skill: (\S[^\n]*)\n\n(.*?)(?:\n\nARGUMENTS: (.*))?$", re.S)
+_CC_COMMAND = re.compile(r"<command-name>/([^<]+)</command-name>(?:.*?<command-args>(.*?)</command-args>)?", re.S)
+_SKILL_DIRS = re.compile(r"(?<![\w/.-])((?:scripts|references|assets)/[\w./-]+)")
+
+
+@dataclass(frozen=True)
+class Listed:
+    name: str
+    description: str
+    location: str = ""
+
+
+@dataclass
+class Conversation:
+    """What the agent sees in one request."""
+
+    harness: str  # claude-code | pi | plain
+    task: str = ""
+    cwd: str = ""
+    listed: list[Listed] = field(default_factory=list)
+    loaded: tuple[str, str, str] | None = None  # (name, body, base dir)
+    calls: list[dict] = field(default_factory=list)  # tool_use blocks, in order
+    calls_before_load: int = 0
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    out = []
+    for block in content or []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            out.append(block.get("text", ""))
+        elif block.get("type") == "tool_result":
+            out.extend(_texts(block.get("content")))
+    return out
+
+
+def _system_text(body: dict) -> str:
+    system = body.get("system", "")
+    return "\n".join(_texts(system)) if not isinstance(system, str) else system
+
+
+def read_conversation(body: dict) -> Conversation:
+    """Parse a harness's request into what the agent knows."""
+    tools = {t.get("name") for t in body.get("tools", []) if isinstance(t, dict)}
+    harness = "claude-code" if "Skill" in tools else "pi" if "read" in tools else "plain"
+    system = _system_text(body)
+    convo = Conversation(harness)
+    everything = [system] + [t for m in body.get("messages", []) for t in _texts(m.get("content"))]
+    if harness == "claude-code":
+        for text in everything:
+            if _CC_LIST in text:
+                for line in text.split(_CC_LIST, 1)[1].strip("\n").splitlines():
+                    m = re.match(r"^- ([^:\s]+): (.*)$", line)
+                    if not m:
+                        break
+                    convo.listed.append(Listed(m.group(1), m.group(2)))
+        cwd = re.search(r"(?:Primary working directory|working directory): (\S+)", system)
+    else:
+        convo.listed = [Listed(n.strip(), d.strip(), loc.strip()) for n, d, loc in _PI_SKILL.findall(system)]
+        cwd = re.search(r"Current working directory: (\S+)", system)
+    convo.cwd = cwd.group(1) if cwd else os.getcwd()
+    pending_skill = None
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if message.get("role") == "assistant":
+            for block in content if isinstance(content, list) else []:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    convo.calls.append(block)
+                    pending_skill = _load_target(block, convo)
+            continue
+        if message.get("role") != "user":
+            continue
+        for block in content if isinstance(content, list) else [{"type": "text", "text": content}]:
+            if not isinstance(block, dict):
+                continue
+            text = "\n".join(_texts([block]))
+            if block.get("type") == "tool_result" and pending_skill and harness == "pi" and convo.loaded is None:
+                convo.loaded = (pending_skill.name, _strip_frontmatter(_unnumber(text)),
+                                os.path.dirname(pending_skill.location))
+                convo.calls_before_load = len(convo.calls)
+                continue
+            if block.get("type") != "text" or text.startswith("<system-reminder>"):
+                continue
+            _read_user_text(text, convo, pending_skill)
+    return convo
+
+
+def _load_target(block: dict, convo: Conversation) -> Listed | None:
+    """The listed skill a tool call loads (Claude Code's Skill tool, pi's read of a SKILL.md), if any."""
+    args = block.get("input") or {}
+    if block.get("name") == "Skill":
+        return next((s for s in convo.listed if s.name == args.get("skill")), Listed(str(args.get("skill")), ""))
+    if block.get("name") == "read":
+        return next((s for s in convo.listed if s.location and s.location == args.get("path")), None)
+    return None
+
+
+def _read_user_text(text: str, convo: Conversation, pending: Listed | None) -> None:
+    explicit_pi = _PI_EXPLICIT.match(text)
+    if explicit_pi:
+        name, location, inner, args = explicit_pi.groups()
+        inner = re.sub(r"^References are relative to [^\n]*\n\n", "", inner)
+        convo.loaded = (name, inner, os.path.dirname(location))
+        convo.task = convo.task or args.strip()
+        return
+    command = _CC_COMMAND.search(text)
+    if command:
+        convo.task = convo.task or (command.group(2) or "").strip()
+        convo.loaded = convo.loaded or (command.group(1).strip(), "", "")
+        return
+    base = _CC_BASE.match(text)
+    if base:
+        name = convo.loaded[0] if convo.loaded else (pending.name if pending else "")
+        convo.loaded = (name, base.group(2), base.group(1).strip())
+        convo.calls_before_load = len(convo.calls)
+        if base.group(3) and not convo.task:
+            convo.task = base.group(3).strip()
+        return
+    if not convo.task:
+        convo.task = text.strip()
+
+
+def _unnumber(text: str) -> str:
+    """A read tool's result may number its lines; the file is what follows the numbers."""
+    lines = text.splitlines()
+    if lines and all(re.match(r"^\s*\d+[\t→|]", line) for line in lines if line.strip()):
+        return "\n".join(re.sub(r"^\s*\d+[\t→|]", "", line) for line in lines)
+    return text
+
+
+def load_probability(task: str, description: str) -> float:
+    """How likely the agent loads a skill for `task`: how much of the task its description explains."""
+    wanted = {stem(w) for w in content_words(task)}
+    offered = {stem(w) for w in content_words(description)}
+    if not wanted or not offered:
+        return 0.02
+    overlap = len(wanted & offered)
+    explained = overlap / len(wanted)
+    return max(0.02, min(0.95, 1.3 * explained ** 2 * min(1.0, overlap / 3)))
+
+
+def _tool_use(convo: Conversation, name: str, arguments: dict) -> dict:
+    call_id = f"toolu_sim_{len(convo.calls) + 1:04d}"
+    return {"content": [{"type": "tool_use", "id": call_id, "name": name, "input": arguments}],
+            "stop_reason": "tool_use"}
+
+
+def _resolve(command: str, base: str) -> str:
+    """Paths into the skill's own folders (scripts/, references/, assets/) resolved against its base directory."""
+    return _SKILL_DIRS.sub(lambda m: os.path.join(base, m.group(1)), command) if base else command
+
+
+def _action_call(convo: Conversation, kind: str, literal: str, answer: str) -> tuple[str, dict]:
+    base = convo.loaded[2] if convo.loaded else ""
+    if kind == "run":
+        command = _resolve(literal, base)
+        if convo.harness == "claude-code":
+            return "Bash", {"command": command, "description": "Run the command the skill names"}
+        return "bash", {"command": command}
+    if convo.harness == "claude-code":
+        return "Write", {"file_path": os.path.join(convo.cwd, literal), "content": answer + "\n"}
+    return "write", {"path": literal, "content": answer + "\n"}
+
+
+def _same_call(done: dict, name: str, arguments: dict) -> bool:
+    if done.get("name") != name:
+        return False
+    given = done.get("input") or {}
+    key = "command" if name.lower() == "bash" else "file_path" if name == "Write" else "path"
+    return given.get(key) == arguments.get(key)
+
+
+def agent_reply(body: dict, seed: int = 0, sample: int = 0) -> dict | str:
+    """The simulated agent's next message for a harness's request: a tool call, or its final answer."""
+    convo = read_conversation(body)
+    if convo.harness == "plain":
+        return follow("", convo.task or "(empty)", _rng(seed, sample, "plain", convo.task))
+    if convo.loaded is None or not convo.loaded[1]:
+        if not convo.calls and convo.listed:
+            chances = [(load_probability(convo.task, s.description), s) for s in convo.listed]
+            p, best = max(chances, key=lambda pair: pair[0])
+            if _rng(seed, sample, "choose", convo.task).random() < p:
+                if convo.harness == "claude-code":
+                    return _tool_use(convo, "Skill", {"skill": best.name})
+                return _tool_use(convo, "read", {"path": best.location})
+        return follow("", convo.task or "(empty)", _rng(seed, sample, "answer", convo.task))
+    name, skill_body, _ = convo.loaded
+    answer = follow(skill_body, convo.task or "(empty)", _rng(seed, sample, "answer", convo.task, skill_body))
+    done = convo.calls[convo.calls_before_load:]
+    for index, action in enumerate(actions(skill_body)):
+        if _rng(seed, sample, "act", convo.task, skill_body, index).random() >= action.p:
+            continue
+        tool, arguments = _action_call(convo, action.kind, action.literal, answer)
+        if not any(_same_call(d, tool, arguments) for d in done):
+            return _tool_use(convo, tool, arguments)
+    return answer
+
+
+class SimAgent:
+    """The reply function of a MessagesServer: each cell's base URL carries a token naming its (seed, run)."""
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self._cells: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def register(self, token: str, sample: int) -> None:
+        with self._lock:
+            self._cells[token] = sample
+
+    def forget(self, token: str) -> None:
+        with self._lock:
+            self._cells.pop(token, None)
+
+    def __call__(self, body: dict) -> dict | str:
+        sample = self._cells.get(body.get("_cell", ""), 0)
+        return agent_reply(body, self.seed, sample)

@@ -1,0 +1,58 @@
+"""Files a user or a suite names: confined to a folder, and read with errors that name the line.
+
+A suite is code from whoever wrote it; what it may read is limited to its own folder unless the user
+allows more (`--allow-outside`, or `allow_outside: true` in the suite).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import input_error
+
+
+class OutsideError(ValueError):
+    """A path leaves the folder it is confined to."""
+
+
+def confined_path(base: Path, relative: str | Path, allow_outside: bool = False) -> Path:
+    """`relative` resolved against `base` (symlinks followed); OutsideError when it leaves `base`
+    and `allow_outside` is not set."""
+    base = Path(base).resolve()
+    path = (base / relative).resolve()
+    if not allow_outside and not path.is_relative_to(base):
+        raise OutsideError(f"{str(relative)!r} is outside the suite's folder {base} (resolves to {path}); "
+                           "pass --allow-outside or set `allow_outside: true` in the suite if you trust it")
+    return path
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """UTF-8 text of `data`; InputError naming the line (and column) of the first bad byte."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise input_error(source, f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} "
+                                  "(save the file as UTF-8)", line) from None
+
+
+def read_user_bytes(path: Path, missing: str = "file not found") -> bytes:
+    """The bytes of a file a user names; InputError naming the file when it is missing or unreadable."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise input_error(str(path), missing) from None
+    except OSError as exc:
+        raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
+
+
+def read_user_text(path: Path, missing: str = "file not found") -> str:
+    """A user's text file as UTF-8; InputError (with the line) when missing, unreadable or not UTF-8."""
+    return decode_text(read_user_bytes(path, missing), str(path))
+
+
+def relative_to_folder(path: Path, folder: Path) -> str:
+    """`path` written relative to `folder` (with `..` when needed), so both can move together."""
+    return os.path.relpath(Path(path).resolve(), Path(folder).resolve())
