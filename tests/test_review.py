@@ -69,7 +69,7 @@ def test_json_schema_is_documented_in_the_readme(make_suite, tmp_path):
     out = tmp_path / "r.json"
     run("eval", make_suite(BASIC_SUITE), "--json", out)
     data = json.loads(out.read_text())
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs/ci.md").read_text()
     for key in data:
         assert f"`{key}`" in readme, f"JSON key {key} is not documented"
 
