@@ -29,7 +29,8 @@ ELSEWHERE = {
     "make harness": "`make test` depends on it",
     "pip install .": "tests/test_newuser.py installs the built wheel in a fresh venv",
 }
-PLACEHOLDERS = {"[RUN]": "", "RUN": "docs-run", "20261123-101620-meeting-notes": "docs-run"}
+PLACEHOLDERS = {"[RUN]": "", "RUN": "docs-run"}
+SHOWN_RUN_ID = "20261123-101620-meeting-notes"  # a time-stamped run id as `run` makes: the newest such run
 
 
 def page_commands(text: str) -> list[str]:
@@ -103,6 +104,9 @@ def test_every_command_shown_runs_as_shown(project, tmp_path):
             if command in ELSEWHERE or command in done:
                 continue
             done.add(command)
+            if SHOWN_RUN_ID in command:
+                newest = max(p.name for p in (project / ".autoresearch").iterdir() if re.match(r"\d{8}-\d{6}-", p.name))
+                command = command.replace(SHOWN_RUN_ID, newest)
             if command.startswith("autoresearch try "):  # the agent writes the section's new body first
                 skill = (project / "examples/meeting-notes/SKILL.md").read_text()
                 body = skill.split("## Workflow\n", 1)[1].split("\n## ", 1)[0]
