@@ -197,10 +197,13 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     best = best_entry(entries)
     last = last_evaluated(entries)
     feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
+    from ..evaluate.reach import unscored_evals
+
+    unscored = unscored_evals(experiment.suite, experiment.best_result)
     if as_json:
         click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
                                "section": plan.section, "sections": plan.candidates, "body": body,
-                               "failing_evals": [_typed(f) for f in plan.failures],
+                               "failing_evals": [_typed(f) for f in plan.failures], "unscored_evals": unscored,
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "last_attempt": feedback, "best": best["scores"],
@@ -209,6 +212,10 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     holdout = best["scores"].get("holdout")
     click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
                + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+    if unscored:
+        click.echo("EVALS NOT SCORED (every train cell an error, so they count in no rate; fix the cause first):")
+        for u in unscored:
+            click.echo(f"- {u['id']}: {u['errors']} errors; the first: {_visible(u['reason'])}")
     if stop:
         click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
         return

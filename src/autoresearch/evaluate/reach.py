@@ -94,3 +94,14 @@ def self_judged(suite: Suite) -> list[Problem]:
 def refusal(problems: list[Problem]) -> str:
     """One message for `run`, `eval` and `try` to stop on when a role cannot answer."""
     return "error: " + "; ".join(str(p).replace(" warning:", "", 1) for p in problems) + ". Nothing was run."
+
+
+def unscored_evals(suite: Suite, result) -> list[dict]:
+    """Evals whose every train cell is an error (a judge that cannot answer, a crashing check): missing from every
+    rate, so `next` names them instead of hiding them."""
+    out = []
+    for ev in suite.evals:
+        cells = result.select(split="train", eval_id=ev.id)
+        if cells and all(c.status == "error" for c in cells):
+            out.append({"id": ev.id, "errors": len(cells), "reason": cells[0].reason})
+    return out
