@@ -70,7 +70,7 @@ async def main() -> dict:
             await harness.aclose()
             await api.aclose()
     median = {k: statistics.median(v) for k, v in times.items()}
-    return {"machine_cores": os.cpu_count(), "calls_each": CALLS, "claude_version": harness.version,
+    return {"machine_cores": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 1), "calls_each": CALLS, "claude_version": harness.version,
             "seconds_median": {k: round(v, 3) for k, v in median.items()},
             "seconds_all": {k: [round(x, 3) for x in v] for k, v in times.items()},
             "ratio_harness_judge_to_bare_claude_p": round(median["harness_judge"] / median["bare_claude_p"], 3),

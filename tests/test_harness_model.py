@@ -240,3 +240,17 @@ def test_next_names_an_eval_whose_cells_are_all_errors(tmp_path):
     assert "EVALS NOT SCORED" in shown.stdout and "errors; the first: judge model error: false exited with 1" in shown.stdout
     plan = json.loads(cli(tmp_path, "next", "b", "--json").stdout)
     assert [u["id"] for u in plan["unscored_evals"]] == ["broken-judge"]
+
+
+def test_a_resumed_run_whose_harness_version_changed_says_so_before_spending(project):
+    assert cli(project, "run", "suite.yaml", "--baseline-only", "--run-id", "b").returncode == 0
+    run_json = project / ".autoresearch" / "b" / "run.json"
+    saved = json.loads(run_json.read_text())
+    saved["provenance"]["target"]["version"] = "2.1.100"
+    run_json.write_text(json.dumps(saved))
+    shown = cli(project, "next", "b")
+    assert shown.returncode == 0, shown.stderr
+    assert ("warning: the harness changed since the run started: the target was claude-code:sim "
+            f"(@anthropic-ai/claude-code 2.1.100, {BIN / 'claude'}), now claude-code:sim (@anthropic-ai/claude-code "
+            f"{version_of('claude')}, {BIN / 'claude'})") in shown.stderr
+    assert "judge was" not in shown.stderr  # only what changed
