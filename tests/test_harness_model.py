@@ -254,3 +254,34 @@ def test_a_resumed_run_whose_harness_version_changed_says_so_before_spending(pro
             f"(@anthropic-ai/claude-code 2.1.100, {BIN / 'claude'}), now claude-code:sim (@anthropic-ai/claude-code "
             f"{version_of('claude')}, {BIN / 'claude'})") in shown.stderr
     assert "judge was" not in shown.stderr  # only what changed
+
+
+def test_an_answer_cut_at_max_tokens_is_never_taken_for_a_whole_one(project, tmp_path, monkeypatch):
+    """Claude Code gets max_tokens through CLAUDE_CODE_MAX_OUTPUT_TOKENS and fails a cut answer; pi reports it."""
+    home = tmp_path / "home"
+    cut = {"content": [{"type": "text", "text": "<hypothesis>cut"}], "stop_reason": "max_tokens"}
+    with MessagesServer(reply=lambda body: cut) as server:
+        for key, value in {"HOME": str(home), "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "test",
+                           "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+                           "PI_CODING_AGENT_DIR": str(home / "agent")}.items():
+            monkeypatch.setenv(key, value)
+        (home / "agent").mkdir(parents=True)
+        (home / "agent" / "models.json").write_text(json.dumps({"providers": {"fake": {
+            "baseUrl": server.url, "api": "anthropic-messages", "apiKey": "test",
+            "models": [{"id": "claude-fake-1", "contextWindow": 200000, "maxTokens": 8192}]}}}))
+
+        async def ask(name):
+            model = HarnessModel(ModelSpec(name, max_tokens=100))
+            try:
+                return await model.complete("s", MUTATION)
+            except Exception as exc:  # noqa: BLE001 - the error is what is checked
+                return exc
+            finally:
+                await model.aclose()
+
+        claude, pi = asyncio.run(ask("claude-code:claude-fake-1")), asyncio.run(ask("pi:fake/claude-fake-1"))
+        asked = [r["body"]["max_tokens"] for r in server.message_requests()
+                 if r["headers"]["User-Agent"].startswith("claude-cli/")]
+    assert asked and set(asked) == {100}
+    assert "exceeded the 100 output token maximum" in str(claude)
+    assert pi.stop_reason == "max_tokens"

@@ -15,6 +15,7 @@ included). Binary lookup, flags and the simulator's server come from `autoresear
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
@@ -75,19 +76,25 @@ def model_argv(flavour, binary: str, system: str, model: str) -> list[str]:
     return argv + (["--model", provider] if provider else [])
 
 
+PI_STOPS = {"length": "max_tokens", "stop": "end_turn"}  # pi's stop reasons in the Messages API's words
+
+
 def parse_answer(flavour, stdout: str) -> Completion:
-    """The answer's text, usage and cost from the harness's JSON output."""
+    """The answer's text, usage, cost and stop reason (`max_tokens` when cut short) from the harness's JSON output."""
     if flavour.name == "claude-code":
         if not stdout.strip().startswith("{"):
             raise ModelError(f"claude printed no JSON result: {stdout.strip()[:200]!r}")
-        return parse_output(stdout)
+        completion = parse_output(stdout)
+        stop = json.loads(stdout).get("stop_reason")
+        return dataclasses.replace(completion, stop_reason=stop if isinstance(stop, str) else "")
     try:
         events = flavour.parse(stdout.splitlines(), "", False, Path("/nonexistent/.pi/skills/x/SKILL.md"))
     except ValueError:
         raise ModelError(f"pi printed an event that does not parse: {stdout.strip()[:200]!r}") from None
     if events.error:
         raise ModelError(events.error)
-    return Completion(events.text, events.usage, events.cost, stop_reason=events.stop_reason)
+    return Completion(events.text, events.usage, events.cost,
+                      stop_reason=PI_STOPS.get(events.stop_reason, events.stop_reason))
 
 
 class HarnessModel:
