@@ -107,6 +107,10 @@ def test_run_json_eval_json_and_junit_name_the_harness_that_judged(project):
     junit = (project / "j.xml").read_text()
     assert f'<property name="judge.version" value="{version_of("claude")}" />' in junit
     assert f'<property name="judge.binary" value="{BIN / "claude"}" />' in junit
+    from autoresearch.review.view import result_body
+
+    shown = result_body(json.loads((project / "r.json").read_text()), [], {})
+    assert f"<td>judge ran</td><td>claude-code:sim (@anthropic-ai/claude-code {version_of('claude')}" in shown
 
 
 def test_a_headless_run_with_the_harness_as_mutator_completes_five_experiments(project):
