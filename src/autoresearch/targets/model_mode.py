@@ -82,10 +82,16 @@ PI_STOPS = {"length": "max_tokens", "stop": "end_turn"}  # pi's stop reasons in 
 def parse_answer(flavour, stdout: str) -> Completion:
     """The answer's text, usage, cost and stop reason (`max_tokens` when cut short) from the harness's JSON output."""
     if flavour.name == "claude-code":
-        if not stdout.strip().startswith("{"):
+        try:
+            data = json.loads(stdout)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "result" not in data:
             raise ModelError(f"claude printed no JSON result: {stdout.strip()[:200]!r}")
+        if data.get("is_error"):
+            raise ModelError(f"claude reported an error: {str(data.get('result'))[:300]}")
         completion = parse_output(stdout)
-        stop = json.loads(stdout).get("stop_reason")
+        stop = data.get("stop_reason")
         return dataclasses.replace(completion, stop_reason=stop if isinstance(stop, str) else "")
     try:
         events = flavour.parse(stdout.splitlines(), "", False, Path("/nonexistent/.pi/skills/x/SKILL.md"))
