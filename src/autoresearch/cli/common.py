@@ -163,7 +163,7 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     from ..models import ModelSpec, name_problem, role_spec
 
     def pick(current: ModelSpec | None, name: str | None, role: str = "") -> ModelSpec | None:
-        problem = name_problem(name, harness_ok=not role) if name else None
+        problem = name_problem(name) if name else None
         if problem:
             raise click.BadParameter(problem, param_hint=f"--{role}-model" if role else "--model")
         if name:  # only the name changes: the suite's settings and options for this role stay
@@ -186,11 +186,20 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
 
         logging.basicConfig(level=logging.INFO, format="%(message)s")  # batch polling reports progress
         suite = dataclasses.replace(suite, concurrency=100_000)
-    judge = suite.judge_model or suite.model
-    if any(e.judge for e in suite.evals) and judge == suite.model and suite.model.backend != "sim":
-        click.echo(f"warning: the judge is the model under test ({suite.model.name}); a separate judge "
-                   "(--judge-model) is less likely to grade its own habits kindly", err=True)
     return suite
+
+
+def _roles_can_answer(suite: Any, roles: tuple[str, ...]) -> None:
+    """Warn (with the line) when the judge is the model under test; stop with exit 2, before anything runs, when
+    the judge or mutator cannot answer a single call (an eval would otherwise drop out of every rate)."""
+    from ..evaluate.reach import refusal, self_judged, unreachable_roles
+
+    for warning in self_judged(suite):
+        click.echo(str(warning), err=True)
+    blocked = unreachable_roles(suite, roles)
+    if blocked:
+        click.echo(refusal(blocked), err=True)
+        sys.exit(EXIT_ERROR)
 
 
 def _open_models(suite: Any, no_cache: bool) -> Any:
@@ -256,6 +265,12 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
                                            chosen.get("batch", False)), chosen)
     config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
+    from ..evaluate.provenance import provenance, version_changes
+
+    for change in version_changes(saved.get("provenance") or {}, provenance(suite)):  # before anything is spent
+        (say or (lambda line: click.echo(line, err=True)))(
+            f"warning: the harness changed since the run started: {change}; scores before and after may differ "
+            "for that reason alone (each journal line records what it ran on, as `ran`)")
     experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
                             say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
     experiment.changes = changes

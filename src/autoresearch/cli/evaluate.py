@@ -17,6 +17,7 @@ from .common import (
     _progress,
     _remember,
     _reports_errors,
+    _roles_can_answer,
     _triggers_mode,
     _with_models,
 )
@@ -89,6 +90,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     baseline = read_result(compare_file) if compare_file else None
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
+    _roles_can_answer(suite, ("judge",))
     skill_path = skill_file or suite.skill_path
     skill_text = read_user_text(skill_path)
     inputs = suite.inputs if split == "all" else suite.split(split)
@@ -118,6 +120,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
                f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
                f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
+    from ..evaluate.provenance import provenance
+
+    data["provenance"] = provenance(suite, ("target", "judge"))
     if triggers:
         from ..evaluate.triggers import trigger_misses, trigger_table, triggers_json
 
@@ -198,7 +203,9 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
         try:
             if path.suffix in (".yaml", ".yml"):
                 suite = load_suite(path, allow_outside=allow_outside)
-                problems = list(suite.warnings)
+                from ..evaluate.reach import self_judged, unreachable_roles
+
+                problems = list(suite.warnings) + unreachable_roles(suite) + self_judged(suite)
                 for outside in suite.outside:
                     click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "

@@ -20,6 +20,7 @@ from .common import (
     _open_run,
     _remember,
     _reports_errors,
+    _roles_can_answer,
     _run_reference,
     _sections_option,
     _triggers_mode,
@@ -110,6 +111,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         experiment = _open_run(resume, runs_dir, no_cache, chosen, budget, live.event, live.progress,
                                sections=_sections_option(sections_), **given)
         preflight(experiment.suite, experiment.config)
+        _roles_can_answer(experiment.suite, ("judge",) if baseline_only else ("judge", "mutator"))
     else:
         if suite_file is None:
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
@@ -125,6 +127,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
+        _roles_can_answer(suite, ("judge",) if baseline_only else ("judge", "mutator"))
         models = _open_models(suite, no_cache)
         if estimate_only:
             import asyncio
@@ -194,10 +197,13 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     best = best_entry(entries)
     last = last_evaluated(entries)
     feedback = candidate_feedback(experiment.run, last) if last and last["id"] > best["id"] else None
+    from ..evaluate.reach import unscored_evals
+
+    unscored = unscored_evals(experiment.suite, experiment.best_result)
     if as_json:
         click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
                                "section": plan.section, "sections": plan.candidates, "body": body,
-                               "failing_evals": [_typed(f) for f in plan.failures],
+                               "failing_evals": [_typed(f) for f in plan.failures], "unscored_evals": unscored,
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "last_attempt": feedback, "best": best["scores"],
@@ -206,6 +212,10 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     holdout = best["scores"].get("holdout")
     click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
                + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+    if unscored:
+        click.echo("EVALS NOT SCORED (every train cell an error, so they count in no rate; fix the cause first):")
+        for u in unscored:
+            click.echo(f"- {u['id']}: {u['errors']} errors; the first: {_visible(u['reason'])}")
     if stop:
         click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
         return
@@ -285,6 +295,12 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     if not hypothesis:
         raise click.UsageError("--hypothesis needs text: one line on what you changed and why it should help")
     experiment = _open_run(run_ref, runs_dir, no_cache)
+    from ..evaluate.reach import refusal, unreachable_roles
+
+    blocked = unreachable_roles(experiment.suite, ("judge",))
+    if blocked:
+        click.echo(refusal(blocked), err=True)
+        sys.exit(EXIT_ERROR)
     from ..suite.userfiles import read_user_text
 
     body = read_user_text(body_file)

@@ -91,7 +91,8 @@ class EvalResult:
 class Models:
     """The target, and the judge and mutator models of a suite, opened once and closed together.
 
-    A harness target is not a model: the judge and mutator then default to `sim` unless given."""
+    Unless given, the judge and mutator are the target's model with their roles' own settings; for a harness
+    target that harness answering as a model (never the simulator, unless the target is simulated too)."""
 
     def __init__(self, target: ModelSpec, judge: ModelSpec | None = None, mutator: ModelSpec | None = None,
                  opener: Callable[[ModelSpec], Model] = open_model, keep_workspaces: bool = False):
@@ -100,11 +101,9 @@ class Models:
         self._target: Target | None = None
         self.keep_workspaces = keep_workspaces
 
-        def fallback(role: str) -> ModelSpec:  # the target's model with the role's own settings (max_tokens)
-            return ModelSpec("sim") if is_harness(target) else role_spec(target, role)
-
         self.target_spec = target
-        self.judge_spec, self.mutator_spec = judge or fallback("judge"), mutator or fallback("mutator")
+        self.judge_spec = judge or role_spec(target, "judge")
+        self.mutator_spec = mutator or role_spec(target, "mutator")
 
     @classmethod
     def for_suite(cls, suite: Suite, opener: Callable[[ModelSpec], Model] = open_model,

@@ -168,8 +168,10 @@ class Experiment:
     def _record(self, entry: dict, spend: Spend, started: float) -> None:
         spend.merge(self.pending)
         self.pending = Spend()
+        from ..evaluate.provenance import compact, provenance
+
         entry.update(calls=spend.calls, cached=spend.cache_hits, tokens=asdict(spend.usage), cost=round(spend.cost, 6),
-                     seconds=round(time.perf_counter() - started, 3))
+                     seconds=round(time.perf_counter() - started, 3), ran=compact(provenance(self.suite)))
         published = self.state.best_sha
         self.run.append(entry)
         self.inflight.clear()

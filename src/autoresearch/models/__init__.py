@@ -17,7 +17,8 @@ from ..errors import AutoresearchError
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which model and how to call it. `name` is `sim`, `anthropic:<model>` or `command:<cli>`."""
+    """Which model and how to call it. `name` is `sim`, `anthropic:<model>`, `command:<cli>`, `claude-code[:MODEL]`
+    or `pi[:PROVIDER/MODEL]` (a harness answering as a model, see `harness_model`)."""
 
     name: str = "sim"
     max_tokens: int = 1024
@@ -78,25 +79,33 @@ class Model(Protocol):
 KNOWN_BACKENDS = ("sim", "anthropic", "command")
 # The judge answers a verdict line and a reason; the mutator a whole section body: neither inherits the target's.
 ROLE_MAX_TOKENS = {"judge": 1024, "mutator": 4096}
+# A harness answering as judge or mutator makes one tool-less call: its own timeout, not the target's agent run's.
+ROLE_TIMEOUTS = {"judge": 120, "mutator": 300}
+HARNESS_ROLE_OPTIONS = ("binary", "concurrency")  # what a harness target's options pass on to its judge and mutator
 
 
 def role_spec(target: ModelSpec, role: str) -> ModelSpec:
-    """The judge's or mutator's model when the suite names none: the target's model with the role's own settings."""
+    """The judge's or mutator's model when the suite names none: the target's model with the role's own settings
+    (a harness target: that harness as a model, keeping only its binary and concurrency)."""
+    if target.backend in HARNESS_BACKENDS:
+        options = {k: v for k, v in target.options if k in HARNESS_ROLE_OPTIONS}
+        return replace(target, max_tokens=ROLE_MAX_TOKENS[role],
+                       options=tuple(sorted({**options, "timeout": ROLE_TIMEOUTS[role]}.items())))
     return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
-TARGET_BACKENDS = KNOWN_BACKENDS + ("claude-code", "pi")  # harness targets run a CLI (autoresearch.targets)
+HARNESS_BACKENDS = ("claude-code", "pi")  # a CLI: a target (autoresearch.targets) or a model (harness_model)
+TARGET_BACKENDS = KNOWN_BACKENDS + HARNESS_BACKENDS
 
 
-def name_problem(name: str, harness_ok: bool = True) -> str | None:
+def name_problem(name: str) -> str | None:
     """What is wrong with a model name (None when it is well formed), so a typo is caught before any call."""
     import difflib
 
-    backends = TARGET_BACKENDS if harness_ok else KNOWN_BACKENDS
     backend, _, rest = name.partition(":")
-    if backend not in backends:
-        close = difflib.get_close_matches(backend, backends, n=1)
+    if backend not in TARGET_BACKENDS:
+        close = difflib.get_close_matches(backend, TARGET_BACKENDS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return (f"unknown model {name!r}: {hint}use sim, anthropic:<model>, command:<cli>"
-                + (", claude-code[:MODEL] or pi[:PROVIDER/MODEL]" if harness_ok else ""))
+        return (f"unknown model {name!r}: {hint}use sim, anthropic:<model>, command:<cli>, claude-code[:MODEL] "
+                "or pi[:PROVIDER/MODEL]")
     if backend in ("anthropic", "command") and not rest.strip():
         return f"model {name!r} names no {'model' if backend == 'anthropic' else 'command'} after '{backend}:'"
     return None
@@ -123,8 +132,13 @@ def open_model(spec: ModelSpec, cache: Path | None = DEFAULT_CACHE) -> Model:
         from .command import CommandModel
 
         model = CommandModel(spec)
+    elif spec.backend in HARNESS_BACKENDS:
+        from ..targets.model_mode import HarnessModel
+
+        model = HarnessModel(spec)
     else:
-        raise AutoresearchError(f"unknown model {spec.name!r}: use sim, anthropic:<model> or command:<cli>")
+        raise AutoresearchError(f"unknown model {spec.name!r}: use sim, anthropic:<model>, command:<cli>, "
+                                "claude-code[:MODEL] or pi[:PROVIDER/MODEL]")
     if cache is None:
         return model
     from .cache import CachedModel

@@ -299,7 +299,15 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
+        *(f"  {line}" for line in ran_lines(config)),
     ])
+
+
+def ran_lines(config: dict) -> list[str]:
+    """What ran per role, from run.json's provenance (none for a run recorded before it existed)."""
+    from ..evaluate.provenance import lines
+
+    return lines(config["provenance"]) if config.get("provenance") else []
 
 
 def section_diff(before: str, after: str, path: str = "SKILL.md") -> list[tuple[str, str]]:
@@ -344,6 +352,12 @@ def junit_xml(suite: Suite, result: EvalResult) -> str:
                       errors=str(errors), time=f"{result.seconds:.3f}")
     node = ET.SubElement(root, "testsuite", name=suite.name, tests=str(len(groups)), failures=str(failures),
                          errors=str(errors), time=f"{result.seconds:.3f}")
+    from ..evaluate.provenance import provenance
+
+    properties = ET.SubElement(node, "properties")
+    for role, record in provenance(suite, ("target", "judge")).items():
+        for name, value in (record.items() if role != "eval_judges" else ()):
+            ET.SubElement(properties, "property", name=f"{role}.{name}", value="" if value is None else str(value))
     for (input_id, eval_id), cells in groups.items():
         case = ET.SubElement(node, "testcase", classname=f"{suite.name}.{input_id}", name=eval_id, time="0")
         passed = sum(c.status == "pass" for c in cells)
@@ -548,10 +562,15 @@ def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = Tru
 
 
 def _meta(config: dict, entries: list[dict], state: str) -> str:
+    from ..evaluate.provenance import short
+
     info = config.get("info") or {}
+    ran = config.get("provenance") or {}
+    shown = {role: short(ran[role]) if role in ran else str(info.get("model" if role == "target" else role, ""))
+             for role in ("target", "judge", "mutator")}
     rows = [("suite", f"{info.get('suite', '')} <small>{html.escape(str(config.get('suite', '')))}</small>"),
-            ("model", html.escape(str(info.get("model", "")))), ("judge", html.escape(str(info.get("judge", "")))),
-            ("mutator", html.escape(str(info.get("mutator", "")))),
+            ("model", html.escape(shown["target"])), ("judge", html.escape(shown["judge"])),
+            ("mutator", html.escape(shown["mutator"])),
             ("inputs", f"{info['train']} train, {info['holdout']} holdout; {info['evals']} evals; {info['runs']} runs "
                        "per input" if "train" in info else ""),
             ("started", html.escape(str(config.get("created", ""))[:19].replace("T", " ")) + " UTC"

@@ -223,12 +223,21 @@ def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
     return (f"<h1>autoresearch eval: {esc(str(data.get('suite', '')))}</h1>"
             f"<table class='meta'><tr><td>skill</td><td>{esc(str(data.get('skill_path', '')))}</td></tr>"
             f"<tr><td>model</td><td>{esc(str(data.get('model', '')))}</td></tr>"
+            f"{_ran_rows(data.get('provenance') or {})}"
             f"<tr><td>runs</td><td>{len(data.get('runs', []))}</td></tr>"
             f"<tr><td>spend</td><td>{data.get('spend', {}).get('calls', 0)} calls, "
             f"${data.get('spend', {}).get('cost_usd', 0):.4f}, {data.get('seconds', 0):.1f}s</td></tr></table>"
             f"<p class='stats'><span>overall <b>{overall.get('rate', 0):.1%}</b></span><span>{esc(splits_text)}</span></p>"
             "<h2>Per eval</h2><table id='evals'><tr><th>eval</th><th>all</th><th>train</th><th>holdout</th></tr>"
             f"{''.join(rows)}</table>")
+
+
+def _ran_rows(record: dict) -> str:
+    """Rows naming what ran per role (target, judge, mutator), from the result's provenance."""
+    from ..evaluate.provenance import ROLES, short
+
+    return "".join(f"<tr><td>{role} ran</td><td>{html.escape(short(record[role]))}</td></tr>"
+                   for role in ROLES if role in record)
 
 
 def page(source: Any) -> str:

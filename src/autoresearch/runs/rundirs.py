@@ -28,11 +28,13 @@ def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch")
 
         raise LockHeld(str(suite.skill_path), lock.holder())
     created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    from ..evaluate.provenance import provenance
     from ..suite.userfiles import relative_to_folder
 
     run = RunDir.create(root, run_id, {"suite": relative_to_folder(suite.path, Path(root) / run_id),
                                        "allow_outside": suite.allow_outside, "created": created,
                                        "config": config.to_dict(), "models": models or {}, "info": suite_info(suite),
+                                       "provenance": provenance(suite),
                                        **({"git": git} if git else {})})
     _ignore_runs(Path(root))
     return run

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..keywords import content_words, stem
-from .model import _rng, _strip_frontmatter, actions, follow
+from .model import _rng, _strip_frontmatter, actions, follow, judge, mutate
 
 _CC_LIST = "The following skills are available for use with the Skill tool:"
 _PI_SKILL = re.compile(r"<skill>\s*<name>(.*?)</name>\s*<description>(.*?)</description>\s*<location>(.*?)</location>",
@@ -203,7 +203,7 @@ def agent_reply(body: dict, seed: int = 0, sample: int = 0) -> dict | str:
     """The simulated agent's next message for a harness's request: a tool call, or its final answer."""
     convo = read_conversation(body)
     if convo.harness == "plain":
-        return follow("", convo.task or "(empty)", _rng(seed, sample, "plain", convo.task))
+        return plain_reply(convo.task, seed, sample)
     if convo.loaded is None or not convo.loaded[1]:
         if not convo.calls and convo.listed:
             chances = [(load_probability(convo.task, s.description), s) for s in convo.listed]
@@ -223,6 +223,15 @@ def agent_reply(body: dict, seed: int = 0, sample: int = 0) -> dict | str:
         if not any(_same_call(d, tool, arguments) for d in done):
             return _tool_use(convo, tool, arguments)
     return answer
+
+
+def plain_reply(task: str, seed: int, sample: int) -> str:
+    """A tool-less request (a harness answering as judge or mutator): answer in that role's format, as `sim` does."""
+    if "<judge_task>" in task:
+        return judge(task, _rng(seed, sample, "judge", task))
+    if "<mutation_task>" in task:
+        return mutate(task, _rng(seed, sample, "mutate", task))
+    return follow("", task or "(empty)", _rng(seed, sample, "plain", task))
 
 
 class SimAgent:

@@ -203,7 +203,7 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
     if value is None:
         return None
     if isinstance(value, str):
-        problem = name_problem(value, harness_ok=where == "model")
+        problem = name_problem(value)
         if problem:
             reader.fail(problem, line, where)
         return ModelSpec(name=value, max_tokens=max_tokens_default)
@@ -212,7 +212,7 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
         return None
     reader.known_keys(data, MODEL_KEYS, where)
     name = reader.text(data, "name", f"{where}.")
-    problem = name_problem(name, harness_ok=where == "model") if name else None
+    problem = name_problem(name) if name else None
     if problem:
         reader.fail(problem, data.line_of("name"), f"{where}.name")
     max_tokens = reader.number(data, "max_tokens", f"{where}.", int, 1)

@@ -1,0 +1,184 @@
+"""A harness as a model: `claude-code[:MODEL]` and `pi[:PROVIDER/MODEL]` answer one prompt, on the user's login.
+
+Used as judge or mutator (and by default for a harness target), each call starts the real CLI in an EMPTY
+temporary folder with every tool off and one turn, the system prompt passed as the harness's own:
+- Claude Code: `claude -p --output-format json --tools "" --max-turns 1 --system-prompt SYSTEM
+  --disable-slash-commands --strict-mcp-config --no-session-persistence`, the prompt on standard input,
+  max_tokens through CLAUDE_CODE_MAX_OUTPUT_TOKENS;
+- pi: `pi -p --mode json --no-session --no-tools --no-skills --no-extensions --no-prompt-templates
+  --no-context-files --system-prompt SYSTEM`, the prompt on standard input.
+So the mutator cannot read the suite, its holdout inputs or anything else on disk. `:sim` runs the same
+real binary against a local Messages-API server answered by the simulator (judge and mutator formats
+included). Binary lookup, flags and the simulator's server come from `autoresearch.targets.harness`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ModelError
+from ..models import Completion, ModelSpec
+from ..models.command import parse_output
+
+DEFAULT_TIMEOUT = 300.0
+
+
+def flavour_of(spec: ModelSpec):
+    """The harness (ClaudeCode or Pi from targets.harness) a `claude-code`/`pi` model name runs."""
+    from .claude_code import ClaudeCode
+    from .pi import Pi
+
+    return ClaudeCode() if spec.backend == "claude-code" else Pi()
+
+
+@lru_cache(maxsize=8)
+def harness_identity(binary: str) -> tuple[str, str]:
+    """(package name, version) of a harness binary: its npm package.json, else what `--version` prints."""
+    real = Path(os.path.realpath(binary))
+    for folder in real.parents:
+        manifest = folder / "package.json"
+        if manifest.is_file():
+            try:
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                break
+            if isinstance(data, dict) and data.get("name") and data.get("version"):
+                return str(data["name"]), str(data["version"])
+            break
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
+                             stdin=subprocess.DEVNULL).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return "", (out.split() or ["unknown"])[0]
+
+
+def model_argv(flavour, binary: str, system: str, model: str) -> list[str]:
+    """The harness's command line for one tool-less, one-turn answer (the prompt goes on standard input)."""
+    if flavour.name == "claude-code":
+        argv = [binary, "-p", "--output-format", "json", "--tools", "", "--max-turns", "1", "--system-prompt",
+                system, "--disable-slash-commands", "--strict-mcp-config", "--no-session-persistence"]
+        return argv + (["--model", model] if model else [])
+    argv = [binary, "-p", "--mode", "json", "--no-session", "--no-tools", "--no-skills", "--no-extensions",
+            "--no-prompt-templates", "--no-context-files", "--system-prompt", system]
+    provider, _, name = model.partition("/")
+    if name:
+        return argv + ["--provider", provider, "--model", name]
+    return argv + (["--model", provider] if provider else [])
+
+
+PI_STOPS = {"length": "max_tokens", "stop": "end_turn"}  # pi's stop reasons in the Messages API's words
+
+
+def parse_answer(flavour, stdout: str) -> Completion:
+    """The answer's text, usage, cost and stop reason (`max_tokens` when cut short) from the harness's JSON output."""
+    if flavour.name == "claude-code":
+        try:
+            data = json.loads(stdout)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "result" not in data:
+            raise ModelError(f"claude printed no JSON result: {stdout.strip()[:200]!r}")
+        if data.get("is_error"):
+            raise ModelError(f"claude reported an error: {str(data.get('result'))[:300]}")
+        completion = parse_output(stdout)
+        stop = data.get("stop_reason")
+        return dataclasses.replace(completion, stop_reason=stop if isinstance(stop, str) else "")
+    try:
+        events = flavour.parse(stdout.splitlines(), "", False, Path("/nonexistent/.pi/skills/x/SKILL.md"))
+    except ValueError:
+        raise ModelError(f"pi printed an event that does not parse: {stdout.strip()[:200]!r}") from None
+    if events.error:
+        raise ModelError(events.error)
+    return Completion(events.text, events.usage, events.cost,
+                      stop_reason=PI_STOPS.get(events.stop_reason, events.stop_reason))
+
+
+class HarnessModel:
+    """A harness CLI answering as a model; options: binary, timeout (s, default 300), concurrency (4)."""
+
+    def __init__(self, spec: ModelSpec):
+        from .harness import find_binary
+
+        self.spec, self.flavour = spec, flavour_of(spec)
+        self.model = spec.name.split(":", 1)[1] if ":" in spec.name else ""
+        self.simulated = self.model == "sim"
+        self.binary = find_binary(self.flavour, spec.option("binary"))
+        self.package, self.version = harness_identity(self.binary)
+        self.timeout = float(spec.option("timeout", DEFAULT_TIMEOUT))
+        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+        self._server = self._agent = None
+
+    def key_material(self) -> dict:
+        """A cached answer is one from this harness at this version (the model and prompt are in the key)."""
+        return {"harness": self.flavour.name, "version": self.version}
+
+    def _environment(self, root: Path, sample: int, token: str) -> dict[str, str]:
+        extra = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(self.spec.max_tokens)} if self.flavour.name == "claude-code" \
+            else {}
+        if not self.simulated:
+            return {**os.environ, **extra}
+        if self._server is None:
+            from ..sim.agent import SimAgent
+            from ..sim.server import MessagesServer
+
+            self._agent = SimAgent(self.spec.seed)
+            self._server = MessagesServer(reply=self._agent).__enter__()
+        self._agent.register(token, sample)
+        home = root / "home"
+        home.mkdir()
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "PI_"))}
+        return {**base, "HOME": str(home), **extra, **self.flavour.sim_env(f"{self._server.url}/cell/{token}", home)}
+
+    async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
+        async with self._limit:
+            root = Path(tempfile.mkdtemp(prefix="autoresearch-model-"))
+            token = secrets.token_hex(8)
+            try:
+                work = root / "work"
+                work.mkdir()  # empty: nothing of the suite, its inputs or its holdout is within reach
+                env = self._environment(root, sample, token)
+                model = self.flavour.sim_model() if self.simulated else self.model
+                stdout, stderr, code = await self._execute(model_argv(self.flavour, self.binary, system, model),
+                                                           prompt, work, env)
+            finally:
+                if self._agent:
+                    self._agent.forget(token)
+                shutil.rmtree(root, ignore_errors=True)
+        if code != 0 and not stdout.strip():
+            raise ModelError(f"{self.flavour.binary} exited with {code}: {stderr.strip()[-300:]}")
+        completion = parse_answer(self.flavour, stdout)
+        return Completion(completion.text, completion.usage, 0.0 if self.simulated else completion.cost,
+                          stop_reason=completion.stop_reason)
+
+    async def _execute(self, argv: list[str], prompt: str, cwd: Path, env: dict) -> tuple[str, str, int]:
+        from .harness import _kill
+
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.PIPE,
+                                                        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                                                        start_new_session=True)
+        except OSError as exc:
+            raise ModelError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(prompt.encode("utf-8")), self.timeout)
+        except asyncio.TimeoutError:
+            _kill(proc)
+            await proc.wait()
+            raise ModelError(f"{self.flavour.binary} (as {self.spec.name}) timed out after {self.timeout:g}s "
+                             "(the model option `timeout`)") from None
+        return stdout.decode("utf-8", errors="replace"), stderr.decode("utf-8", errors="replace"), proc.returncode or 0
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.__exit__(None, None, None)
+            self._server = self._agent = None
