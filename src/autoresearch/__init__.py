@@ -15,6 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from . import sim as _sim  # noqa: F401  the offline world registers the `sim` backend with the model registry
+from . import targets as _targets  # noqa: F401  the harnesses register themselves as judge and mutator backends
 
 __version__ = "0.1.0"
 

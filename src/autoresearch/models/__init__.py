@@ -18,7 +18,7 @@ from ..errors import AutoresearchError
 @dataclass(frozen=True)
 class ModelSpec:
     """Which model and how to call it. `name` is `sim`, `anthropic:<model>`, `command:<cli>`, `claude-code[:MODEL]`
-    or `pi[:PROVIDER/MODEL]` (a harness answering as a model, see `harness_model`)."""
+    or `pi[:PROVIDER/MODEL]` (a harness answering as a model, see `autoresearch.targets.model_mode`)."""
 
     name: str = "sim"
     max_tokens: int = 1024
@@ -92,7 +92,7 @@ def role_spec(target: ModelSpec, role: str) -> ModelSpec:
         return replace(target, max_tokens=ROLE_MAX_TOKENS[role],
                        options=tuple(sorted({**options, "timeout": ROLE_TIMEOUTS[role]}.items())))
     return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
-HARNESS_BACKENDS = ("claude-code", "pi")  # a CLI: a target (autoresearch.targets) or a model (harness_model)
+HARNESS_BACKENDS = ("claude-code", "pi")  # a CLI: a target or a model (autoresearch.targets)
 TARGET_BACKENDS = KNOWN_BACKENDS + HARNESS_BACKENDS
 
 
@@ -110,32 +110,32 @@ def name_problem(name: str) -> str | None:
         return f"model {name!r} names no {'model' if backend == 'anthropic' else 'command'} after '{backend}:'"
     return None
 DEFAULT_CACHE = Path(".autoresearch") / "cache"
-# Backends a higher wing supplies by name (the simulator, in autoresearch.sim), so this wing never imports them.
-REGISTERED: dict[str, Callable[[ModelSpec], Model]] = {}
+# Backends a higher wing supplies by name (the simulator in autoresearch.sim, the harnesses answering as models in
+# autoresearch.targets), so this wing never imports them: name -> (factory, answers through the response cache).
+REGISTERED: dict[str, tuple[Callable[[ModelSpec], Model], bool]] = {}
 
 
-def register_backend(name: str, factory: Callable[[ModelSpec], Model]) -> None:
-    """Make `open_model` build `name` with `factory`; such a backend is not cached (it costs nothing)."""
-    REGISTERED[name] = factory
+def register_backend(name: str, factory: Callable[[ModelSpec], Model], cached: bool = True) -> None:
+    """Make `open_model` build `name` with `factory`; `cached=False` for a backend that costs nothing."""
+    REGISTERED[name] = (factory, cached)
 
 
 def open_model(spec: ModelSpec, cache: Path | None = DEFAULT_CACHE) -> Model:
     """Build the model named by `spec`; real backends answer through the response cache at `cache`
     (None turns it off). Backends import lazily to keep start-up fast."""
     if spec.backend in REGISTERED:
-        return REGISTERED[spec.backend](spec)
-    if spec.backend == "anthropic":
+        factory, cached = REGISTERED[spec.backend]
+        model: Model = factory(spec)
+        if not cached:
+            return model
+    elif spec.backend == "anthropic":
         from .anthropic_api import AnthropicModel
 
-        model: Model = AnthropicModel(spec)
+        model = AnthropicModel(spec)
     elif spec.backend == "command":
         from .command import CommandModel
 
         model = CommandModel(spec)
-    elif spec.backend in HARNESS_BACKENDS:
-        from ..targets.model_mode import HarnessModel
-
-        model = HarnessModel(spec)
     else:
         raise AutoresearchError(f"unknown model {spec.name!r}: use sim, anthropic:<model>, command:<cli>, "
                                 "claude-code[:MODEL] or pi[:PROVIDER/MODEL]")

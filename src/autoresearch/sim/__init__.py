@@ -13,4 +13,4 @@ def simulator(spec: ModelSpec):
     return SimModel(spec)
 
 
-register_backend("sim", simulator)
+register_backend("sim", simulator, cached=False)

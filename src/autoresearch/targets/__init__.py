@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from ..models import ModelSpec
+from ..models import Model, ModelSpec, register_backend
 from ..models.outcome import Outcome
 
 HARNESSES = ("claude-code", "pi")
@@ -102,3 +102,14 @@ def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> T
 def fixture_note(files: Sequence[tuple[str, str]]) -> str:
     """An input's fixture files, inlined for a target that has no workspace."""
     return "".join(f'\n\n<file path="{path}">\n{text}\n</file>' for path, text in files)
+
+
+def harness_model(spec: ModelSpec) -> Model:
+    """A harness answering one plain prompt as a model (judge, mutator), imported on first use."""
+    from .model_mode import HarnessModel
+
+    return HarnessModel(spec)
+
+
+for _harness in HARNESSES:  # the model registry builds these by name: the models wing never imports this one
+    register_backend(_harness, harness_model)
