@@ -40,8 +40,12 @@ from .common import (
 @click.option("--compare", "compare_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="An earlier --json result: exit 1 when the total or any eval fell beyond noise (paired "
                    "tests on whole outputs, Holm-corrected).")
+@click.option("--against", metavar="none|SKILL.md", help="Also run the same inputs and runs with no skill installed "
+              "(`none`) or with another version of the SKILL.md, and print the skill's uplift per eval and overall: "
+              "both rates, the paired difference with its interval, a verdict and the gain it could detect. "
+              "Gate with --threshold uplift=POINTS.")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
-              help="Significance level of --compare.")
+              help="Significance level of --compare and --against.")
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Measure the suite's trigger queries instead: does the agent load the skill when it should "
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
@@ -52,7 +56,7 @@ from .common import (
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float, show_failures: bool,
+                 compare_file: Path | None, against: str | None, alpha: float, show_failures: bool,
                  allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
@@ -84,6 +88,17 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         from ..evaluate.triggers import trigger_suite
 
         suite = trigger_suite(suite)
+    from ..review.uplift import TRIGGERS_NOTE, other_arm, split_thresholds
+
+    if against and triggers:
+        raise click.UsageError(f"--against: {TRIGGERS_NOTE}")
+    try:
+        thresholds, uplift_points = split_thresholds(thresholds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--threshold")
+    if uplift_points is not None and not against:
+        raise click.BadParameter("uplift=POINTS needs --against none (or --against SKILL.md)", param_hint="--threshold")
+    other = other_arm(suite, against) if against else None
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
     baseline = read_result(compare_file) if compare_file else None
@@ -103,13 +118,19 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
             if previewable(suite.model):
                 cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
                 click.echo(f"estimate: {cost}", err=True)
-            return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
-                                  concurrency=concurrency, on_progress=update)
+            if other is None:
+                return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
+                                      concurrency=concurrency, on_progress=update), None
+            share = max(1, (concurrency or suite.concurrency) // 2)  # both arms at once, within the bound
+            return await asyncio.gather(
+                evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share,
+                         on_progress=update),
+                evaluate(suite, other, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share))
         finally:
             await models.aclose()
 
     try:
-        result = asyncio.run(go())
+        result, other_result = asyncio.run(go())
     finally:
         close()
     cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
@@ -126,6 +147,14 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     else:
         click.echo(eval_table(suite, result))
         click.echo(profile_text(flakiness_of(result, runs or suite.runs)))
+    uplift = None
+    if other_result is not None:
+        from ..review.uplift import measure
+
+        uplift = measure(result.cells, other_result.cells, [e.id for e in suite.evals], against, alpha)
+        click.echo("\n" + uplift_table_text(uplift, other_result))
+        data["uplift"] = {**uplift.to_dict(), "calls": other_result.spend.calls,
+                          "cells": result_json(suite, other_result, "")["cells"]}
     if show_failures:
         from ..review.report import failures_text
 
@@ -135,7 +164,12 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     if junit_file:
         from ..review.report import junit_xml
 
-        atomic_write(junit_file, junit_xml(suite, result))
+        junit = junit_xml(suite, result)
+        if uplift is not None:
+            from ..review.uplift import junit_testsuite, with_testsuite
+
+            junit = with_testsuite(junit, junit_testsuite(suite.name, uplift, uplift_points))
+        atomic_write(junit_file, junit)
     regression = False
     if baseline is not None:
         from ..review.report import compare_results
@@ -143,7 +177,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         comparison = compare_results(data, baseline, alpha)
         click.echo(str(comparison))
         regression = comparison.regression
-    errors = result.errors
+    errors = result.errors + (other_result.errors if other_result is not None else [])
     if errors:
         click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
                    f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
@@ -151,9 +185,20 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
     if triggers:
         misses += trigger_misses(result, trigger_limits)
+    if uplift is not None:
+        from ..review.uplift import uplift_misses
+
+        misses += uplift_misses(uplift, uplift_points)
     for miss in misses:
         click.echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
+
+
+def uplift_table_text(uplift: Any, other: Any) -> str:
+    """The uplift table, with what the other arm cost."""
+    from ..review.uplift import uplift_table
+
+    return uplift_table(uplift) + f"\n(the other arm, {uplift.versus}: {other.spend.calls} model calls, {other.seconds:.1f}s)"
 
 
 def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...] = ()) -> tuple[float | None, dict[str, float]]:
