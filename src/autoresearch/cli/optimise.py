@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,20 @@ from .common import (
     _triggers_mode,
     _with_models,
 )
+
+
+def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
+    """The guard targets of a new run: --also-on (checked like --model), else the suite's `guard_targets:`."""
+    from ..models import name_problem
+
+    for name in also_on:
+        problem = name_problem(name)
+        if problem:
+            raise click.BadParameter(problem, param_hint="--also-on")
+    names = also_on or tuple(s.name for s in suite.guard_targets)
+    if len(set(names)) < len(names):
+        raise click.BadParameter("a guard target is named twice", param_hint="--also-on")
+    return tuple(names)
 
 
 @click.command()
@@ -53,6 +68,10 @@ from .common import (
                    "share of no-better candidates that could be kept.")
 @click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse a keep when more than this share of the candidate's cells are errors.")
+@click.option("--also-on", "also_on", multiple=True, metavar="TARGET",
+              help="Guard target (repeatable; suite key `guard_targets:`): a candidate that wins on the main target "
+                   "is kept only if neither the overall rate nor any eval regresses beyond noise on this target's own "
+                   "runs of the same train inputs. Its holdout is measured too.")
 @click.option("--holdout-gate", is_flag=True,
               help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
@@ -75,7 +94,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
-        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        also_on: tuple[str, ...], holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
@@ -98,7 +117,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     live = _LiveProgress()
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
-                                                             "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "max_errors", "also_on", "holdout_gate", "no_confirm", "no_racing",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -119,7 +138,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
                         holdout_gate)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git)
+                            use_git, _guard_names(suite, also_on))
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
@@ -200,6 +219,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                                "failing_evals": [_typed(f) for f in plan.failures],
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
+                               "guard_refusals": plan.guard_refusals,
                                "last_attempt": feedback, "best": best["scores"],
                                "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
@@ -230,6 +250,11 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
             click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
     if feedback:
         _echo_feedback(feedback, "LAST ATTEMPT")
+    if plan.guard_refusals:
+        click.echo("\nREFUSED BY A GUARD TARGET (they won here but broke the skill on another harness; keep your "
+                   "change working there too):")
+        for line in plan.guard_refusals:
+            click.echo(f"- {line}")
     if plan.near_misses:
         click.echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
         for n in plan.near_misses[:5]:

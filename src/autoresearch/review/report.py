@@ -236,6 +236,10 @@ def _error_and_flip_lines(e: dict) -> list[str]:
     if e.get("flips"):
         lines.append("- passing -> failing: " + ", ".join(
             f"{f['input']}/{f['eval']} {f['before']}/{f['runs']} -> {f['after']}/{f['runs']}" for f in e["flips"]))
+    from ..loop.guard import guard_note
+
+    lines += [f"- {guard_note(v)}" for v in (e.get("guards") or {}).values() if "verdict" in v]
+    lines += [f"- holdout on guard {name}: {_pct(rate)}" for name, rate in (e.get("guard_holdout") or {}).items()]
     return lines
 
 
