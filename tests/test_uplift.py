@@ -129,3 +129,22 @@ def test_an_output_whose_evals_flip_together_counts_once():
     d = difference(skill, other, 0.05)
     assert d.p_helps == pytest.approx(1 / 8) and d.outputs == 3 and d.difference == 1.0
     assert d.low < 1.0 and d.detectable is None  # three outputs can never reach 0.05 in the flip test
+
+
+def test_run_uplift_measures_no_skill_once_and_shows_what_the_best_adds(make_suite, tmp_path):
+    from conftest import BASIC_SUITE
+
+    suite = make_suite(BASIC_SUITE)
+    runs_dir = tmp_path / ".autoresearch"
+    done = cli(tmp_path, "run", suite, "--uplift", "--max-experiments", "3", "--runs-dir", runs_dir, "--run-id", "u")
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in (runs_dir / "u" / "journal.jsonl").read_text().splitlines()]
+    base = entries[0]["uplift"]["overall"]
+    assert base["with_skill"] == pytest.approx(entries[0]["scores"]["train"]["rate"])
+    assert (runs_dir / "u" / "cells" / "none.json").exists()
+    assert all("uplift" not in e or e["uplift"] is None for e in entries[1:] if e["decision"] != "keep")
+    assert "uplift: the skill adds" in done.stdout and f"(baseline: {100 * base['difference']:+.1f})" in done.stdout
+    status = cli(tmp_path, "status", "u", "--runs-dir", runs_dir)
+    assert "the skill adds" in status.stdout
+    assert cli(tmp_path, "report", "u", "--runs-dir", runs_dir).returncode == 0
+    assert "id='uplift'>the skill adds" in (runs_dir / "u" / "report.html").read_text()

@@ -72,6 +72,9 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
               help="Guard target (repeatable; suite key `guard_targets:`): a candidate that wins on the main target "
                    "is kept only if neither the overall rate nor any eval regresses beyond noise on this target's own "
                    "runs of the same train inputs. Its holdout is measured too.")
+@click.option("--uplift", "uplift", is_flag=True,
+              help="Also run the train inputs once with no skill installed, with the baseline: the summary, report "
+                   "and view show what the best (and the baseline) add over no skill, paired on the same runs.")
 @click.option("--holdout-gate", is_flag=True,
               help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
@@ -94,7 +97,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
-        also_on: tuple[str, ...], holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        also_on: tuple[str, ...], uplift: bool, holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
@@ -117,7 +120,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     live = _LiveProgress()
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
-                                                             "max_errors", "also_on", "holdout_gate", "no_confirm", "no_racing",
+                                                             "max_errors", "also_on", "uplift",
+                                                             "holdout_gate", "no_confirm", "no_racing",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -134,11 +138,15 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
         suite = load_suite(suite_file, allow_outside=allow_outside)
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
+            if uplift:
+                from ..review.uplift import TRIGGERS_NOTE
+
+                raise click.UsageError(f"--uplift: {TRIGGERS_NOTE}")
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
                         holdout_gate)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git, _guard_names(suite, also_on))
+                            use_git, _guard_names(suite, also_on), uplift)
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)

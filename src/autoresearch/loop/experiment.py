@@ -200,6 +200,7 @@ class Experiment:
         self._save(digest, train)
         if holdout:
             self._save(digest, holdout, split="holdout")
+        uplift = await self._no_skill(train, spend) if self.config.uplift else None
         guards = await self.guards.baseline(text, digest, self.layout.screen, self.train, self.layout.holdout,
                                             self.holdout, spend) if self.guards else None
         self.state = State(best_sha=digest, next_id=0)
@@ -208,7 +209,7 @@ class Experiment:
                           per_eval_holdout=per_eval(holdout) if holdout else {},
                           skill_before=digest, skill_after=digest,
                           inputs={"train": len(self.train), "holdout": len(self.holdout)},
-                          profile=flakiness(cells_map(train.cells), self.suite.runs), guards=guards)
+                          profile=flakiness(cells_map(train.cells), self.suite.runs), guards=guards, uplift=uplift)
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry)
                  + "".join(f"; on guard {n}: train {g['train']['rate']:.1%}"
@@ -221,6 +222,24 @@ class Experiment:
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
                      f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
                      f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
+
+    async def _no_skill(self, train: EvalResult, spend: Spend) -> dict:
+        """`run --uplift`: the no-skill arm on the baseline's train inputs and runs (stored), and the baseline's uplift."""
+        from ..review.uplift import NO_SKILL, measure, other_arm
+
+        none = await self._evaluate(other_arm(self.suite, NO_SKILL), self.layout.screen, self.train, spend,
+                                    "baseline", "no skill")
+        self._save(NO_SKILL, none)
+        return measure(train.cells, none.cells, [e.id for e in self.suite.evals], NO_SKILL,
+                       self.config.rule.alpha).to_dict()
+
+    def _uplift_of(self, result: EvalResult) -> dict | None:
+        """A kept version's uplift over the no-skill arm measured with the baseline (no new calls)."""
+        from ..review.uplift import NO_SKILL, measure
+
+        stored = self.run.load_cells(NO_SKILL) if self.config.uplift else None
+        return measure(result.cells, stored[0], [e.id for e in self.suite.evals], NO_SKILL,
+                       self.config.rule.alpha).to_dict() if stored else None
 
     def stop_reason(self) -> str | None:
         """Why the loop stops before its next experiment, or None to go on."""
@@ -383,7 +402,7 @@ class Experiment:
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
                       holdout_test=holdout_test, per_eval_holdout=per_eval_holdout, guards=guards,
-                      guard_holdout=guard_holdout)
+                      guard_holdout=guard_holdout, uplift=self._uplift_of(train) if decision == "keep" else None)
         entry = new_entry(self.state, **fields, scores=scores,
                           best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)

@@ -279,6 +279,12 @@ def counted(n: float, noun: str, plural: str | None = None) -> str:
     return f"{n:g} {noun if n == 1 else plural or noun + 's'}"
 
 
+def _uplift_line(entries: list[dict]) -> str | None:
+    from .uplift import run_uplift_line
+
+    return run_uplift_line(entries)
+
+
 def status_text(run_id: str, entries: list[dict], config: dict, state: str = "") -> str:
     """Whether it runs, best score, experiments, keeps and discards, spend, train beside holdout."""
     if not entries:
@@ -303,6 +309,7 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
+        *([f"  uplift: {_uplift_line(entries)}"] if _uplift_line(entries) else []),
     ])
 
 
@@ -674,7 +681,8 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
         if files.best_cells else "<p>The best version's outputs were not stored.</p>"
     failing_section = (f"<h2>Failing outputs of the best version (train)</h2>\n<div id='failing-outputs' "
                        f"class='heavy'>{failing}</div>") if not live else ""
-    return (f"<h1>autoresearch run {esc(run_id)}</h1>\n{_meta(config, entries, state)}\n{stats}\n{warn}\n{findings}\n"
+    uplift = f"<p id='uplift'>{esc(_uplift_line(entries))}</p>" if _uplift_line(entries) else ""
+    return (f"<h1>autoresearch run {esc(run_id)}</h1>\n{_meta(config, entries, state)}\n{stats}\n{uplift}{warn}\n{findings}\n"
             f"<h2>Pass rate over experiments</h2>\n{_chart(entries)}\n<p><small>Lines: the best version's train "
             "and holdout pass rates, as steps. Dots: each candidate's train score on the runs it was evaluated on; "
             "racing stops hopeless candidates after a few runs, so a discarded dot can sit above the line on little "

@@ -173,6 +173,19 @@ def uplift_table(uplift: Uplift) -> str:
     return "\n".join(lines)
 
 
+def run_uplift_line(entries: list[dict]) -> str | None:
+    """`run --uplift`: what the best adds over no skill, and what the baseline added, from the journal."""
+    from ..runs.journal import best_entry
+
+    base, best = entries[0].get("uplift"), best_entry(entries).get("uplift") if entries else None
+    if not base:
+        return None
+    best = best or base
+    return (f"the skill adds {_points(best['overall']['difference'])} points over no skill "
+            f"(baseline: {_points(base['overall']['difference'])}); the best {best['overall']['with_skill']:.1%} vs "
+            f"no skill {best['overall']['without']:.1%} on the same runs: {best['overall']['verdict']}")
+
+
 def uplift_misses(uplift: Uplift, points: float | None) -> list[str]:
     """`--threshold uplift=POINTS`: the overall uplift must be at least POINTS percentage points."""
     if points is None or 100 * uplift.overall.difference >= points:
