@@ -129,7 +129,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         try:
             if previewable(suite.model):
                 cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
-                click.echo(f"estimate: {cost}", err=True)
+                if other is not None:  # the other arm: the same cells with no skill, or another version
+                    cost = cost + await estimate(suite, other.text, models, runs or suite.runs, inputs)
+                click.echo(f"estimate: {cost}" + (" (both arms)" if other is not None else ""), err=True)
             if other is None:
                 return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
                                       concurrency=concurrency, on_progress=update), None
@@ -251,7 +253,8 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
     try:
         columns = asyncio.run(evaluate_matrix(suites, skill_text, lambda s: _open_models(s, no_cache),
                                               runs=range(runs or suite.runs), inputs=inputs,
-                                              concurrency=concurrency, on_progress=update))
+                                              concurrency=concurrency, on_progress=update,
+                                              on_estimate=lambda line: click.echo(f"estimate: {line}", err=True)))
     finally:
         close()
     calls = sum(c.result.spend.calls for c in columns)

@@ -160,7 +160,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
 
             async def preview() -> str:
                 try:
-                    return await cost_preview(suite, models, budget)
+                    from ..loop.guard import guard_specs
+
+                    return await cost_preview(suite, models, budget, guard_specs(suite, config.guards), config.uplift)
                 finally:
                     await models.aclose()
 

@@ -72,8 +72,10 @@ def _wilson_real(p: float, n: float, z: float = 1.959964) -> tuple[float, float]
 
 async def evaluate_matrix(suites: Sequence[Suite], skill: str, open_models: Callable[[Suite], Models], *,
                           runs: Sequence[int], inputs: Sequence | None = None, concurrency: int | None = None,
-                          on_progress: Callable[[int, int], None] | None = None) -> list[TargetRun]:
-    """Score `skill` on every target at once (one suite per target), the concurrency shared between them."""
+                          on_progress: Callable[[int, int], None] | None = None,
+                          on_estimate: Callable[[str], None] | None = None) -> list[TargetRun]:
+    """Score `skill` on every target at once (one suite per target), the concurrency shared between them;
+    `on_estimate` first hears what every target will take (calls, tokens, dollars)."""
     share = max(1, (concurrency or suites[0].concurrency) // len(suites))
     done = [0] * len(suites)
     items = list(inputs if inputs is not None else suites[0].inputs)
@@ -88,6 +90,13 @@ async def evaluate_matrix(suites: Sequence[Suite], skill: str, open_models: Call
 
     models = [open_models(s) for s in suites]
     try:
+        if on_estimate:
+            from ..evaluate.cost import Estimate, target_estimate
+
+            each = [await target_estimate(s, skill, m, len(runs), items) for s, m in zip(suites, models)]
+            total = sum(each, Estimate(0, 0, 0, 0.0, True))
+            on_estimate(f"{len(suites)} targets: {total}; " + ", ".join(f"{s.model.name} {e.calls}"
+                                                                       for s, e in zip(suites, each)))
         results = await asyncio.gather(*(evaluate(s, skill, m, runs=runs, inputs=items, concurrency=share,
                                                   on_progress=progress(i))
                                          for i, (s, m) in enumerate(zip(suites, models))))
