@@ -178,7 +178,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     if html_file:
         from ..review.matrix import TargetRun, matrix_html, matrix_json
 
-        atomic_write(html_file, matrix_html(matrix_json(suite, [TargetRun(suite, result)], skill_text)))
+        atomic_write(html_file, matrix_html(matrix_json(suite, [TargetRun(suite, result)], skill_text, skill_path)))
     if junit_file:
         from ..review.report import junit_xml
 
@@ -263,7 +263,7 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
                f"({', '.join(f'{c.name} {c.result.spend.calls}' for c in columns)}), "
                f"{max(c.result.seconds for c in columns):.1f}s")
     click.echo(matrix_table(suite, columns))
-    data = matrix_json(suite, columns, skill_text)
+    data = matrix_json(suite, columns, skill_text, skill_path)
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if junit_file:

@@ -132,12 +132,14 @@ def matrix_table(suite: Suite, columns: Sequence[TargetRun]) -> str:
     return "\n".join(lines)
 
 
-def matrix_json(suite: Suite, columns: Sequence[TargetRun], skill_text: str) -> dict[str, Any]:
-    """The matrix as JSON (schema `autoresearch.matrix/1`): the rates, then each target's full eval/1 result."""
+def matrix_json(suite: Suite, columns: Sequence[TargetRun], skill_text: str,
+                skill_path: Any = None) -> dict[str, Any]:
+    """The matrix as JSON (schema `autoresearch.matrix/1`): the rates, then each target's full eval/1 result;
+    `skill_path`: the SKILL.md measured when it is not the suite's own (eval --skill)."""
     from .report import result_json
 
     return {"schema": MATRIX_SCHEMA, "suite": suite.name, "suite_path": str(suite.path),
-            "skill_path": str(suite.skill_path), "skill_sha256": hashlib.sha256(skill_text.encode()).hexdigest(),
+            "skill_path": str(skill_path or suite.skill_path), "skill_sha256": hashlib.sha256(skill_text.encode()).hexdigest(),
             "targets": [c.name for c in columns], "matrix": matrix_rates(suite, columns),
             "results": {c.name: result_json(c.suite, c.result, skill_text) for c in columns}}
 

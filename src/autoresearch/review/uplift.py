@@ -46,7 +46,8 @@ class Difference:
         return {"with_skill": round(self.skill, 6), "without": round(self.other, 6),
                 "difference": round(self.difference, 6), "low": round(self.low, 6), "high": round(self.high, 6),
                 "p_helps": round(self.p_helps, 6), "p_hurts": round(self.p_hurts, 6),
-                "detectable": None if self.detectable is None else round(self.detectable, 6), "cells": self.cells, "outputs": self.outputs,
+                "detectable": None if self.detectable is None else round(self.detectable, 6), "cells": self.cells,
+                "outputs": self.outputs,
                 "verdict": self.verdict}
 
 
