@@ -103,3 +103,12 @@ def test_the_overall_interval_counts_outputs_not_cells():
     wide, narrow = output_rate(together), output_rate(apart)
     assert wide["rate"] == narrow["rate"] == 0.5 and wide["outputs"] == narrow["outputs"] == 4
     assert wide["high"] - wide["low"] > narrow["high"] - narrow["low"]
+
+
+def test_a_bad_target_in_the_suite_names_file_line_and_key(tmp_path):
+    (tmp_path / "tally").mkdir()
+    (tmp_path / "tally" / "SKILL.md").write_text(SKILL)
+    (tmp_path / "suite.yaml").write_text(SUITE.replace("[sim, claude-code:sim, pi:sim]", "[sim, claud-code:sim]"))
+    done = cli(tmp_path, "eval", "suite.yaml")
+    assert done.returncode == 2 and "suite.yaml:3" in done.stderr and "targets[1]" in done.stderr
+    assert "did you mean 'claude-code'" in done.stderr

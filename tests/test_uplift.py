@@ -105,6 +105,9 @@ def test_example_harness_suite_uplift_table_json_junit_and_threshold(harness_pat
     for eval_id in ("loaded", "ran-script", "counted", "prefix", "overall"):
         assert any(line.strip().startswith(eval_id) and any(v in line for v in (HELPS, NO_EFFECT, HURTS))
                    for line in table.splitlines())
+    from autoresearch.review.view import result_body
+
+    assert result_body(data, [], {}).count("class='uplift-row'") == 5  # `view out.json` shows the uplift too
     junit = ET.parse(root / "out.xml").getroot()
     suite = next(s for s in junit.findall("testsuite") if s.get("name").endswith(".uplift"))
     cases = {c.get("name"): c for c in suite.findall("testcase")}

@@ -471,7 +471,9 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     holdout_runs = reader.number(data, "holdout_runs", "", int, 1, 1000)
     concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8
     threshold = reader.number(data, "threshold", "", float, 0, 1)
-    model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or ModelSpec()
+    targets = parse_targets(reader, data, "targets")
+    model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or \
+        (targets[0] if targets else ModelSpec())  # `targets:` without `model:`: run optimises for the first
     judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"), ROLE_MAX_TOKENS["judge"])
     mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"),
                                 ROLE_MAX_TOKENS["mutator"])
@@ -506,7 +508,7 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     suite = Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
                   threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes + reader.warnings),
                   holdout_runs, tuple(triggers), tuple(distractors), allow_outside=reader.allow_outside,
-                  outside=tuple(dict.fromkeys(reader.outside)), targets=parse_targets(reader, data, "targets"),
+                  outside=tuple(dict.fromkeys(reader.outside)), targets=targets,
                   guard_targets=parse_targets(reader, data, "guard_targets"))
     if reader.problems:
         raise InputError(reader.problems)
