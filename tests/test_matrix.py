@@ -78,6 +78,8 @@ def test_three_targets_in_one_command_agree_in_table_json_junit_and_chromium(pro
         for target, rate in re.findall(r'data-target="([^"]+)" data-rate="([^"]+)"', row[1]):
             cells[(row[0], target)] = float(rate)
     assert len(cells) == 6 and "matrix-overall" in rendered  # every eval x target, rendered
+    compared = cli(project, "eval", "suite.yaml", "--model", "sim", "--compare", "m.json")
+    assert compared.returncode == 2 and "a matrix result" in compared.stderr
     for target in TARGETS:
         result = data["results"][target]
         assert result["model"] == target and len(result["cells"]) == 4  # 1 input x 2 runs x 2 evals

@@ -98,6 +98,9 @@ def read_result(path: Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise input_error(str(path), f"not a readable JSON result: {exc}") from None
+    if isinstance(data, dict) and data.get("schema") == "autoresearch.matrix/1":
+        raise input_error(str(path), "a matrix result (one suite on several targets): compare or view one target "
+                          "at a time (eval --model TARGET --json), or open the page `eval --html FILE` writes")
     if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
         raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
     return data
