@@ -32,7 +32,8 @@ from .common import (
               help="Which inputs to run.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="Model calls in flight at once.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="RATE|EVAL=RATE",
-              help="Exit 1 below this overall pass rate (0.9), or below a rate for one eval (owners=0.8). Repeatable.")
+              help="Exit 1 below this overall pass rate (0.9), or below a rate for one eval (owners=0.8), or with "
+                   "--against below an uplift in percentage points (uplift=5). Repeatable.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the full results as JSON (schema autoresearch.eval/1, see the README).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
