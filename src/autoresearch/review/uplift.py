@@ -112,7 +112,8 @@ def difference(skill: Cells, other: Cells, alpha: float) -> Difference:
     z = NormalDist().inv_cdf(0.975)
     null_se = math.sqrt(sum(w * d * d for d, _, w in weighted)) / cells
     power = NormalDist().inv_cdf(1 - alpha) + NormalDist().inv_cdf(POWER)
-    detectable = None if len(outputs) < _minimum_wins(alpha) else min(1.0, max(power * null_se, _minimum_wins(alpha) / n))
+    floor = _minimum_wins(alpha)
+    detectable = None if len(outputs) < floor else min(1.0, max(power * null_se, floor / n))
     return Difference(paired.candidate_rate, paired.best_rate, estimate, max(-1.0, centre - z * se),
                       min(1.0, centre + z * se), paired.p_value, paired.p_worse, detectable, n, len(outputs))
 
@@ -147,6 +148,7 @@ def _points(value: float, sign: bool = True) -> str:
 
 
 def detectable_text(d: Difference, alpha: float) -> str:
+    """The gain the test could detect, in words: points, or why none (too few outputs to ever reach alpha)."""
     if d.detectable is None:
         return f"none: {d.outputs} outputs, {_minimum_wins(alpha)} needed"
     return f"{_points(d.detectable, False)} points"
