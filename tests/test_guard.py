@@ -100,3 +100,18 @@ def test_guard_verdict_tests_the_overall_rate_and_each_eval():
         guard_refusal({"pi:sim": verdict}, 0.06)
     assert guard_verdict("pi:sim", best, best, 0.06)["verdict"] == "holds"
     assert guard_refusal({"pi:sim": guard_verdict("pi:sim", best, best, 0.06)}, 0.06) is None
+
+
+def test_the_holdout_is_measured_on_every_target(make_suite, tmp_path):
+    from conftest import BASIC_SUITE
+
+    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 4"))
+    runs_dir = tmp_path / "runs"
+    done = cli(tmp_path, "run", suite, "--also-on", "sim", "--max-experiments", "6", "--runs-dir", runs_dir,
+               "--run-id", "h")
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in (runs_dir / "h" / "journal.jsonl").read_text().splitlines()]
+    assert entries[0]["guards"]["sim"]["holdout"]["passed"] + entries[0]["guards"]["sim"]["holdout"]["failed"] == 8  # 1 input x 4 runs x 2 evals
+    keeps = [e for e in entries if e["decision"] == "keep"]
+    assert keeps and all(e["guards"]["sim"]["verdict"] == "holds" and e["guard_holdout"]["sim"] for e in keeps)
+    assert "guard sim holds" in done.stdout
