@@ -128,11 +128,15 @@ class _LiveProgress:
 
 
 def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[..., Any]:
-    """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
+    """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run.
+
+    eval takes --model more than once: one suite measured on each target (a matrix)."""
     options = [
-        click.option("--model", "model_name", metavar="NAME",
+        click.option("--model", "model_name", metavar="NAME", multiple=not mutator,
                      help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL] (`:sim` runs the "
-                          "real CLI offline on the simulator) or command:<cli> (default: the suite's)."),
+                          "real CLI offline on the simulator) or command:<cli> (default: the suite's)."
+                          + ("" if mutator else " Repeat it to measure every target named, evals x targets (a "
+                                                "matrix); the suite key `targets:` does the same.")),
         click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
                      "else the target). A judge that is not the model under test is recommended."),
         click.option("--mutator-model", metavar="NAME", help="Model that proposes edits (default: the suite's "

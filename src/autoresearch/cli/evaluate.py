@@ -33,16 +33,24 @@ from .common import (
               help="Which inputs to run.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), help="Model calls in flight at once.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="RATE|EVAL=RATE",
-              help="Exit 1 below this overall pass rate (0.9), or below a rate for one eval (owners=0.8). Repeatable.")
+              help="Exit 1 below this overall pass rate (0.9), or below a rate for one eval (owners=0.8), or with "
+                   "--against below an uplift in percentage points (uplift=5). Repeatable.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the full results as JSON (schema autoresearch.eval/1, see the README).")
 @click.option("--junit", "junit_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write JUnit XML: one testcase per input x eval, with the failures' reasons.")
+              help="Also write JUnit XML: one testcase per input x eval, with the failures' reasons (a testsuite "
+                   "per target for a matrix).")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a standalone HTML page of the rates: evals x targets, with their intervals.")
 @click.option("--compare", "compare_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="An earlier --json result: exit 1 when the total or any eval fell beyond noise (paired "
                    "tests on whole outputs, Holm-corrected).")
+@click.option("--against", metavar="none|SKILL.md", help="Also run the same inputs and runs with no skill installed "
+              "(`none`) or with another version of the SKILL.md, and print the skill's uplift per eval and overall: "
+              "both rates, the paired difference with its interval, a verdict and the gain it could detect. "
+              "Gate with --threshold uplift=POINTS.")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=0.05, show_default=True,
-              help="Significance level of --compare.")
+              help="Significance level of --compare and --against.")
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Measure the suite's trigger queries instead: does the agent load the skill when it should "
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
@@ -51,9 +59,10 @@ from .common import (
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
-def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
+def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float, show_failures: bool,
+                 html_file: Path | None,
+                 compare_file: Path | None, against: str | None, alpha: float, show_failures: bool,
                  allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
@@ -79,12 +88,31 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     from ..suite.suite import load_suite
     from ..suite.userfiles import read_user_text
 
-    suite = _with_models(load_suite(suite_file, allow_outside=allow_outside), model_name, judge_model, None, batch)
+    loaded = load_suite(suite_file, allow_outside=allow_outside)
+    if len(model_name) > 1 or (not model_name and len(loaded.targets) > 1):
+        return _eval_matrix(loaded, model_name, judge_model, batch, no_cache, skill_file, split, runs, concurrency,
+                            thresholds, json_file, junit_file, html_file, compare_file, against)
+    if not model_name and loaded.targets:
+        import dataclasses
+
+        loaded = dataclasses.replace(loaded, model=loaded.targets[0])
+    suite = _with_models(loaded, model_name[0] if model_name else None, judge_model, None, batch)
     triggers = _triggers_mode(suite)
     if triggers:
         from ..evaluate.triggers import trigger_suite
 
         suite = trigger_suite(suite)
+    from ..review.uplift import TRIGGERS_NOTE, other_arm, split_thresholds
+
+    if against and triggers:
+        raise click.UsageError(f"--against: {TRIGGERS_NOTE}")
+    try:
+        thresholds, uplift_points = split_thresholds(thresholds)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--threshold")
+    if uplift_points is not None and not against:
+        raise click.BadParameter("uplift=POINTS needs --against none (or --against SKILL.md)", param_hint="--threshold")
+    other = other_arm(suite, against) if against else None
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
     baseline = read_result(compare_file) if compare_file else None
@@ -104,14 +132,22 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         try:
             if previewable(suite.model):
                 cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
-                click.echo(f"estimate: {cost}", err=True)
-            return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
-                                  concurrency=concurrency, on_progress=update)
+                if other is not None:  # the other arm: the same cells with no skill, or another version
+                    cost = cost + await estimate(suite, other.text, models, runs or suite.runs, inputs)
+                click.echo(f"estimate: {cost}" + (" (both arms)" if other is not None else ""), err=True)
+            if other is None:
+                return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
+                                      concurrency=concurrency, on_progress=update), None
+            share = max(1, (concurrency or suite.concurrency) // 2)  # both arms at once, within the bound
+            return await asyncio.gather(
+                evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share,
+                         on_progress=update),
+                evaluate(suite, other, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share))
         finally:
             await models.aclose()
 
     try:
-        result = asyncio.run(go())
+        result, other_result = asyncio.run(go())
     finally:
         close()
     cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
@@ -131,16 +167,33 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     else:
         click.echo(eval_table(suite, result))
         click.echo(profile_text(flakiness_of(result, runs or suite.runs)))
+    uplift = None
+    if other_result is not None:
+        from ..review.uplift import measure
+
+        uplift = measure(result.cells, other_result.cells, [e.id for e in suite.evals], against, alpha)
+        click.echo("\n" + uplift_table_text(uplift, other_result))
+        data["uplift"] = {**uplift.to_dict(), "calls": other_result.spend.calls,
+                          "cells": result_json(suite, other_result, "")["cells"]}
     if show_failures:
         from ..review.report import failures_text
 
         click.echo("\n" + failures_text(result))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
+    if html_file:
+        from ..review.matrix import TargetRun, matrix_html, matrix_json
+
+        atomic_write(html_file, matrix_html(matrix_json(suite, [TargetRun(suite, result)], skill_text, skill_path)))
     if junit_file:
         from ..review.report import junit_xml
 
-        atomic_write(junit_file, junit_xml(suite, result))
+        junit = junit_xml(suite, result)
+        if uplift is not None:
+            from ..review.uplift import junit_testsuite, with_testsuite
+
+            junit = with_testsuite(junit, junit_testsuite(suite.name, uplift, uplift_points))
+        atomic_write(junit_file, junit)
     regression = False
     if baseline is not None:
         from ..review.report import compare_results
@@ -148,7 +201,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         comparison = compare_results(data, baseline, alpha)
         click.echo(str(comparison))
         regression = comparison.regression
-    errors = result.errors
+    errors = result.errors + (other_result.errors if other_result is not None else [])
     if errors:
         click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
                    f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
@@ -156,9 +209,92 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
     if triggers:
         misses += trigger_misses(result, trigger_limits)
+    if uplift is not None:
+        from ..review.uplift import uplift_misses
+
+        misses += uplift_misses(uplift, uplift_points)
     for miss in misses:
         click.echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
+
+
+def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool,
+                 skill_file: Path | None, split: str, runs: int | None, concurrency: int | None,
+                 thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None, html_file: Path | None,
+                 compare_file: Path | None, against: str | None) -> None:
+    """`eval` on several targets: one table evals x targets; JSON, JUnit and HTML carry every target."""
+    import asyncio
+    import dataclasses
+    import json
+
+    from ..fsio import atomic_write
+    from ..review.matrix import evaluate_matrix, matrix_html, matrix_json, matrix_junit, matrix_table
+    from ..review.report import counted, failing_thresholds
+    from ..suite.userfiles import read_user_text
+
+    context = click.get_current_context()
+    for given, flag in ((context.meta.get("triggers_only"), "--triggers"), (compare_file, "--compare"),
+                        (against, "--against")):
+        if given:
+            raise click.UsageError(f"{flag} takes one target; give one --model (a matrix runs several)")
+    overall, per_eval = _parse_thresholds(thresholds, suite)
+    if names:
+        suites = [_with_models(suite, name, judge_model, None, batch) for name in names]
+    else:
+        suites = [_with_models(dataclasses.replace(suite, model=spec), None, judge_model, None, batch)
+                  for spec in suite.targets]
+    twice = sorted({s.model.name for s in suites if [t.model.name for t in suites].count(s.model.name) > 1})
+    if twice:
+        raise click.BadParameter(f"{', '.join(twice)} named twice: each target is one column of the matrix",
+                                 param_hint="--model" if names else f"{suite.path}: targets")
+    for warning in dict.fromkeys(w for s in suites for w in s.warnings):
+        click.echo(str(warning), err=True)
+    skill_path = skill_file or suite.skill_path
+    skill_text = read_user_text(skill_path)
+    inputs = suite.inputs if split == "all" else suite.split(split)
+    if not inputs:
+        click.echo(f"error: {suite.path}: no {split} inputs", err=True)
+        sys.exit(EXIT_ERROR)
+    update, close = _progress(f"eval {suite.name} on {len(suites)} targets")
+    try:
+        columns = asyncio.run(evaluate_matrix(suites, skill_text, lambda s: _open_models(s, no_cache),
+                                              runs=range(runs or suite.runs), inputs=inputs,
+                                              concurrency=concurrency, on_progress=update,
+                                              on_estimate=lambda line: click.echo(f"estimate: {line}", err=True)))
+    finally:
+        close()
+    calls = sum(c.result.spend.calls for c in columns)
+    click.echo(f"{suite.name}: {skill_path} on {counted(len(columns), 'target')}, {counted(len(inputs), 'input')} x "
+               f"{counted(runs or suite.runs, 'run')}, {counted(calls, 'model call')} made "
+               f"({', '.join(f'{c.name} {c.result.spend.calls}' for c in columns)}), "
+               f"{max(c.result.seconds for c in columns):.1f}s")
+    click.echo(matrix_table(suite, columns))
+    data = matrix_json(suite, columns, skill_text, skill_path)
+    if json_file:
+        atomic_write(json_file, json.dumps(data, indent=1) + "\n")
+    if junit_file:
+        atomic_write(junit_file, matrix_junit(columns))
+    if html_file:
+        atomic_write(html_file, matrix_html(data))
+    errors = [(c.name, e) for c in columns for e in c.result.errors]
+    if errors:
+        name, first = errors[0]
+        click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: {name} {first.input_id}/"
+                   f"{first.eval_id} run {first.run}: {first.reason}", err=True)
+        sys.exit(EXIT_ERROR)
+    misses = [f"{c.name}: {miss}" for c in columns
+              for miss in failing_thresholds(c.suite, c.result, overall if overall is not None else suite.threshold,
+                                             per_eval)]
+    for miss in misses:
+        click.echo(f"below threshold: {miss}", err=True)
+    sys.exit(EXIT_BELOW if misses else EXIT_OK)
+
+
+def uplift_table_text(uplift: Any, other: Any) -> str:
+    """The uplift table, with what the other arm cost."""
+    from ..review.uplift import uplift_table
+
+    return uplift_table(uplift) + f"\n(the other arm, {uplift.versus}: {other.spend.calls} model calls, {other.seconds:.1f}s)"
 
 
 def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...] = ()) -> tuple[float | None, dict[str, float]]:

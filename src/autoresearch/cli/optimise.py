@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,6 +27,20 @@ from .common import (
     _triggers_mode,
     _with_models,
 )
+
+
+def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
+    """The guard targets of a new run: --also-on (checked like --model), else the suite's `guard_targets:`."""
+    from ..models import name_problem
+
+    for name in also_on:
+        problem = name_problem(name)
+        if problem:
+            raise click.BadParameter(problem, param_hint="--also-on")
+    names = also_on or tuple(s.name for s in suite.guard_targets)
+    if len(set(names)) < len(names):
+        raise click.BadParameter("a guard target is named twice", param_hint="--also-on")
+    return tuple(names)
 
 
 @click.command()
@@ -54,6 +69,13 @@ from .common import (
                    "share of no-better candidates that could be kept.")
 @click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse a keep when more than this share of the candidate's cells are errors.")
+@click.option("--also-on", "also_on", multiple=True, metavar="TARGET",
+              help="Guard target (repeatable; suite key `guard_targets:`): a candidate that wins on the main target "
+                   "is kept only if neither the overall rate nor any eval regresses beyond noise on this target's own "
+                   "runs of the same train inputs. Its holdout is measured too.")
+@click.option("--uplift", "uplift", is_flag=True,
+              help="Also run the train inputs once with no skill installed, with the baseline: the summary, report "
+                   "and view show what the best (and the baseline) add over no skill, paired on the same runs.")
 @click.option("--holdout-gate", is_flag=True,
               help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
@@ -76,7 +98,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
-        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        also_on: tuple[str, ...], uplift: bool, holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
@@ -99,7 +121,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     live = _LiveProgress()
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
-                                                             "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "max_errors", "also_on", "uplift",
+                                                             "holdout_gate", "no_confirm", "no_racing",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -117,11 +140,15 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             raise click.UsageError("give a SUITE to start a run, or --resume RUN to continue one")
         suite = load_suite(suite_file, allow_outside=allow_outside)
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
+            if uplift:
+                from ..review.uplift import TRIGGERS_NOTE
+
+                raise click.UsageError(f"--uplift: {TRIGGERS_NOTE}")
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
                         holdout_gate)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git)
+                            use_git, _guard_names(suite, also_on), uplift)
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
@@ -136,7 +163,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
 
             async def preview() -> str:
                 try:
-                    return await cost_preview(suite, models, budget)
+                    from ..loop.guard import guard_specs
+
+                    return await cost_preview(suite, models, budget, guard_specs(suite, config.guards), config.uplift)
                 finally:
                     await models.aclose()
 
@@ -206,6 +235,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                                "failing_evals": [_typed(f) for f in plan.failures], "unscored_evals": unscored,
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
+                               "guard_refusals": plan.guard_refusals,
                                "last_attempt": feedback, "best": best["scores"],
                                "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
@@ -240,6 +270,11 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
             click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
     if feedback:
         _echo_feedback(feedback, "LAST ATTEMPT")
+    if plan.guard_refusals:
+        click.echo("\nREFUSED BY A GUARD TARGET (they won here but broke the skill on another harness; keep your "
+                   "change working there too):")
+        for line in plan.guard_refusals:
+            click.echo(f"- {line}")
     if plan.near_misses:
         click.echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
         for n in plan.near_misses[:5]:

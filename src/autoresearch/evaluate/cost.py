@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..models import ModelSpec
 from ..suite.suite import Suite
@@ -34,13 +35,22 @@ class Estimate:
     dollars: float
     counted: bool  # True when count_tokens gave the input sizes
     unpriced: tuple[str, ...] = field(default=())  # models not in the price table, counted as $0
+    harness_runs: int = 0  # runs of a harness target among the calls: each makes one model call per turn, at least one
 
     def __str__(self) -> str:
         how = "counted" if self.counted else "approx. 4 chars/token"
         free = (f"; {', '.join(self.unpriced)}: not in the price table, counted as $0 (give the model "
                 "`prices: {input, output}` per million tokens to count it)") if self.unpriced else ""
-        return (f"{self.calls} calls, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), "
-                f"~${self.dollars:.2f}{free}")
+        least = (f"at least {self.calls} calls ({self.harness_runs} harness runs, one model call per turn each; "
+                 "a harness reports its cost as it runs)") if self.harness_runs else f"{self.calls} calls"
+        return f"{least}, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), ~${self.dollars:.2f}{free}"
+
+    def __add__(self, other: "Estimate") -> "Estimate":
+        """Two evaluations together (two arms, two targets)."""
+        return Estimate(self.calls + other.calls, self.input_tokens + other.input_tokens,
+                        self.output_tokens + other.output_tokens, self.dollars + other.dollars,
+                        self.counted and other.counted, tuple(dict.fromkeys(self.unpriced + other.unpriced)),
+                        self.harness_runs + other.harness_runs)
 
 
 def previewable(spec: ModelSpec) -> bool:
@@ -101,12 +111,58 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
     return Estimate(calls, input_tokens, output_tokens, dollars, counted, _unpriced(specs))
 
 
-async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
-    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget."""
+async def target_estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
+    """`estimate` for any target: a harness run is counted as one call (it makes one per turn) and $0 (it reports
+    its own cost as it runs); judges are counted as for a model target."""
+    from ..targets import is_harness
+
+    if not is_harness(models.target_spec):
+        return await estimate(suite, skill, models, runs, inputs)
+    items = list(inputs if inputs is not None else suite.inputs)
+    judged = sum(1 for ev in suite.evals if ev.judge for i in items if ev.applies_to(i.id))
+    return Estimate(len(items) * runs + judged * runs, 0, 0, 0.0, False, harness_runs=len(items) * runs)
+
+
+async def run_arms(suite: Suite, models: Models, guards: Sequence[ModelSpec] = (), uplift: bool = False) -> str:
+    """The calls of every arm and target of a run: the baseline (train, holdout, no-skill arm, each guard target's
+    train and holdout) and what an experiment adds on the guard targets."""
+    import dataclasses
+
+    text = suite.skill_path.read_text(encoding="utf-8")
+    train, holdout = suite.split("train"), suite.split("holdout")
+    parts: dict[str, Estimate] = {"train": await target_estimate(suite, text, models, suite.runs, train)}
+    if holdout:
+        parts["holdout"] = await target_estimate(suite, text, models, suite.holdout_run_count, holdout)
+    if uplift:
+        parts["no-skill arm"] = await target_estimate(suite, "", models, suite.runs, train)
+    per_guard = {}
+    for spec in guards:
+        guard_models = models.for_target(spec)
+        try:
+            guarded = dataclasses.replace(suite, model=spec)
+            per_guard[spec.name] = await target_estimate(guarded, text, guard_models, suite.runs, train)
+            parts[f"guard {spec.name}"] = per_guard[spec.name] + (await target_estimate(
+                guarded, text, guard_models, suite.holdout_run_count, holdout) if holdout else Estimate(0, 0, 0, 0, True))
+        finally:
+            await guard_models.aclose()
+    total = sum(parts.values(), Estimate(0, 0, 0, 0.0, True))
+    lines = [f"baseline, every arm and target: {total}; " + ", ".join(f"{k} {v.calls}" for k, v in parts.items())]
+    if per_guard:
+        lines.append("each experiment whose candidate wins on the main target adds, per guard target, the candidate "
+                     "on the runs it was decided on (" + ", ".join(f"{k}: {v.calls} to {2 * v.calls} calls"
+                                                           for k, v in per_guard.items()) + "), and its holdout on a keep")
+    return "\n".join(lines)
+
+
+async def cost_preview(suite: Suite, models: Models, budget: Budget, guards: Sequence[ModelSpec] = (),
+                       uplift: bool = False) -> str:
+    """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget;
+    with guard targets or the no-skill arm, the calls of every arm and target too."""
+    arms = await run_arms(suite, models, guards, uplift) if guards or uplift else ""
     if not previewable(suite.model):
         why = "the simulator costs nothing" if suite.model.backend == "sim" else \
             "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
-        return f"no cost preview for {suite.model.name}: {why}"
+        return f"no cost preview for {suite.model.name}: {why}" + (f"\n{arms}" if arms else "")
     text = suite.skill_path.read_text(encoding="utf-8")
     train = await estimate(suite, text, models, suite.runs, suite.split("train"))
     holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None
@@ -119,4 +175,4 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget) -> str:
         lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
     if budget.dollars is not None:
         lines.append(f"--max-dollars {budget.dollars:g} stops the run between experiments once spent")
-    return "\n".join(lines)
+    return "\n".join(lines + ([arms] if arms else []))

@@ -110,6 +110,10 @@ class Models:
                   keep_workspaces: bool = False) -> "Models":
         return cls(suite.model, suite.judge_model, suite.mutator_model, opener, keep_workspaces)
 
+    def for_target(self, spec: ModelSpec) -> "Models":
+        """The same judge, mutator and opener with another target (a guard target's, say)."""
+        return Models(spec, self.judge_spec, self.mutator_spec, self._opener, self.keep_workspaces)
+
     def get(self, spec: ModelSpec) -> Model:
         if spec not in self._open:
             self._open[spec] = self._opener(spec)

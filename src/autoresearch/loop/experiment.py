@@ -44,6 +44,7 @@ from .history import (
     EVALUATED,
     State,
     event_line,
+    guard_refusals,
     holdout_note,
     near_misses,
     refusal_counts,
@@ -105,6 +106,7 @@ class Plan:
     refusals: list[str] = field(default_factory=list)  # "N x reason" for refusals on this section
     near_misses: list[dict] = field(default_factory=list)  # discards that came close, to build on
     profile: dict = field(default_factory=dict)  # the best's train inputs: flaky, never/always passing; eval correlation
+    guard_refusals: list[str] = field(default_factory=list)  # attempts a guard target refused: harness and evals
 
 
 class Experiment:
@@ -125,6 +127,13 @@ class Experiment:
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
         self.entries: list[dict] = []  # the journal as last read: no one else writes it while we hold the run's lock
         self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
+        self.guards = None
+        if config.guards:
+            from .guard import Guards, guard_specs
+
+            self.guards = Guards(suite, guard_specs(suite, config.guards), run, models, config.rule.alpha,
+                                 lambda spent: self.inflight.charge(spent, getattr(getattr(self, "state", None),
+                                                                                   "next_id", 0)))
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -193,15 +202,21 @@ class Experiment:
         self._save(digest, train)
         if holdout:
             self._save(digest, holdout, split="holdout")
+        uplift = await self._no_skill(train, spend) if self.config.uplift else None
+        guards = await self.guards.baseline(text, digest, self.layout.screen, self.train, self.layout.holdout,
+                                            self.holdout, spend) if self.guards else None
         self.state = State(best_sha=digest, next_id=0)
         entry = new_entry(self.state, decision="baseline", reason="experiment 0: the skill as given",
                           scores=scores_of(train, holdout), per_eval=per_eval(train), runs=self.layout.screen,
                           per_eval_holdout=per_eval(holdout) if holdout else {},
                           skill_before=digest, skill_after=digest,
                           inputs={"train": len(self.train), "holdout": len(self.holdout)},
-                          profile=flakiness(cells_map(train.cells), self.suite.runs))
+                          profile=flakiness(cells_map(train.cells), self.suite.runs), guards=guards, uplift=uplift)
         self._record(entry, spend, started)
-        self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry))
+        self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry)
+                 + "".join(f"; on guard {n}: train {g['train']['rate']:.1%}"
+                           + (f", holdout {g['holdout']['rate']:.1%}" if g["holdout"] else "")
+                           for n, g in (guards or {}).items()))
         profile = entry["profile"]
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile)
         if profile["suggest_runs"]:
@@ -209,6 +224,24 @@ class Experiment:
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
                      f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
                      f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
+
+    async def _no_skill(self, train: EvalResult, spend: Spend) -> dict:
+        """`run --uplift`: the no-skill arm on the baseline's train inputs and runs (stored), and the baseline's uplift."""
+        from ..review.uplift import NO_SKILL, measure, other_arm
+
+        none = await self._evaluate(other_arm(self.suite, NO_SKILL), self.layout.screen, self.train, spend,
+                                    "baseline", "no skill")
+        self._save(NO_SKILL, none)
+        return measure(train.cells, none.cells, [e.id for e in self.suite.evals], NO_SKILL,
+                       self.config.rule.alpha).to_dict()
+
+    def _uplift_of(self, result: EvalResult) -> dict | None:
+        """A kept version's uplift over the no-skill arm measured with the baseline (no new calls)."""
+        from ..review.uplift import NO_SKILL, measure
+
+        stored = self.run.load_cells(NO_SKILL) if self.config.uplift else None
+        return measure(result.cells, stored[0], [e.id for e in self.suite.evals], NO_SKILL,
+                       self.config.rule.alpha).to_dict() if stored else None
 
     def stop_reason(self) -> str | None:
         """Why the loop stops before its next experiment, or None to go on."""
@@ -242,14 +275,15 @@ class Experiment:
         outputs = failing_outputs(self.best_result, inputs={i.id: i.text for i in self.train})
         return Plan(doc, section, candidates, failures, outputs, tried[-8:], refusal_counts(on_section),
                     near_misses(self.entries),
-                    flakiness(cells_map(self.best_result.select(split="train")), self.suite.runs))
+                    flakiness(cells_map(self.best_result.select(split="train")), self.suite.runs),
+                    guard_refusals(self.entries))
 
     async def step(self) -> dict:
         """One experiment: choose, ask the mutator, then attempt its proposal."""
         started, spend = time.perf_counter(), Spend()
         plan = self.plan()
         prompt = mutation_prompt(plan.doc, plan.section, plan.failures, plan.outputs, plan.tried, self.config.template,
-                                 plan.refusals, plan.near_misses)
+                                 plan.refusals, plan.near_misses, plan.guard_refusals)
         self.on_progress(Progress(self.state.next_id, "mutator", detail=f"proposing a change to {plan.section}"))
         try:
             completion = await self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id)
@@ -331,7 +365,16 @@ class Experiment:
         scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
-        holdout_test, per_eval_holdout = None, {}
+        holdout_test, per_eval_holdout, guards, guard_holdout = None, {}, None, None
+        if decision == "keep" and self.guards:
+            from .guard import guard_refusal
+
+            guards = await self.guards.check(candidate_text, digest, self.run.version(self.state.best_sha),
+                                             self.state.best_sha, list(outcome.candidate_runs), self.train, spend)
+            refusal = guard_refusal(guards, self.config.rule.alpha)
+            if refusal:
+                decision, reason = "discard", f"cross-harness guard: {refusal}; the gain on " \
+                                              f"{self.suite.model.name} was: {reason}"
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
             scores["holdout"] = holdout.rate().to_dict()
@@ -343,6 +386,8 @@ class Experiment:
             else:
                 self._save(digest, holdout, split="holdout")
                 per_eval_holdout = per_eval(holdout)
+        if decision == "keep" and self.guards and self.holdout:
+            guard_holdout = await self.guards.holdout(candidate_text, digest, self.layout.holdout, self.holdout, spend)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
             fresh = await self._evaluate(candidate_text, self.layout.kept_score, self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
@@ -358,7 +403,8 @@ class Experiment:
                                            outcome.paired.losses, self.config.rule.alpha),
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
-                      holdout_test=holdout_test, per_eval_holdout=per_eval_holdout)
+                      holdout_test=holdout_test, per_eval_holdout=per_eval_holdout, guards=guards,
+                      guard_holdout=guard_holdout, uplift=self._uplift_of(train) if decision == "keep" else None)
         entry = new_entry(self.state, **fields, scores=scores,
                           best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
@@ -504,6 +550,8 @@ class Experiment:
                 return await work
             finally:
                 await self.models.aclose()
+                if self.guards:
+                    await self.guards.aclose()
 
         return asyncio.run(go())
 

@@ -45,6 +45,16 @@ def refusal_counts(entries: list[dict], limit: int = 3) -> list[str]:
     return [f"{n} x {reason}" for reason, n in counts.most_common(limit)]
 
 
+def guard_refusals(entries: list[dict], limit: int = 3) -> list[str]:
+    """Attempts a guard target refused, newest first: which harness and which evals, for the mutator."""
+    from .guard import guard_note
+
+    return [f"#{e['id']} on {e['section']} ({e['hypothesis']}): " + "; ".join(
+                guard_note(v) for v in e["guards"].values() if v.get("verdict") == "regressed")
+            for e in reversed(entries) if e["decision"] == "discard" and any(
+                v.get("verdict") == "regressed" for v in (e.get("guards") or {}).values())][:limit]
+
+
 def near_misses(entries: list[dict]) -> list[dict]:
     """Discards that came close (flagged when decided), newest first, with what they tried."""
     return [{"id": e["id"], "section": e["section"], "kind": e["kind"], "hypothesis": e["hypothesis"],
@@ -144,4 +154,8 @@ def attempt_notes(e: dict) -> str:
         shown = ", ".join(f"{f['input']}/{f['eval']} {f['before']}/{f['runs']}->{f['after']}/{f['runs']}"
                           for f in flips[:3])
         notes += f"; broke {shown}" + (f" and {len(flips) - 3} more" if len(flips) > 3 else "")
+    from .guard import guard_note
+
+    for verdict in (e.get("guards") or {}).values():
+        notes += f"; {guard_note(verdict)}" if "verdict" in verdict else ""
     return notes

@@ -151,14 +151,16 @@ def failing_outputs(result: EvalResult, limit: int = 3, inputs: dict[str, str] |
 
 def mutation_prompt(doc: SkillDocument, section_id: str, failures: list[dict[str, Any]],
                     outputs: list[dict[str, Any]], tried: Iterable[Attempted], template: str | Path | None = None,
-                    refusals: Sequence[str] = (), near_misses: Sequence[dict[str, Any]] = ()) -> str:
+                    refusals: Sequence[str] = (), near_misses: Sequence[dict[str, Any]] = (),
+                    guard_refusals: Sequence[str] = ()) -> str:
     """The mutator's prompt: the skill, the section, failing evals and outputs, evaluated attempts on this
     section, a count of refusals (never the refused attempts themselves) and near misses to build on."""
     title = {DESCRIPTION_ID: "frontmatter description", PREAMBLE_ID: "text before the first heading"}.get(
         section_id, None) or doc.section(section_id).title
     return render("mutate.md.j2", template, skill=doc.render(), section_id=section_id, section_title=title,
                   section_body=section_text(doc, section_id).strip("\n"), failures=failures, outputs=outputs,
-                  tried=list(tried), refusals=list(refusals), near_misses=list(near_misses)[:3])
+                  tried=list(tried), refusals=list(refusals), near_misses=list(near_misses)[:3],
+                  guard_refusals=list(guard_refusals))
 
 
 _PROPOSAL = re.compile(r"<hypothesis>(?P<hypothesis>.*?)</hypothesis>\s*(?:<kind>(?P<kind>.*?)</kind>\s*)?"

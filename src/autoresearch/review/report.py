@@ -98,6 +98,9 @@ def read_result(path: Path) -> dict:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise input_error(str(path), f"not a readable JSON result: {exc}") from None
+    if isinstance(data, dict) and data.get("schema") == "autoresearch.matrix/1":
+        raise input_error(str(path), "a matrix result (one suite on several targets): compare or view one target "
+                          "at a time (eval --model TARGET --json), or open the page `eval --html FILE` writes")
     if not isinstance(data, dict) or data.get("schema") != EVAL_SCHEMA or not isinstance(data.get("cells"), list):
         raise input_error(str(path), f"not an `autoresearch eval --json` result (schema {EVAL_SCHEMA})")
     return data
@@ -236,6 +239,10 @@ def _error_and_flip_lines(e: dict) -> list[str]:
     if e.get("flips"):
         lines.append("- passing -> failing: " + ", ".join(
             f"{f['input']}/{f['eval']} {f['before']}/{f['runs']} -> {f['after']}/{f['runs']}" for f in e["flips"]))
+    from ..loop.guard import guard_note
+
+    lines += [f"- {guard_note(v)}" for v in (e.get("guards") or {}).values() if "verdict" in v]
+    lines += [f"- holdout on guard {name}: {_pct(rate)}" for name, rate in (e.get("guard_holdout") or {}).items()]
     return lines
 
 
@@ -275,6 +282,12 @@ def counted(n: float, noun: str, plural: str | None = None) -> str:
     return f"{n:g} {noun if n == 1 else plural or noun + 's'}"
 
 
+def _uplift_line(entries: list[dict]) -> str | None:
+    from .uplift import run_uplift_line
+
+    return run_uplift_line(entries)
+
+
 def status_text(run_id: str, entries: list[dict], config: dict, state: str = "") -> str:
     """Whether it runs, best score, experiments, keeps and discards, spend, train beside holdout."""
     if not entries:
@@ -300,6 +313,7 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
         *(f"  {line}" for line in ran_lines(config)),
+        *([f"  uplift: {_uplift_line(entries)}"] if _uplift_line(entries) else []),
     ])
 
 
@@ -689,7 +703,8 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
         if files.best_cells else "<p>The best version's outputs were not stored.</p>"
     failing_section = (f"<h2>Failing outputs of the best version (train)</h2>\n<div id='failing-outputs' "
                        f"class='heavy'>{failing}</div>") if not live else ""
-    return (f"<h1>autoresearch run {esc(run_id)}</h1>\n{_meta(config, entries, state)}\n{stats}\n{warn}\n{findings}\n"
+    uplift = f"<p id='uplift'>{esc(_uplift_line(entries))}</p>" if _uplift_line(entries) else ""
+    return (f"<h1>autoresearch run {esc(run_id)}</h1>\n{_meta(config, entries, state)}\n{stats}\n{uplift}{warn}\n{findings}\n"
             f"<h2>Pass rate over experiments</h2>\n{_chart(entries)}\n<p><small>Lines: the best version's train "
             "and holdout pass rates, as steps. Dots: each candidate's train score on the runs it was evaluated on; "
             "racing stops hopeless candidates after a few runs, so a discarded dot can sit above the line on little "

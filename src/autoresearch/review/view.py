@@ -229,7 +229,21 @@ def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
             f"${data.get('spend', {}).get('cost_usd', 0):.4f}, {data.get('seconds', 0):.1f}s</td></tr></table>"
             f"<p class='stats'><span>overall <b>{overall.get('rate', 0):.1%}</b></span><span>{esc(splits_text)}</span></p>"
             "<h2>Per eval</h2><table id='evals'><tr><th>eval</th><th>all</th><th>train</th><th>holdout</th></tr>"
-            f"{''.join(rows)}</table>")
+            f"{''.join(rows)}</table>{_uplift_html(data.get('uplift'))}")
+
+
+def _uplift_html(uplift: dict | None) -> str:
+    """An `eval --against` result's uplift: per eval and overall, both rates, the difference and the verdict."""
+    if not uplift:
+        return ""
+    esc = html.escape
+    rows = "".join(f"<tr class='uplift-row'><td>{esc(k)}</td><td>{d['with_skill']:.1%}</td><td>{d['without']:.1%}</td>"
+                   f"<td>{100 * d['difference']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]</td>"
+                   f"<td>{esc(d['verdict'])}</td></tr>"
+                   for k, d in [*uplift["evals"].items(), ("overall", uplift["overall"])])
+    versus = "no skill" if uplift["against"] == "none" else uplift["against"]
+    return (f"<h2>Uplift over {esc(versus)}</h2><table id='uplift'><tr><th>eval</th><th>skill</th><th>other</th>"
+            f"<th>difference, points [95%]</th><th>verdict</th></tr>{rows}</table>")
 
 
 def _ran_rows(record: dict) -> str:

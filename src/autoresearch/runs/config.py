@@ -19,6 +19,8 @@ class LoopConfig:
     allow_description: bool = False
     template: str | None = None
     git: bool = False
+    guards: tuple[str, ...] = ()  # guard targets: a keep must not regress on any of them (run --also-on)
+    uplift: bool = False  # measure the no-skill arm with the baseline; the baseline and each keep get their uplift
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,7 +28,8 @@ class LoopConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
-                   tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+                   tuple(data["sections"]), data["allow_description"], data["template"], data["git"],
+                   tuple(data.get("guards", ())), data.get("uplift", False))
 
 
 def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),

@@ -28,7 +28,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "holdout_runs", "concurrency",
               "threshold", "inputs", "evals", "triggers", "distractors", "check_timeout", "check_memory_mb",
-              "allow_outside"}
+              "allow_outside", "targets", "guard_targets"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
               "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces"}
@@ -102,6 +102,8 @@ class Suite:
     distractors: tuple[Path, ...] = ()  # other skill folders installed beside the target in harness runs
     allow_outside: bool = False
     outside: tuple[str, ...] = ()  # files it reads from outside its folder (only with allow_outside)
+    targets: tuple[ModelSpec, ...] = ()  # `eval` measures each of these (a matrix) when no --model is given
+    guard_targets: tuple[ModelSpec, ...] = ()  # `run` keeps a candidate only if none of these regresses
 
     @property
     def holdout_run_count(self) -> int:
@@ -222,6 +224,17 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
                            if k not in ("name", "max_tokens", "temperature", "seed")))
     return ModelSpec(name=name or "sim", max_tokens=max_tokens or max_tokens_default,
                      temperature=1.0 if temperature is None else float(temperature), seed=seed or 0, options=options)
+
+
+def parse_targets(reader: _Reader, data: LocatedDict, key: str) -> tuple[ModelSpec, ...]:
+    """`targets:` or `guard_targets:`: a list of targets, each a name or a mapping as `model:` takes."""
+    raw = data.get(key, [])
+    if not isinstance(raw, list) or not raw and key in data:
+        reader.fail("must be a non-empty list of targets (names such as claude-code:sim, or mappings)",
+                    data.line_of(key), key)
+        return ()
+    specs = [parse_model(value, reader, f"{key}[{i}]", data.line_of(key)) for i, value in enumerate(raw)]
+    return tuple(s for s in specs if s is not None)
 
 
 def _freeze(value: Any) -> Any:
@@ -453,7 +466,9 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     holdout_runs = reader.number(data, "holdout_runs", "", int, 1, 1000)
     concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8
     threshold = reader.number(data, "threshold", "", float, 0, 1)
-    model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or ModelSpec()
+    targets = parse_targets(reader, data, "targets")
+    model = parse_model(data.get("model"), reader, "model", data.line_of("model")) or \
+        (targets[0] if targets else ModelSpec())  # `targets:` without `model:`: run optimises for the first
     judge_model = parse_model(data.get("judge"), reader, "judge", data.line_of("judge"), ROLE_MAX_TOKENS["judge"])
     mutator_model = parse_model(data.get("mutator"), reader, "mutator", data.line_of("mutator"),
                                 ROLE_MAX_TOKENS["mutator"])
@@ -488,8 +503,11 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     suite = Suite(path, skill_path, tuple(inputs), tuple(evals), runs, model, judge_model, mutator_model, concurrency,
                   threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes + reader.warnings),
                   holdout_runs, tuple(triggers), tuple(distractors), allow_outside=reader.allow_outside,
-                  outside=tuple(dict.fromkeys(reader.outside)))
-    return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data,
+                  outside=tuple(dict.fromkeys(reader.outside)), targets=targets,
+                  guard_targets=parse_targets(reader, data, "guard_targets"))
+    if reader.problems:
+        raise InputError(reader.problems)
+    return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data or "targets" in data,
                                                                                         data.line_of("model"))))
 
 

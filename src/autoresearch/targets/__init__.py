@@ -32,6 +32,7 @@ class SkillUnderTest:
     text: str
     folder: Path
     companions: tuple[Path, ...] = ()  # other skill folders installed beside it (distractors)
+    installed: bool = True  # False: the no-skill arm of an uplift measurement (nothing installed, nothing shown)
 
     @cached_property
     def name(self) -> str:

@@ -189,7 +189,7 @@ class HarnessTarget:
                               f"allowed_tools; {self.flavour.name} has {', '.join(self.flavour.tools)}")
         if self.mode not in ("explicit", "implicit"):
             raise input_error("target", f"{self.flavour.name}: mode must be explicit or implicit, got {self.mode!r}")
-        for folder in (skill.folder, *skill.companions):
+        for folder in ((skill.folder,) if skill.installed else ()) + skill.companions:
             check_skill_folder(folder)
 
     def _ensure_server(self):
@@ -207,6 +207,8 @@ class HarnessTarget:
         for other in skill.companions:
             shutil.copytree(other, self.flavour.skill_dir(work, other.name), symlinks=True, ignore=ignore)
         target = self.flavour.skill_dir(work, skill.name)
+        if not skill.installed:  # the no-skill arm: the distractors only, the target skill nowhere
+            return target / "SKILL.md"
         shutil.copytree(skill.folder, target, symlinks=True, ignore=ignore)
         (target / "SKILL.md").write_text(skill.text, encoding="utf-8")
         return target / "SKILL.md"
@@ -242,7 +244,7 @@ class HarnessTarget:
         env = self._environment(root, token)
         if self._agent:
             self._agent.register(token, run)
-        explicit = self.mode == "explicit"
+        explicit = self.mode == "explicit" and skill.installed
         prompt = self.flavour.explicit(skill.name, item.text) if explicit else item.text
         model = self.flavour.sim_model() if self.simulated else self.model
         argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns)

@@ -30,7 +30,8 @@ class ModelTarget:
 
     async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
         started = time.perf_counter()
-        system = skill.text if self.spec.backend == "command" else invoked_skill_prompt(skill)
+        system = "" if not skill.installed else skill.text if self.spec.backend == "command" else \
+            invoked_skill_prompt(skill)
         prompt = item.text + fixture_note(item.fixture_texts())
         completion = await self.model.complete(system, prompt, sample=run)
         return Outcome(completion.text, skill_used=True, usage=completion.usage, cost=completion.cost,
