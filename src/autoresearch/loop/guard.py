@@ -60,14 +60,6 @@ def guard_refusal(verdicts: dict[str, dict] | None, alpha: float) -> str | None:
     return None
 
 
-def guard_note(verdict: dict) -> str:
-    """One guard's figures in a line: verdict, rates, wins and losses, and the evals that fell."""
-    fell = ", ".join(f"{d['eval']} {d['before']}/{d['n']}->{d['after']}/{d['n']}" for d in verdict["evals"])
-    return (f"guard {verdict['target']} {verdict['verdict']}: {verdict['before']:.1%} -> {verdict['after']:.1%} "
-            f"({verdict['wins']} wins, {verdict['losses']} losses, p worse {verdict['p_worse']:.3f})"
-            + (f", fell: {fell}" if fell else ""))
-
-
 class Guards:
     """The guard targets of a run, each with its own models, measuring versions on the same inputs and runs."""
 

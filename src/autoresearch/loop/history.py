@@ -47,7 +47,7 @@ def refusal_counts(entries: list[dict], limit: int = 3) -> list[str]:
 
 def guard_refusals(entries: list[dict], limit: int = 3) -> list[str]:
     """Attempts a guard target refused, newest first: which harness and which evals, for the mutator."""
-    from .guard import guard_note
+    from ..review.report import guard_note
 
     return [f"#{e['id']} on {e['section']} ({e['hypothesis']}): " + "; ".join(
                 guard_note(v) for v in e["guards"].values() if v.get("verdict") == "regressed")
@@ -154,7 +154,7 @@ def attempt_notes(e: dict) -> str:
         shown = ", ".join(f"{f['input']}/{f['eval']} {f['before']}/{f['runs']}->{f['after']}/{f['runs']}"
                           for f in flips[:3])
         notes += f"; broke {shown}" + (f" and {len(flips) - 3} more" if len(flips) > 3 else "")
-    from .guard import guard_note
+    from ..review.report import guard_note
 
     for verdict in (e.get("guards") or {}).values():
         notes += f"; {guard_note(verdict)}" if "verdict" in verdict else ""

@@ -239,7 +239,6 @@ def _error_and_flip_lines(e: dict) -> list[str]:
     if e.get("flips"):
         lines.append("- passing -> failing: " + ", ".join(
             f"{f['input']}/{f['eval']} {f['before']}/{f['runs']} -> {f['after']}/{f['runs']}" for f in e["flips"]))
-    from ..loop.guard import guard_note
 
     lines += [f"- {guard_note(v)}" for v in (e.get("guards") or {}).values() if "verdict" in v]
     lines += [f"- holdout on guard {name}: {_pct(rate)}" for name, rate in (e.get("guard_holdout") or {}).items()]
@@ -721,3 +720,11 @@ def html_report(run_id: str, entries: list[dict], config: dict, files: RunFiles 
     if not entries:
         return _page(f"autoresearch run {run_id}", f"<h1>Run {html.escape(run_id)}</h1><p>No experiments yet.</p>")
     return _page(f"autoresearch run {run_id}", report_body(run_id, entries, config, files, state))
+
+
+def guard_note(verdict: dict) -> str:
+    """One guard's figures in a line: verdict, rates, wins and losses, and the evals that fell."""
+    fell = ", ".join(f"{d['eval']} {d['before']}/{d['n']}->{d['after']}/{d['n']}" for d in verdict["evals"])
+    return (f"guard {verdict['target']} {verdict['verdict']}: {verdict['before']:.1%} -> {verdict['after']:.1%} "
+            f"({verdict['wins']} wins, {verdict['losses']} losses, p worse {verdict['p_worse']:.3f})"
+            + (f", fell: {fell}" if fell else ""))

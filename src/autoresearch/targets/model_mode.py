@@ -86,10 +86,11 @@ def parse_answer(flavour, stdout: str) -> Completion:
             data = json.loads(stdout)
         except ValueError:
             data = None
+        if isinstance(data, dict) and data.get("is_error"):  # e.g. max turns reached: its words are in `errors`
+            words = data.get("result") or "; ".join(map(str, data.get("errors") or [])) or data.get("subtype")
+            raise ModelError(f"claude reported an error: {str(words)[:300]}")
         if not isinstance(data, dict) or "result" not in data:
             raise ModelError(f"claude printed no JSON result: {stdout.strip()[:200]!r}")
-        if data.get("is_error"):
-            raise ModelError(f"claude reported an error: {str(data.get('result'))[:300]}")
         completion = parse_output(stdout)
         stop = data.get("stop_reason")
         return dataclasses.replace(completion, stop_reason=stop if isinstance(stop, str) else "")
