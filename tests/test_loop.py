@@ -197,13 +197,13 @@ def run_decide(rule, candidate_rate, best_rate, runs=8, cells_per_run=40):
 
 
 def test_an_exact_tie_is_no_gain_and_is_discarded():
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6)
+    outcome, _ = run_decide(KeepRule("paired", 0.06), 0.6, 0.6)
     assert outcome.decision == "discard" and outcome.paired.wins == outcome.paired.losses == 0
 
 
 def test_racing_stops_a_losing_candidate_early():
-    raced, raced_calls = run_decide(KeepRule(), 0.4, 0.7)
-    full, full_calls = run_decide(KeepRule(futility=0), 0.4, 0.7)
+    raced, raced_calls = run_decide(KeepRule("paired", 0.06), 0.4, 0.7)
+    full, full_calls = run_decide(KeepRule("paired", 0.06, futility=0), 0.4, 0.7)
     assert raced.decision == full.decision == "discard"
     assert raced.raced and "raced out after" in raced.reason and raced_calls < full_calls / 2
 
@@ -227,7 +227,7 @@ def test_naive_rule_keeps_a_small_raw_edge_that_the_paired_test_discards():
 
 
 def test_a_real_gain_is_kept_after_confirmation():
-    outcome, calls = run_decide(KeepRule(), 0.9, 0.5)
+    outcome, calls = run_decide(KeepRule("paired", 0.06), 0.9, 0.5)
     assert outcome.decision == "keep" and outcome.confirmed and calls == 16 and outcome.paired.p_value < 0.05
 
 

@@ -46,11 +46,16 @@ from .common import (
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Optimise the description on the suite's trigger queries: only the description changes, "
                    "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
-@click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
-              help="paired: exact paired test on outputs, with confirmation and racing; naive: any higher raw score (comparison only).")
+@click.option("--keep-rule", type=click.Choice(["sequential", "paired", "naive"]), default="sequential",
+              show_default=True,
+              help="sequential: anytime-valid paired test on outputs, run by run, stopping as soon as it can; "
+                   "paired: the earlier rule (screen, confirmation, racing); naive: any higher raw score (comparison only).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
-              help="Level a keep must reach on all runs (the screen is at 6x, at most 0.5): about the largest "
-                   "share of no-better candidates that could be kept.")
+              help="The largest share of no-better candidates that may be kept, however long a test runs "
+                   "(paired: the level on all runs; its screen is at 6x, at most 0.5).")
+@click.option("--min-gain", type=click.FloatRange(0.01, 1), default=KeepRule().min_gain, show_default=True,
+              help="The gain (share of cells, 0.1 = 10 points) the sequential rule is tuned to find; after the "
+                   "baseline the run says whether the suite can see it.")
 @click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse a keep when more than this share of the candidate's cells are errors.")
 @click.option("--holdout-gate", is_flag=True,
@@ -74,7 +79,8 @@ from .common import (
 def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
-        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
+        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, min_gain: float,
+        max_errors: float,
         holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
@@ -98,7 +104,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     live = _LiveProgress()
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
-                                                             "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "min_gain", "max_errors", "holdout_gate", "no_confirm", "no_racing",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -117,7 +123,15 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         if _triggers_mode(_with_models(suite, model_name, None, None, False)):
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
-                        holdout_gate)
+                        holdout_gate, min_gain)
+        if keep_rule != "naive":  # before the baseline: a suite that can never keep spends nothing
+            from ..decide.sequential import size_refusal
+            from ..errors import AutoresearchError
+
+            runs = suite.runs if keep_rule == "sequential" or no_confirm else 2 * suite.runs
+            refusal = size_refusal(len(suite.split("train")), runs, alpha)
+            if refusal:
+                raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git)
         run_id = run_id or default_run_id(suite)

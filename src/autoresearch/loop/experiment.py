@@ -117,7 +117,8 @@ class Experiment:
         self.on_progress = on_progress
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
-        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count)  # confirmation set after the baseline
+        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count,  # confirmation set after the baseline
+                                          sequential=config.rule.name == "sequential")
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
@@ -201,16 +202,28 @@ class Experiment:
         self._record(entry, spend, started)
         self.say(f"#0 baseline: train {entry['scores']['train']['rate']:.1%}" + holdout_note(entry))
         profile = entry["profile"]
-        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile)
-        if profile["suggest_runs"]:
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile, self.layout.sequential)
+        if self.layout.sequential:
+            from ..decide.sequential import power_note
+
+            self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule))
+        elif profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
                      f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
                      f"`runs: {profile['suggest_runs']}` in the suite would give the screen that power too")
 
+    def _unselected(self) -> list[int]:
+        """The best's runs that played no part in choosing it (its honest score's), under either rule's layout."""
+        if self.layout.sequential:
+            from ..decide.sequential import block_index
+
+            return self.layout.block(block_index(self.state.keeps, self.state.next_id))[:2 * self.layout.runs]
+        return self.layout.unselected(self.state.keeps)
+
     def stop_reason(self) -> str | None:
         """Why the loop stops before its next experiment, or None to go on."""
-        runs = self.layout.unselected(self.state.keeps)
+        runs = self._unselected()
         measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
         return reason_to_stop(self.config, self.state, [e for e in self.entries if e["id"] >= self.first_id],
                               self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
@@ -218,7 +231,7 @@ class Experiment:
 
     async def confirm_target(self) -> None:
         """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
-        runs = self.layout.unselected(self.state.keeps)
+        runs = self._unselected()
         known = {c.run for c in self.best_result.cells} if self.best_result else set()
         best = self.best_result.rate(runs=[r for r in runs if r in known]) if self.best_result else None
         if best and best.n and best.value >= self.config.target:
@@ -318,8 +331,22 @@ class Experiment:
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
 
-        outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
-                               confirm_runs=self.layout.confirmation)
+        kept_score = self.layout.kept_score
+        if self.layout.sequential:
+            from ..decide.sequential import block_index
+
+            block = self.layout.block(block_index(self.state.keeps, self.state.next_id))
+            kept_score = self.layout.block(block_index(self.state.keeps + 1, self.state.next_id + 1))[:self.layout.runs]
+            outcome = await decide(self.config.rule, [[r] for r in block], candidate_stage, best_stage,
+                                   min_runs=self.layout.runs)
+        else:
+            outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
+                                   confirm_runs=self.layout.confirmation)
+        if not results:  # refused before any of the candidate ran (a suite too small to keep on)
+            entry = new_entry(self.state, **base, decision="refused", reason=outcome.reason, candidate=digest,
+                              refusal="suite size", answer=answer)
+            self._record(entry, spend, started)
+            return entry
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
@@ -332,7 +359,7 @@ class Experiment:
         holdout_test, per_eval_holdout = None, {}
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
-            scores["holdout"] = holdout.rate().to_dict()
+            scores["holdout"] = holdout.rate(by="input").to_dict()
             holdout_test = holdout_tests(self.run, self.entries[0]["skill_after"], self.state.best_sha,
                                          cells_map(holdout.cells), self.config.rule.alpha)
             refusal = holdout_refusal(holdout_test, self.config.rule.holdout_gate)
@@ -342,17 +369,17 @@ class Experiment:
                 self._save(digest, holdout, split="holdout")
                 per_eval_holdout = per_eval(holdout)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
-            fresh = await self._evaluate(candidate_text, self.layout.kept_score, self.train, spend, "fresh runs",
+            fresh = await self._evaluate(candidate_text, kept_score, self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
         self._save(digest, train)  # a discard's outputs too: why it lost
         errors = outcome.errors
-        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.paired.p_value, 6),
+        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.p_value, 6),
                       wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
                       raced=outcome.raced, skill_after=digest if decision == "keep" else self.state.best_sha,
                       candidate=digest, diff=diff, per_eval=per_eval(train), paired_evals=paired_evals,
-                      near_miss=is_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
+                      near_miss=is_near_miss(decision, outcome.p_value, outcome.paired.wins,
                                            outcome.paired.losses, self.config.rule.alpha),
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
@@ -393,7 +420,7 @@ class Experiment:
 
     async def _ensure_best(self) -> None:
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
-                                          self.entries[0].get("profile"))
+                                          self.entries[0].get("profile"), self.config.rule.name == "sequential")
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)

@@ -24,8 +24,15 @@ def _row(name: str, kind: str, rate: Rate, width: int) -> str:
     return f"  {name:<{width}}  {kind:<16} {rate.value:6.1%}  [{lo:4.0%} – {hi:4.0%}]  {rate.passed:>5}/{rate.n:<5}{errors}"
 
 
+def _split_cluster(split: str) -> str:
+    """How a split's interval is clustered: the holdout's is about new inputs (by input), train's about
+    these inputs (by output)."""
+    return "input" if split == "holdout" else "output"
+
+
 def eval_table(suite: Suite, result: EvalResult) -> str:
-    """The per-eval table, then the rate per split and overall, each with its Wilson 95% interval."""
+    """The per-eval table, then the rate per split and overall, each with its 95% interval: by output (these
+    inputs), the holdout's by input (new inputs)."""
     width = max([len(e.id) for e in suite.evals] + [len("overall")])
     lines = [f"  {'eval':<{width}}  {'check':<16} {'pass':>6}  {'95% interval':<15}  {'passed/n'}"]
     per_eval = result.by("eval_id")
@@ -34,7 +41,7 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
     lines.append("")
     for split in ("train", "holdout"):
         if any(s == split for s in result.splits.values()):
-            lines.append(_row(split, "", result.rate(split=split), width))
+            lines.append(_row(split, "", result.rate(split=split, by=_split_cluster(split)), width))
     lines.append(_row("overall", "", result.rate(), width))
     return "\n".join(lines)
 
@@ -115,7 +122,7 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
         "model": suite.model.name,
         "runs": sorted({c.run for c in result.cells}),
         "overall": result.rate().to_dict(),
-        "splits": {s: result.rate(split=s).to_dict() for s in splits},
+        "splits": {s: result.rate(split=s, by=_split_cluster(s)).to_dict() for s in splits},
         "evals": {k: v.to_dict() for k, v in result.by("eval_id").items()},
         "inputs": {k: {"split": result.splits[k], **v.to_dict()} for k, v in result.by("input_id").items()},
         "cells": [{"input": c.input_id, "eval": c.eval_id, "run": c.run, "status": c.status, "reason": c.reason}
@@ -178,7 +185,8 @@ def rate_ci(rate: dict | None) -> str:
     if not rate:
         return "–"
     n = rate["passed"] + rate["failed"]
-    return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}] ({rate['passed']}/{n})"
+    where = " on new inputs" if rate.get("interval_by") == "input" else ""
+    return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}{where}] ({rate['passed']}/{n})"
 
 
 def render_changelog(entries: list[dict], name: str) -> str:
