@@ -315,6 +315,49 @@ async def power_check(trials: int, seed: int) -> dict:
     return out
 
 
+async def trigger_power(trials: int, seed: int) -> dict:
+    """Trigger suites: the runs `import triggers` writes (sized for 80% power at +20 points of recall) against the
+    keeps measured: queries that should trigger at 50% recall, others at 80% correct, +20 on the first."""
+    from autoresearch.decide.sequential import trigger_runs
+
+    print(f"\ntrigger suites at the runs `import triggers` writes: keeps at +20 recall, {trials} trials")
+    out: dict = {}
+    for queries, positive in ((6, 3), (12, 6), (20, 10)):
+        runs = trigger_runs(queries, positive)
+        rng = random.Random(seed)
+
+        def version(gain: float):
+            def cells(run_list):
+                return {(q, "trigger", r): rng.random() < (0.5 + gain if q < positive else 0.8)
+                        for r in run_list for q in range(queries)}
+            return cells
+
+        kept = 0
+        for _ in range(trials):
+            store: dict = {}
+            base = version(0.0)
+
+            async def best(run_list, store=store, base=base):
+                missing = [r for r in run_list if not any(k[2] == r for k in store)]
+                store.update(base(missing))
+                return {k: v for k, v in store.items() if k[2] in run_list}
+
+            cand = version(0.2)
+
+            async def candidate(run_list, cand=cand):
+                return cand(run_list)
+
+            outcome = await decide(KeepRule(), [[r] for r in range(MAX_RUNS_FACTOR * runs)], candidate, best,
+                                   min_runs=runs)
+            kept += outcome.decision == "keep"
+        power = kept / trials
+        out[f"{queries} train queries, {positive} should trigger"] = {"runs": runs, "power_20": round(power, 3),
+                                                                      "se": round(_se(power, trials), 3)}
+        print(f"{queries} train queries ({positive} should trigger): runs {runs}, kept {power:.0%} ±"
+              f"{_se(power, trials):.0%}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=500)
@@ -328,7 +371,8 @@ def main() -> None:
         return {"decisions": await table(args.trials, args.seed),
                 "overnight": await overnight(args.nights, args.seed),
                 "coverage": coverage(args.coverage, args.seed),
-                "power_check": await power_check(args.trials // 2, args.seed)}
+                "power_check": await power_check(args.trials // 2, args.seed),
+                "triggers": await trigger_power(args.trials // 2, args.seed)}
 
     report = asyncio.run(go())
     report["settings"] = {"trials": args.trials, "nights": args.nights, "coverage": args.coverage, "seed": args.seed,

@@ -10,6 +10,8 @@ import time
 import pytest
 from conftest import ROOT
 
+from autoresearch.decide.run_layout import RunLayout
+from autoresearch.decide.sequential import block_index
 from autoresearch.decide.stats import KeepRule, decide
 from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
 from autoresearch.loop.mutation import MutationRefused, Proposal, apply_proposal
@@ -83,11 +85,14 @@ def test_a_kept_version_is_scored_and_stopped_on_runs_that_did_not_select_it(wor
     entries = run.entries()
     keeps = [e for e in entries if e["decision"] == "keep"]
     assert keeps and reason.startswith("target reached") and "confirmed on 16 runs not used to select it" in reason
-    for e in keeps:  # the winner's own 16 runs chose it; its score shown comes from 8 fresh runs after them
-        assert e["runs"] == list(range(16)) and e["scores"]["train_decision"]["rate"] == \
-            pytest.approx(rate_on(run, e["skill_after"], range(16)), abs=1e-6)
-        assert e["scores"]["train"]["rate"] == pytest.approx(rate_on(run, e["skill_after"], range(16, 24)), abs=1e-6)
-    honest = rate_on(run, keeps[-1]["skill_after"], range(16, 32))
+    layout = RunLayout.for_suite(8, 8, sequential=True)
+    for n, e in enumerate(keeps, 1):  # the runs that chose the winner (>= 8); its score: the first 8 of a fresh block
+        assert len(e["runs"]) >= 8 and e["scores"]["train_decision"]["rate"] == \
+            pytest.approx(rate_on(run, e["skill_after"], e["runs"]), abs=1e-6)
+        fresh = layout.block(block_index(n, e["id"] + 1))
+        assert not set(fresh) & set(e["runs"])
+        assert e["scores"]["train"]["rate"] == pytest.approx(rate_on(run, e["skill_after"], fresh[:8]), abs=1e-6)
+    honest = rate_on(run, keeps[-1]["skill_after"], layout.block(block_index(len(keeps), entries[-1]["id"] + 1))[:16])
     assert honest >= 0.5 and f"train pass rate {honest:.1%}" in reason
 
 
@@ -395,7 +400,7 @@ def test_train_up_holdout_down_is_worse_and_the_gate_refuses_it(make_suite, gate
 
 
 def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
-    """Evals that pass and fail together count as fewer checks: candidates past the screen are confirmed on
+    """The paired rule: evals that pass and fail together count as fewer checks: candidates past the screen are confirmed on
     more fresh runs (the runs after the fresh-score blocks), so the keep rule keeps its power."""
     path = workspace / "evals/meeting-notes.yaml"
     text = path.read_text()
@@ -405,8 +410,8 @@ def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
     path.write_text(head + "evals:\n" + twins)
     lines = []
     suite = load_suite(path)
-    run, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=6)), workspace / ".autoresearch",
-                      on_event=lines.append)
+    run, _ = run_loop(suite, LoopConfig(KeepRule("paired", 0.06), budget=Budget(experiments=6)),
+                      workspace / ".autoresearch", on_event=lines.append)
     entries = run.entries()
     profile = entries[0]["profile"]
     assert profile["correlation"] == 1.0 and profile["suggest_runs"] > 16

@@ -165,3 +165,37 @@ def test_run_refuses_a_one_input_two_run_suite_before_the_baseline(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "1 train input x 2 runs" in result.stderr and "`runs: 5`" in result.stderr
     assert "nothing was run" in result.stderr and not (tmp_path / ".autoresearch").exists()
+
+
+def test_the_loop_says_after_the_baseline_what_gain_the_suite_can_see_and_status_prices_a_keep(tmp_path):
+    from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+    from autoresearch.review.report import status_text
+    from autoresearch.suite.suite import load_suite
+
+    shutil.copytree(ROOT / "examples/meeting-notes", tmp_path / "examples/meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    lines = []
+    run, _ = run_loop(load_suite(tmp_path / "evals/meeting-notes.yaml"), LoopConfig(budget=Budget(experiments=4)),
+                      tmp_path / ".autoresearch", on_event=lines.append)
+    assert any(line.startswith("power: with 6 train inputs x 8 runs (up to 48 when undecided)") and "smallest gain"
+               in line for line in lines), lines
+    entries = run.entries()
+    status = status_text(run.id, entries, run.config())
+    assert "per keep: " in status
+    for e in entries[1:]:
+        if e["decision"] != "refused":
+            assert e["scores"]["train"]["interval_by"] == "output"
+        if e["decision"] == "keep":
+            assert e["scores"]["holdout"]["interval_by"] == "input"
+
+
+def test_keep_cost_is_spend_per_keep_and_a_floor_before_the_first():
+    from autoresearch.review.keepcost import keep_cost
+
+    tokens = {"input_tokens": 10, "output_tokens": 0}
+    line = lambda decision, calls: {"decision": decision, "calls": calls, "tokens": tokens, "cost": calls / 100}
+    cost = keep_cost([line("baseline", 80)] + [line("discard", 40)] * 5 + [line("keep", 100)] + [line("discard", 40)])
+    assert cost["per_keep"].calls == 80 + 5 * 40 + 100 + 40 and cost["since_last_keep"] == 1
+    assert cost["next_keep"].calls == 5 * 40 + 100 + 40 and abs(cost["next_keep"].dollars - 3.4) < 1e-9
+    none = keep_cost([line("baseline", 80)] + [line("discard", 40)] * 9)
+    assert none["per_keep"] is None and none["at_least"] and none["next_keep"].calls == 40 * 3

@@ -15,6 +15,7 @@ MAX_RUNS_FACTOR x the suite's runs. 1/max exp(L) is an anytime-valid p-value.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
@@ -163,35 +164,44 @@ class Power:
     def max_outputs(self) -> int:
         return self.inputs * self.runs * MAX_RUNS_FACTOR
 
-    def power(self, gain: float) -> float:
-        """Approximate chance of a keep at a true gain `gain` (normal approximation of L at the test's end)."""
+    def power(self, gain: float, paths: int = 400) -> float:
+        """Approximate chance of a keep at a true gain `gain`: the e-process simulated run by run with normal
+        increments (its mean and spread at that gain), with the rule's keep and futility bounds; seeded."""
         lam = bet(self.variance, self.evals, self.min_gain)
         mu = gain * self.evals
-        drift = lam * mu - lam * lam * (max(self.variance, MIN_VARIANCE * self.evals) + mu * mu) / 2
-        spread = lam * math.sqrt(max(self.variance, MIN_VARIANCE * self.evals))
-        n = self.max_outputs
-        return _phi((n * drift - math.log(1 / self.alpha)) / (spread * math.sqrt(n)))
+        variance = max(self.variance, MIN_VARIANCE * self.evals)
+        drift = self.inputs * (lam * mu - lam * lam * (variance + mu * mu) / 2)
+        spread = lam * math.sqrt(variance * self.inputs)
+        keep, floor = math.log(1 / self.alpha), math.log(FUTILITY)
+        rng = random.Random(0)
+        kept = 0
+        for _ in range(paths):
+            log_e = 0.0
+            for run in range(1, MAX_RUNS_FACTOR * self.runs + 1):
+                log_e += rng.gauss(drift, spread)
+                if log_e <= floor:
+                    break
+                if run >= self.runs and log_e >= keep:
+                    kept += 1
+                    break
+        return kept / paths
 
     def detectable(self) -> float | None:
         """The smallest gain (points of pass rate) kept with DESIGN_POWER, or None when none up to 100 points is."""
         if self.power(1.0) < DESIGN_POWER:
             return None
         low, high = 0.0, 1.0
-        for _ in range(40):
+        for _ in range(12):
             mid = (low + high) / 2
             low, high = (mid, high) if self.power(mid) < DESIGN_POWER else (low, mid)
         return high
 
-    def runs_for(self, gain: float, limit: int = 64) -> int | None:
-        """The fewest suite runs that detect `gain` with DESIGN_POWER (None above `limit`)."""
+    def runs_for(self, gain: float, limit: int = 64, power: float = DESIGN_POWER) -> int | None:
+        """The fewest suite runs that detect `gain` with `power` (None above `limit`)."""
         for runs in range(1, limit + 1):
-            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain).power(gain) >= DESIGN_POWER:
+            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain).power(gain) >= power:
                 return runs
         return None
-
-
-def _phi(x: float) -> float:
-    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
 def smallest_suite(alpha: float) -> int:
@@ -231,3 +241,14 @@ def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> str:
     more = power.runs_for(rule.min_gain)
     fix = f"`runs: {more}` in the suite would see it" if more else "more train inputs are needed to see it"
     return f"{head}: underpowered for the asked {rule.min_gain * 100:.0f} points (--min-gain); {fix}"
+
+
+TRIGGER_GAIN, TRIGGER_POWER = 0.20, 0.80  # what a trigger suite's runs are sized for: +20 points of recall
+
+
+def trigger_runs(train_queries: int, should_trigger: int, rule: KeepRule = KeepRule()) -> int:
+    """Runs per query that give the sequential rule TRIGGER_POWER at +20 points of recall on the train
+    queries that should trigger (a query is one output, one eval; its rate at 50%, the most spread)."""
+    gain = TRIGGER_GAIN * should_trigger / max(1, train_queries)  # recall is part of the train pass rate
+    power = Power(max(1, train_queries), 1, 1, 2 * 0.25, rule.alpha, rule.min_gain)
+    return max(3, power.runs_for(gain, power=TRIGGER_POWER) or 64)

@@ -14,6 +14,7 @@ from ..decide.stats import Rate
 from ..evaluate.runner import EvalResult
 from ..runs.journal import best_entry
 from ..suite.suite import Suite
+from .keepcost import keep_cost_text
 
 EVAL_SCHEMA = "autoresearch.eval/1"
 
@@ -305,6 +306,7 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"{', on runs not used to select it' if best is not base else ''})",
         f"  holdout: baseline {rate_ci(base['scores'].get('holdout'))} -> best {rate_ci(best['scores'].get('holdout'))}",
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
+        *([f"  {keep_cost_text(entries)}"] if keep_cost_text(entries) else []),
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
     ])
@@ -642,7 +644,9 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
              f"<span>holdout {rate_ci(base['scores'].get('holdout'))} → <b>{rate_ci(best['scores'].get('holdout'))}</b></span>"
              f"<span>{len(entries) - 1} experiments: {counts['keep']} kept, {counts['discard']} discarded, "
              f"{counts['refused']} refused</span><span>{sum(e['calls'] for e in entries)} calls, "
-             f"${sum(e['cost'] for e in entries):.4f}</span></p>")
+             f"${sum(e['cost'] for e in entries):.4f}</span>"
+             + (f"<span class='keep-cost'>{esc(keep_cost_text(entries) or '')}</span>" if len(entries) > 1 else "")
+             + "</p>")
     base_holdout, best_holdout = base["scores"].get("holdout"), best["scores"].get("holdout")
     warn = ""
     if base_holdout and best_holdout and best_holdout["rate"] < base_holdout["rate"]:
