@@ -199,3 +199,28 @@ def test_keep_cost_is_spend_per_keep_and_a_floor_before_the_first():
     assert cost["next_keep"].calls == 5 * 40 + 100 + 40 and abs(cost["next_keep"].dollars - 3.4) < 1e-9
     none = keep_cost([line("baseline", 80)] + [line("discard", 40)] * 9)
     assert none["per_keep"] is None and none["at_least"] and none["next_keep"].calls == 40 * 3
+
+
+def test_candidates_in_parallel_keep_at_most_one_per_round_the_strongest(tmp_path):
+    from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+    from autoresearch.suite.suite import load_suite
+
+    shutil.copytree(ROOT / "examples/meeting-notes", tmp_path / "examples/meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    run, reason = run_loop(load_suite(tmp_path / "evals/meeting-notes.yaml"),
+                           LoopConfig(parallel=3, budget=Budget(experiments=9)), tmp_path / ".autoresearch",
+                           on_event=lambda line: None)
+    entries = run.entries()
+    assert reason.startswith("budget spent") and [e["id"] for e in entries] == list(range(10))
+    rounds = [entries[1 + 3 * k:4 + 3 * k] for k in range(3)]
+    vetoed = 0
+    for members in rounds:
+        assert len({e["section"] for e in members}) == 3  # three different sections at once
+        assert len({e["parent"] for e in members}) == 1  # all tested against the same best
+        keeps = [e for e in members if e["decision"] == "keep"]
+        assert len(keeps) <= 1
+        passed = [e for e in members if "a stronger candidate of the same round was kept" in e["reason"]]
+        vetoed += len(passed)
+        assert not passed or (keeps and all(keeps[0]["p_value"] <= e["p_value"] for e in passed))
+    assert vetoed  # the sim's proposals pass often: the veto was exercised
+    assert run.config()["config"]["parallel"] == 3

@@ -62,6 +62,9 @@ from .common import (
               help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
 @click.option("--no-racing", is_flag=True, help="Evaluate every candidate on all runs, however hopeless.")
+@click.option("--parallel", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Candidates evaluated at once, each on its own section and with its own test against the same "
+                   "best; at most one is kept per round (the strongest).")
 @click.option("--template", type=click.Path(dir_okay=False, exists=True), help="Your own jinja2 mutator prompt.")
 @click.option("--git", "use_git", is_flag=True, help="Commit each keep on a branch autoresearch/<tag>.")
 @click.option("--tag", help="Branch tag for --git (default: the run id).")
@@ -81,7 +84,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
         sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, min_gain: float,
         max_errors: float,
-        holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        holdout_gate: bool, no_confirm: bool, no_racing: bool, parallel: int, template: str | None, use_git: bool,
+        tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
@@ -105,6 +109,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
                                                              "min_gain", "max_errors", "holdout_gate", "no_confirm", "no_racing",
+                                                             "parallel",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -133,7 +138,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             if refusal:
                 raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git)
+                            use_git, parallel)
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -126,6 +127,7 @@ class Experiment:
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
         self.entries: list[dict] = []  # the journal as last read: no one else writes it while we hold the run's lock
         self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
+        self.round_block: int | None = None  # in a round of candidates in parallel: the block all are tested on
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -144,6 +146,14 @@ class Experiment:
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
+        async with self._best_lock:  # candidates in parallel share the best: each of its runs is measured once
+            return await self._best_cells_now(runs, spend)
+
+    @functools.cached_property
+    def _best_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    async def _best_cells_now(self, runs: list[int], spend: Spend) -> dict:
         assert self.best_result is not None
         known = {c.run for c in self.best_result.cells}
         missing = [r for r in runs if r not in known]
@@ -284,6 +294,61 @@ class Experiment:
             return entry
         return await self.attempt(plan, proposal, spend, started, answer=completion.text)
 
+    async def step_round(self, size: int) -> list[dict]:
+        """A round of candidates in parallel: `size` proposals on different sections, asked for and evaluated at
+        once against the same best, each with its own test; at most one is kept (rounds.py)."""
+        from ..decide.rounds import Round, round_sections
+        from ..decide.sequential import block_index
+
+        started = time.perf_counter()
+        first = self.plan()
+        failures = Counter({f["id"]: f["failed"] for f in first.failures})
+        doc = first.doc
+
+        def choose(left, counts, history):
+            return choose_section(doc, self.suite, counts, left, history, self.state.next_id)
+
+        sections = round_sections(first.section, first.candidates, failures, list(self.state.history), size, choose)
+        plans = [first] + [self.plan(section) for section in sections[1:]]
+        prompts = [mutation_prompt(p.doc, p.section, p.failures, p.outputs, p.tried, self.config.template, p.refusals,
+                                   p.near_misses) for p in plans]
+        self.on_progress(Progress(self.state.next_id, "mutator", detail=f"proposing {len(plans)} changes at once"))
+        answers = await asyncio.gather(*(self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id + j)
+                                         for j, prompt in enumerate(prompts)), return_exceptions=True)
+        entries, attempts = [], []
+        for plan, answer in zip(plans, answers):
+            spend = Spend()
+            if isinstance(answer, AutoresearchError):
+                entry = new_entry(self.state, **self._base(plan), decision="error", reason=f"mutator model error: {answer}")
+                self._record(entry, spend, started)
+                entries.append(entry)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            spend.record(answer)
+            try:
+                attempts.append((plan, parse_proposal(answer.text), spend, answer.text))
+            except MutationRefused as exc:
+                entry = new_entry(self.state, **self._base(plan), decision="refused", reason=str(exc),
+                                  refusal=exc.refusal, answer=answer.text, stop_reason=answer.stop_reason)
+                self._record(entry, spend, started)
+                entries.append(entry)
+        barrier = Round(len(attempts))
+        self.round_block = block_index(self.state.keeps, self.state.next_id)
+
+        async def one(slot: int, plan: Plan, proposal: Proposal, spend: Spend, text: str) -> dict:
+            try:
+                return await self.attempt(plan, proposal, spend, started, text,
+                                          gate=lambda outcome: barrier.gate(slot, outcome))
+            finally:
+                barrier.done(slot)
+
+        try:
+            decided = await asyncio.gather(*(one(j, *a) for j, a in enumerate(attempts)))
+        finally:
+            self.round_block = None
+        return entries + sorted(decided, key=lambda e: e["id"])
+
     def _base(self, plan: Plan, proposal: Proposal | None = None) -> dict:
         base = dict(parent=self.state.best_sha, section=plan.section,
                     target_eval=plan.failures[0]["id"] if plan.failures else "",
@@ -295,10 +360,11 @@ class Experiment:
         return base
 
     async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
-                      started: float | None = None, answer: str = "") -> dict:
+                      started: float | None = None, answer: str = "", gate=None) -> dict:
         """Guard, race and decide one proposal for `plan.section`, log it, and update the target on a keep.
 
-        The headless loop and `autoresearch try` (the agent as mutator) both come through here.
+        The headless loop and `autoresearch try` (the agent as mutator) both come through here. `gate`: in a
+        round of candidates in parallel (rounds.py), awaited with the outcome; a reason it returns vetoes a keep.
         """
         started = time.perf_counter() if started is None else started
         spend = spend or Spend()
@@ -331,12 +397,11 @@ class Experiment:
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
 
-        kept_score = self.layout.kept_score
         if self.layout.sequential:
             from ..decide.sequential import block_index
 
-            block = self.layout.block(block_index(self.state.keeps, self.state.next_id))
-            kept_score = self.layout.block(block_index(self.state.keeps + 1, self.state.next_id + 1))[:self.layout.runs]
+            block = self.layout.block(self.round_block if self.round_block is not None
+                                      else block_index(self.state.keeps, self.state.next_id))
             outcome = await decide(self.config.rule, [[r] for r in block], candidate_stage, best_stage,
                                    min_runs=self.layout.runs)
         else:
@@ -347,12 +412,15 @@ class Experiment:
                               refusal="suite size", answer=answer)
             self._record(entry, spend, started)
             return entry
+        veto = await gate(outcome) if gate else None
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
         best_same = self.best_result.select(runs=outcome.candidate_runs)
         diff = section_diff(section_text(doc, section), section_text(candidate, section), section)
         decision, reason = outcome.decision, outcome.reason
+        if veto and decision == "keep":
+            decision, reason = "discard", f"{veto}; its own test: {reason}"
         scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
@@ -369,6 +437,12 @@ class Experiment:
                 self._save(digest, holdout, split="holdout")
                 per_eval_holdout = per_eval(holdout)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
+            kept_score = self.layout.kept_score
+            if self.layout.sequential:  # the first runs of the block the next attempt tests on
+                from ..decide.sequential import block_index
+
+                kept_score = self.layout.block(block_index(self.state.keeps + 1, self.state.next_id + 1))[
+                    :self.layout.runs]
             fresh = await self._evaluate(candidate_text, kept_score, self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
@@ -462,8 +536,8 @@ class Experiment:
             if reason:
                 self.say(f"stopped: {reason}")
                 return reason
-            entry = await self.step()
-            self.say(event_line(entry))
+            for entry in await self.step_round(self.config.parallel) if self.config.parallel > 1 else [await self.step()]:
+                self.say(event_line(entry))
 
     def _record_changes(self) -> None:
         """Save the options changed on resume into run.json (config in force, and a dated list of changes)."""

@@ -19,6 +19,7 @@ class LoopConfig:
     allow_description: bool = False
     template: str | None = None
     git: bool = False
+    parallel: int = 1  # candidates evaluated at once, on different sections; at most one kept per round
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -26,7 +27,8 @@ class LoopConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
-                   tuple(data["sections"]), data["allow_description"], data["template"], data["git"])
+                   tuple(data["sections"]), data["allow_description"], data["template"], data["git"],
+                   data.get("parallel", 1))
 
 
 def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),
