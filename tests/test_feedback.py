@@ -405,7 +405,7 @@ def test_unknown_models_cost_nothing_unless_priced_and_the_preview_says_so(make_
 
 def test_after_a_discard_the_loop_tries_other_sections_for_the_same_failing_eval(meeting):
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
-    run, _ = run_loop(suite, LoopConfig(rule=KeepRule(alpha=1e-12), plateau=12), meeting / ".autoresearch",
+    run, _ = run_loop(suite, LoopConfig(rule=KeepRule("paired", alpha=1e-12), plateau=12), meeting / ".autoresearch",
                       on_event=lambda line: None)
     entries = run.entries()
     assert all(e["decision"] != "keep" for e in entries)  # one failing eval leads throughout

@@ -135,8 +135,10 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
 
             runs = suite.runs if keep_rule == "sequential" or no_confirm else 2 * suite.runs
             refusal = size_refusal(len(suite.split("train")), runs, alpha)
-            if refusal:
+            if refusal and not (baseline_only or estimate_only):
                 raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
+            if refusal:  # the baseline alone may still be measured; `try` will refuse every attempt
+                click.echo(f"warning: {suite_file}: {refusal}", err=True)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
                             use_git, parallel)
         run_id = run_id or default_run_id(suite)

@@ -133,7 +133,8 @@ class Experiment:
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
                         detail: str = "") -> EvalResult:
         experiment = getattr(getattr(self, "state", None), "next_id", 0)
-        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.screen)
+        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.block(0)
+                      if stage == "testing" else self.layout.screen)
 
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
@@ -513,9 +514,12 @@ class Experiment:
         if previewable(self.suite.model):
             text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
             cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
-            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
-                     "that (screen and confirmation), less when raced, up to three times when the evals of one output are "
-                     "correlated (a longer confirmation); the baseline adds the holdout inputs")
+            how = ("about one on average (0.6-1.4 for a candidate no better, 1.2-3 for a winner with the best's extra "
+                   "runs, up to 6 when undecided; bench/decisions.py)" if self.layout.sequential else
+                   "up to about twice that (screen and confirmation), less when raced, up to three times when the evals "
+                   "of one output are correlated (a longer confirmation)")
+            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes {how}; the baseline "
+                     "adds the holdout inputs")
         if not entries:
             self.pending.merge(self.inflight.reclaim(0))
             await self.baseline()
