@@ -129,6 +129,11 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
                         holdout_gate, min_gain)
+        config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
+                            use_git, parallel)
+        run_id = run_id or default_run_id(suite)
+        preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
+        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         if keep_rule != "naive":  # before the baseline: a suite that can never keep spends nothing
             from ..decide.sequential import size_refusal
             from ..errors import AutoresearchError
@@ -139,11 +144,6 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
             if refusal:  # the baseline alone may still be measured; `try` will refuse every attempt
                 click.echo(f"warning: {suite_file}: {refusal}", err=True)
-        config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git, parallel)
-        run_id = run_id or default_run_id(suite)
-        preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
-        suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
         models = _open_models(suite, no_cache)
