@@ -44,6 +44,9 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
         if any(s == split for s in result.splits.values()):
             lines.append(_row(split, "", result.rate(split=split, by=_split_cluster(split)), width))
     lines.append(_row("overall", "", result.rate(), width))
+    lines.append("  intervals count an output's evals as one cluster (they pass and fail together)"
+                 + ("; the holdout's is about new inputs (clustered by input)" if "holdout" in result.splits.values()
+                    else ""))
     return "\n".join(lines)
 
 
