@@ -243,7 +243,7 @@ def test_streaming_replies_work_with_the_sdk(server):
 
 def test_dollar_budget_stops_a_paid_run(server, make_suite, tmp_path):
     server.reply = lambda body: "a short note"  # fails the summary eval, so only the budget can stop the run
-    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 2\nmodel: anthropic:claude-fake-1"))
+    path = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5\nmodel: anthropic:claude-fake-1"))
     result = CliRunner().invoke(main, ["run", str(path), "--max-dollars", "0.0005", "--runs-dir",
                                        str(tmp_path / "runs"), "--no-cache", "--run-id", "paid"])
     assert result.exit_code == 0, result.output

@@ -405,7 +405,7 @@ def test_unknown_models_cost_nothing_unless_priced_and_the_preview_says_so(make_
 
 def test_after_a_discard_the_loop_tries_other_sections_for_the_same_failing_eval(meeting):
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
-    run, _ = run_loop(suite, LoopConfig(rule=KeepRule(alpha=1e-12), plateau=12), meeting / ".autoresearch",
+    run, _ = run_loop(suite, LoopConfig(rule=KeepRule("paired", alpha=1e-12), plateau=12), meeting / ".autoresearch",
                       on_event=lambda line: None)
     entries = run.entries()
     assert all(e["decision"] != "keep" for e in entries)  # one failing eval leads throughout
@@ -467,7 +467,8 @@ def test_holdout_runs_and_every_printed_holdout_rate_has_its_interval(make_suite
     shown = cli("run", path, "--baseline-only", "--run-id", "h")
     holdout = RunDir.find("h", tmp_path / ".autoresearch").entries()[0]["scores"]["holdout"]
     assert holdout["passed"] + holdout["failed"] == 6
-    rate = f"{holdout['rate']:.1%} [{holdout['low']:.0%}–{holdout['high']:.0%}] ({holdout['passed']}/6)"
+    assert holdout["interval_by"] == "input"  # a holdout rate is about new inputs, and says so
+    rate = f"{holdout['rate']:.1%} [{holdout['low']:.0%}–{holdout['high']:.0%} on new inputs] ({holdout['passed']}/6)"
     assert f"holdout {rate}" in shown.output  # the event line
     assert f"baseline {rate}" in cli("status", "h").output
     assert f"holdout {rate}" in cli("next", "h").output

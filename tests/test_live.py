@@ -19,7 +19,7 @@ from autoresearch.runs.journal import RunDir
 
 CLI = [sys.executable, "-m", "autoresearch"]
 
-SLOW_SUITE = BASIC_SUITE.replace("runs: 2\n", "model: {name: sim, latency: LATENCY}\nruns: 4\nconcurrency: 1\n")
+SLOW_SUITE = BASIC_SUITE.replace("runs: 2\n", "model: {name: sim, latency: LATENCY}\nruns: 5\nconcurrency: 1\n")
 
 
 def slow(make_suite, latency: float):
@@ -67,7 +67,7 @@ def test_run_on_a_terminal_shows_progress_updating_during_the_baseline(make_suit
     assert proc.returncode == 0, text
     frames = [f for f in text.split("\r") if "#0 baseline train" in f]
     counts = {f.split("#0 baseline train ")[1].split()[0] for f in frames}
-    assert {"1/4", "2/4", "3/4", "4/4"} <= counts, text  # the line is redrawn in place as the baseline goes
+    assert {"1/5", "2/5", "3/5", "4/5", "5/5"} <= counts, text  # the line is redrawn in place as the baseline goes
     assert "\x1b[2K" in text and "#0 baseline holdout" in text
     assert "#0 baseline: train" in text  # the event line is printed above the progress line
 

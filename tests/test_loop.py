@@ -10,6 +10,8 @@ import time
 import pytest
 from conftest import ROOT
 
+from autoresearch.decide.run_layout import RunLayout
+from autoresearch.decide.sequential import block_index
 from autoresearch.decide.stats import KeepRule, decide
 from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
 from autoresearch.loop.mutation import MutationRefused, Proposal, apply_proposal
@@ -83,11 +85,14 @@ def test_a_kept_version_is_scored_and_stopped_on_runs_that_did_not_select_it(wor
     entries = run.entries()
     keeps = [e for e in entries if e["decision"] == "keep"]
     assert keeps and reason.startswith("target reached") and "confirmed on 16 runs not used to select it" in reason
-    for e in keeps:  # the winner's own 16 runs chose it; its score shown comes from 8 fresh runs after them
-        assert e["runs"] == list(range(16)) and e["scores"]["train_decision"]["rate"] == \
-            pytest.approx(rate_on(run, e["skill_after"], range(16)), abs=1e-6)
-        assert e["scores"]["train"]["rate"] == pytest.approx(rate_on(run, e["skill_after"], range(16, 24)), abs=1e-6)
-    honest = rate_on(run, keeps[-1]["skill_after"], range(16, 32))
+    layout = RunLayout.for_suite(8, 8, sequential=True)
+    for n, e in enumerate(keeps, 1):  # the runs that chose the winner (>= 8); its score: the first 8 of a fresh block
+        assert len(e["runs"]) >= 8 and e["scores"]["train_decision"]["rate"] == \
+            pytest.approx(rate_on(run, e["skill_after"], e["runs"]), abs=1e-6)
+        fresh = layout.block(block_index(n, e["id"] + 1))
+        assert not set(fresh) & set(e["runs"])
+        assert e["scores"]["train"]["rate"] == pytest.approx(rate_on(run, e["skill_after"], fresh[:8]), abs=1e-6)
+    honest = rate_on(run, keeps[-1]["skill_after"], layout.block(block_index(len(keeps), entries[-1]["id"] + 1))[:16])
     assert honest >= 0.5 and f"train pass rate {honest:.1%}" in reason
 
 
@@ -197,13 +202,13 @@ def run_decide(rule, candidate_rate, best_rate, runs=8, cells_per_run=40):
 
 
 def test_an_exact_tie_is_no_gain_and_is_discarded():
-    outcome, _ = run_decide(KeepRule(), 0.6, 0.6)
+    outcome, _ = run_decide(KeepRule("paired", 0.06), 0.6, 0.6)
     assert outcome.decision == "discard" and outcome.paired.wins == outcome.paired.losses == 0
 
 
 def test_racing_stops_a_losing_candidate_early():
-    raced, raced_calls = run_decide(KeepRule(), 0.4, 0.7)
-    full, full_calls = run_decide(KeepRule(futility=0), 0.4, 0.7)
+    raced, raced_calls = run_decide(KeepRule("paired", 0.06), 0.4, 0.7)
+    full, full_calls = run_decide(KeepRule("paired", 0.06, futility=0), 0.4, 0.7)
     assert raced.decision == full.decision == "discard"
     assert raced.raced and "raced out after" in raced.reason and raced_calls < full_calls / 2
 
@@ -227,7 +232,7 @@ def test_naive_rule_keeps_a_small_raw_edge_that_the_paired_test_discards():
 
 
 def test_a_real_gain_is_kept_after_confirmation():
-    outcome, calls = run_decide(KeepRule(), 0.9, 0.5)
+    outcome, calls = run_decide(KeepRule("paired", 0.06), 0.9, 0.5)
     assert outcome.decision == "keep" and outcome.confirmed and calls == 16 and outcome.paired.p_value < 0.05
 
 
@@ -395,7 +400,7 @@ def test_train_up_holdout_down_is_worse_and_the_gate_refuses_it(make_suite, gate
 
 
 def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
-    """Evals that pass and fail together count as fewer checks: candidates past the screen are confirmed on
+    """The paired rule: evals that pass and fail together count as fewer checks: candidates past the screen are confirmed on
     more fresh runs (the runs after the fresh-score blocks), so the keep rule keeps its power."""
     path = workspace / "evals/meeting-notes.yaml"
     text = path.read_text()
@@ -405,8 +410,8 @@ def test_correlated_evals_lengthen_the_confirmation_of_a_candidate(workspace):
     path.write_text(head + "evals:\n" + twins)
     lines = []
     suite = load_suite(path)
-    run, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=6)), workspace / ".autoresearch",
-                      on_event=lines.append)
+    run, _ = run_loop(suite, LoopConfig(KeepRule("paired", 0.06), budget=Budget(experiments=6)),
+                      workspace / ".autoresearch", on_event=lines.append)
     entries = run.entries()
     profile = entries[0]["profile"]
     assert profile["correlation"] == 1.0 and profile["suggest_runs"] > 16

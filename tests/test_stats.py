@@ -70,7 +70,7 @@ def test_correlated_outputs_count_once_the_old_cell_test_kept_this():
     paired = pair(cand, best)
     assert (paired.wins, paired.losses) == (50, 25) and sign_test(50, 25) < 0.005
     assert paired.p_value == pytest.approx(brute_force([5] * 10 + [-5] * 5))
-    outcome = asyncio.run(decide(KeepRule(confirm=False), [[0]], lambda runs: _done(cand), lambda runs: _done(best)))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06, confirm=False), [[0]], lambda runs: _done(cand), lambda runs: _done(best)))
     assert outcome.decision == "discard" and "not significant" in outcome.reason
 
 
@@ -94,7 +94,7 @@ def test_a_gain_that_collapses_one_eval_is_refused_and_names_it():
     assert pair(cand, best).p_value < 1e-6  # the total alone says keep
     drops = eval_drops(cand, best, 0.08)
     assert [(d.eval_id, d.before, d.after, d.n) for d in drops] == [("e0", 43, 2, 80)]
-    outcome = asyncio.run(decide(KeepRule(confirm=False), [[0]], lambda runs: _done(cand), lambda runs: _done(best)))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06, confirm=False), [[0]], lambda runs: _done(cand), lambda runs: _done(best)))
     assert outcome.decision == "discard" and "'e0' fell 43/80 -> 2/80" in outcome.reason
     assert outcome.drops[0].eval_id == "e0"
     assert {"input": 1, "eval": "e0", "before": 8, "after": 0, "runs": 8} in outcome.flips
@@ -126,14 +126,14 @@ def test_errors_above_the_bound_or_beyond_the_best_forbid_a_keep():
     good = {(i, f"e{e}", 0): True for i in range(40) for e in range(5)}
     best = {(i, f"e{e}", 0): e < 2 for i in range(40) for e in range(5)}  # the candidate is far better...
     broken = good | {(i, "e0", 0): None for i in range(12)}  # ...but 12 of 200 cells are errors (6%)
-    outcome = asyncio.run(decide(KeepRule(confirm=False), [[0]], lambda runs: _done(broken), lambda runs: _done(best)))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06, confirm=False), [[0]], lambda runs: _done(broken), lambda runs: _done(best)))
     assert outcome.decision == "discard" and "12 of 200 candidate cells are errors (best: 0)" in outcome.reason
     assert (outcome.errors.candidate, outcome.errors.best) == (12, 0)
     some = good | {(i, "e0", 0): None for i in range(8)}  # 4%: under the bound, but 8 vs 0 beyond noise
-    outcome = asyncio.run(decide(KeepRule(confirm=False), [[0]], lambda runs: _done(some), lambda runs: _done(best)))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06, confirm=False), [[0]], lambda runs: _done(some), lambda runs: _done(best)))
     assert outcome.decision == "discard" and "more errors than the best beyond noise: 8 vs 0" in outcome.reason
     few = good | {(0, "e0", 0): None}
-    outcome = asyncio.run(decide(KeepRule(confirm=False), [[0]], lambda runs: _done(few), lambda runs: _done(best)))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06, confirm=False), [[0]], lambda runs: _done(few), lambda runs: _done(best)))
     assert outcome.decision == "keep" and outcome.errors.candidate == 1
 
 
@@ -141,7 +141,7 @@ def test_racing_never_stops_before_run_3():
     hopeless = {(i, "e", r): False for i in range(20) for r in range(8)}
     perfect = {(i, "e", r): True for i in range(20) for r in range(8)}
     pick = lambda data: lambda runs: _done({k: v for k, v in data.items() if k[2] in runs})
-    outcome = asyncio.run(decide(KeepRule(), [[r] for r in range(8)], pick(hopeless), pick(perfect),
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06), [[r] for r in range(8)], pick(hopeless), pick(perfect),
                                  confirm_runs=list(range(8, 16))))
     assert outcome.raced and outcome.candidate_runs == (0, 1, 2) and "raced out after 3 of 8" in outcome.reason
 
@@ -216,7 +216,7 @@ def test_the_screen_is_lenient_and_the_confirmation_decides():
     async def other(runs):
         return best if runs == [0] else tied
 
-    outcome = asyncio.run(decide(KeepRule(), [[0]], candidate, other, confirm_runs=[1]))
+    outcome = asyncio.run(decide(KeepRule("paired", 0.06), [[0]], candidate, other, confirm_runs=[1]))
     assert 0.06 < pair(screen, best).p_value < 0.36
     assert outcome.candidate_runs == (0, 1) and outcome.decision == "discard"
     assert "did not replicate" in outcome.reason

@@ -401,7 +401,7 @@ def test_the_packaged_mutator_template_passes_the_template_check(make_suite, tmp
     default = resources.files("autoresearch").joinpath("templates/mutate.md.j2")
     copy = tmp_path / "mine.j2"
     copy.write_text(default.read_text())  # a copy of ours is never refused
-    result = cli("run", make_suite(LOOP_SUITE), "--template", copy, "--run-id", "c", "--runs-dir", tmp_path / "runs",
+    result = cli("run", make_suite(LOOP_SUITE.replace("runs: 2", "runs: 5")), "--template", copy, "--run-id", "c", "--runs-dir", tmp_path / "runs",
                  "--max-experiments", "1")
     assert result.exit_code == 0, result.output
 
@@ -458,8 +458,8 @@ def test_calls_of_an_attempt_killed_mid_way_are_charged_after_resume(make_suite,
     killer = tmp_path / "killer.py"
     killer.write_text(KILLER_CLI)
     log = tmp_path / "calls.log"
-    model = f"command:{sys.executable} {killer} {log} 9"
-    path = make_suite(BASIC_SUITE.replace("runs: 2", f"runs: 2\nmodel: {{name: '{model}', concurrency: 1}}"))
+    model = f"command:{sys.executable} {killer} {log} 13"  # 10 baseline calls, the mutator, a candidate's run
+    path = make_suite(BASIC_SUITE.replace("runs: 2", f"runs: 5\nmodel: {{name: '{model}', concurrency: 1}}"))
     runs = tmp_path / "runs"
     first = _run_cli(tmp_path, "run", path, "--run-id", "k", "--runs-dir", runs, "--max-calls", "30", "--no-cache",
                      "--plateau", "100")

@@ -85,7 +85,7 @@ class _LiveProgress:
     def progress(self, p: Any) -> None:
         from ..loop.experiment import progress_line
 
-        racing = p.stage in ("screening", "confirmation")
+        racing = p.stage in ("screening", "confirmation", "testing")
         stage = (p.experiment, p.stage, "" if racing else p.detail)
         if not self.tty:
             if stage != self.stage:

@@ -62,11 +62,16 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Optimise the description on the suite's trigger queries: only the description changes, "
                    "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
-@click.option("--keep-rule", type=click.Choice(["paired", "naive"]), default="paired", show_default=True,
-              help="paired: exact paired test on outputs, with confirmation and racing; naive: any higher raw score (comparison only).")
+@click.option("--keep-rule", type=click.Choice(["sequential", "paired", "naive"]), default="sequential",
+              show_default=True,
+              help="sequential: anytime-valid paired test on outputs, run by run, stopping as soon as it can; "
+                   "paired: the earlier rule (screen, confirmation, racing); naive: any higher raw score (comparison only).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
-              help="Level a keep must reach on all runs (the screen is at 6x, at most 0.5): about the largest "
-                   "share of no-better candidates that could be kept.")
+              help="The largest share of no-better candidates that may be kept, however long a test runs "
+                   "(paired: the level on all runs; its screen is at 6x, at most 0.5).")
+@click.option("--min-gain", type=click.FloatRange(0.01, 1), default=KeepRule().min_gain, show_default=True,
+              help="The gain (share of cells, 0.1 = 10 points) the sequential rule is tuned to find; after the "
+                   "baseline the run says whether the suite can see it.")
 @click.option("--max-errors", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Refuse a keep when more than this share of the candidate's cells are errors.")
 @click.option("--also-on", "also_on", multiple=True, metavar="TARGET",
@@ -80,6 +85,9 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
               help="Also refuse a keep whose holdout score is worse than the best's or the baseline's beyond noise.")
 @click.option("--no-confirm", is_flag=True, help="Keep on the first significant result, without a confirmation re-run.")
 @click.option("--no-racing", is_flag=True, help="Evaluate every candidate on all runs, however hopeless.")
+@click.option("--parallel", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Candidates evaluated at once, each on its own section and with its own test against the same "
+                   "best; at most one is kept per round (the strongest).")
 @click.option("--template", type=click.Path(dir_okay=False, exists=True), help="Your own jinja2 mutator prompt.")
 @click.option("--git", "use_git", is_flag=True, help="Commit each keep on a branch autoresearch/<tag>.")
 @click.option("--tag", help="Branch tag for --git (default: the run id).")
@@ -97,8 +105,10 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
 def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_name: str | None, judge_model: str | None,
         mutator_model: str | None, batch: bool, no_cache: bool, target: float, plateau: int, max_experiments: int | None,
         max_calls: int | None, max_tokens: int | None, max_dollars: float | None, max_minutes: float | None,
-        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, max_errors: float,
-        also_on: tuple[str, ...], uplift: bool, holdout_gate: bool, no_confirm: bool, no_racing: bool, template: str | None, use_git: bool, tag: str | None,
+        sections_: tuple[str, ...], allow_description: bool, keep_rule: str, alpha: float, min_gain: float,
+        max_errors: float, also_on: tuple[str, ...], uplift: bool,
+        holdout_gate: bool, no_confirm: bool, no_racing: bool, parallel: int, template: str | None, use_git: bool,
+        tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
         allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
@@ -121,8 +131,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     live = _LiveProgress()
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
-                                                             "max_errors", "also_on", "uplift",
-                                                             "holdout_gate", "no_confirm", "no_racing",
+                                                             "min_gain", "max_errors", "also_on", "uplift",
+                                                             "holdout_gate", "no_confirm", "no_racing", "parallel",
                                                              "template", "use_git", "tag", "run_id")
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if fixed:
@@ -146,12 +156,22 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 raise click.UsageError(f"--uplift: {TRIGGERS_NOTE}")
             sections_, allow_description, chosen["triggers"] = ("_description",), True, True
         rule = KeepRule(keep_rule, alpha, 0.0 if no_racing else KeepRule().futility, not no_confirm, max_errors,
-                        holdout_gate)
+                        holdout_gate, min_gain)
         config = LoopConfig(rule, target, plateau, budget, _sections_option(sections_), allow_description, template,
-                            use_git, _guard_names(suite, also_on), uplift)
+                            use_git, _guard_names(suite, also_on), uplift, parallel)
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
+        if keep_rule != "naive":  # before the baseline: a suite that can never keep spends nothing
+            from ..decide.sequential import size_refusal
+            from ..errors import AutoresearchError
+
+            runs = suite.runs if keep_rule == "sequential" or no_confirm else 2 * suite.runs
+            refusal = size_refusal(len(suite.split("train")), runs, alpha)
+            if refusal and not (baseline_only or estimate_only):
+                raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
+            if refusal:  # the baseline alone may still be measured; `try` will refuse every attempt
+                click.echo(f"warning: {suite_file}: {refusal}", err=True)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
         _roles_can_answer(suite, ("judge",) if baseline_only else ("judge", "mutator"))

@@ -17,11 +17,21 @@ class RunLayout:
     runs: int  # the suite's runs: the screen, and one block of fresh runs
     confirmation_runs: int  # runs .. 2 x runs (longer when the baseline's evals are correlated)
     holdout_runs: int
+    sequential: bool = False  # the sequential rule: blocks of MAX_RUNS_FACTOR x runs numbers, one per best and refresh
 
     @classmethod
-    def for_suite(cls, runs: int, holdout_runs: int, baseline_profile: dict | None = None) -> "RunLayout":
+    def for_suite(cls, runs: int, holdout_runs: int, baseline_profile: dict | None = None,
+                  sequential: bool = False) -> "RunLayout":
         """The layout of a run; the confirmation's length comes from the baseline's profile once measured."""
-        return cls(runs, confirmation_length(runs, baseline_profile), holdout_runs)
+        return cls(runs, confirmation_length(runs, baseline_profile), holdout_runs, sequential)
+
+    def block(self, index: int) -> list[int]:
+        """The sequential rule's run numbers for block `index`: its best's test runs, the first 2 x runs of them
+        also its honest score (no candidate chose the best on them). Block 0 starts with the screen."""
+        from .sequential import MAX_RUNS_FACTOR
+
+        size = MAX_RUNS_FACTOR * self.runs
+        return list(range(index * size, (index + 1) * size))
 
     @property
     def screen(self) -> list[int]:
@@ -57,6 +67,10 @@ class RunLayout:
     def describe(self, runs: list[int], who: str) -> tuple[str, str]:
         """The part (screening, confirmation, fresh runs) of consecutive `runs`, and `run 3 of 8, candidate`."""
         parts = [("screening", self.screen), ("confirmation", self.confirmation), ("fresh runs", self.fresh)]
+        if self.sequential:
+            from .sequential import MAX_RUNS_FACTOR
+
+            parts = [("testing", self.block(runs[0] // (MAX_RUNS_FACTOR * self.runs)))]
         stage, pool = next(((name, pool) for name, pool in parts if runs[0] in pool), ("fresh runs", runs))
         first, last = pool.index(runs[0]) + 1, pool.index(runs[-1]) + 1
         return stage, f"run {first if len(runs) == 1 else f'{first}-{last}'} of {len(pool)}, {who}"

@@ -21,11 +21,20 @@ _NEGLIGIBLE_LOG = -130.0  # log of a probability too small to move any p-value w
 
 @dataclass(frozen=True)
 class Rate:
-    """A pass rate with its Wilson 95% interval; `errors` are outside the rate."""
+    """A pass rate with its 95% interval; `errors` are outside the rate.
+
+    Built from cells (`cells.rate_of`) the interval is clustered (`by`): by output (an output's evals pass
+    and fail together; the rate of these inputs) or by input (the rate on new inputs, as a holdout is
+    read): a Wilson interval on the effective number of cells, with Student's t for few clusters.
+    From counts alone it is the plain Wilson interval, every cell independent.
+    """
 
     passed: int
     failed: int
     errors: int = 0
+    n_eff: float | None = None  # effective number of independent cells, from the clusters' spread
+    df: int | None = None  # degrees of freedom of the clustered variance (None: normal)
+    by: str = ""  # the cluster: output | input ("": none, cells independent)
 
     @property
     def n(self) -> int:
@@ -37,16 +46,114 @@ class Rate:
 
     @property
     def interval(self) -> tuple[float, float]:
-        return wilson(self.passed, self.n)
+        if self.n_eff is None:
+            return wilson(self.passed, self.n)
+        if self.df == 0:  # one cluster: nothing is known about the next one
+            return 0.0, 1.0
+        return wilson_rate(self.value, self.n_eff, t_quantile(self.df) if self.df else 1.959964)
 
     def __str__(self) -> str:
         lo, hi = self.interval
         return f"{self.value:6.1%} [{lo:.0%}–{hi:.0%}] ({self.passed}/{self.n})"
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | str]:
         lo, hi = self.interval
-        return {"passed": self.passed, "failed": self.failed, "errors": self.errors,
-                "rate": round(self.value, 6), "low": round(lo, 6), "high": round(hi, 6)}
+        out: dict[str, float | int | str] = {"passed": self.passed, "failed": self.failed, "errors": self.errors,
+                                             "rate": round(self.value, 6), "low": round(lo, 6), "high": round(hi, 6)}
+        if self.by:
+            out["interval_by"] = self.by
+        return out
+
+
+def wilson_rate(p: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a rate `p` seen on an effective `n` (not necessarily whole) cells."""
+    if n <= 0:
+        return 0.0, 1.0
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(0.0, p * (1 - p)) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@functools.lru_cache(maxsize=256)
+def t_quantile(df: int, level: float = 0.975) -> float:
+    """Student's t quantile (df >= 1), by bisection on its CDF integrated with Simpson's rule."""
+    if df > 200:
+        return 1.959964
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(t: float) -> float:  # for t >= 0
+        steps = 400
+        h = t / steps
+        f = [math.exp(log_c - (df + 1) / 2 * math.log1p((i * h) ** 2 / df)) for i in range(steps + 1)]
+        return 0.5 + h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+
+    low, high = 0.0, 1.0
+    while cdf(high) < level:
+        low, high = high, high * 2
+    for _ in range(50):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < level else (low, mid)
+    return (low + high) / 2
+
+
+def clustered_size(counts: dict, by: str) -> tuple[float | None, int | None]:
+    """(effective cells, degrees of freedom) of a rate from {(input, run): [passes, scored]}.
+
+    by output: the rate of these inputs; outputs are the clusters and the variance is taken within each
+    input (stratified), so the inputs' own differences, fixed in the suite, do not widen it. by input:
+    the rate on new inputs; inputs are the clusters, their differences are the point.
+    A linearised (ratio) variance; the effective size makes the binomial variance equal it.
+    """
+    groups: dict = {}
+    for (input_id, run), (y, n) in counts.items():
+        key = input_id if by == "input" else (input_id, run)
+        row = groups.setdefault(key, [input_id, 0, 0])
+        row[1] += y
+        row[2] += n
+    total = sum(row[2] for row in groups.values())
+    if not total:
+        return None, None
+    p = sum(row[1] for row in groups.values()) / total
+    if p in (0.0, 1.0):
+        return None, None  # no spread to measure: the plain Wilson interval
+    residuals: dict = {}
+    for input_id, y, n in groups.values():
+        residuals.setdefault(input_id if by != "input" else None, []).append(y - p * n)
+    strata = [r for r in residuals.values()]
+    variance, df = 0.0, 0
+    for res in strata:
+        m = len(res)
+        if m > 1:
+            mean = sum(res) / m if by != "input" else 0.0
+            variance += m / (m - 1) * sum((e - mean) ** 2 for e in res)
+            df += m - 1
+    if by != "input" and df == 0:  # one output per input: no within-input spread, cluster without strata
+        res = [e for r in strata for e in r]
+        m = len(res)
+        variance, df = (m / (m - 1) * sum(e * e for e in res), m - 1) if m > 1 else (0.0, 0)
+    if df == 0:
+        return (None, None) if by != "input" else (1.0, 0)
+    variance /= total * total
+    if variance <= 0:
+        return None, None
+    return p * (1 - p) / variance, df
+
+
+def interval_of(cells: dict, by: str = "output") -> tuple[float, float]:
+    """The clustered 95% interval of the pass rate of {(input, eval, run): passed | None}."""
+    counts: dict = {}
+    passed = failed = 0
+    for key, value in cells.items():
+        if value is None:
+            continue
+        row = counts.setdefault((key[0], key[-1]), [0, 0])
+        row[0] += bool(value)
+        row[1] += 1
+        passed += bool(value)
+        failed += not value
+    n_eff, df = clustered_size(counts, by)
+    return Rate(passed, failed, 0, n_eff, df, by).interval
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -346,7 +453,10 @@ def conditional_power(paired: Paired, fraction_done: float, alpha: float) -> flo
 class KeepRule:
     """How the tool decides keep or discard; the agent never does.
 
-    `paired` (default): a one-sided exact test on paired outputs (each output's wins minus losses,
+    `sequential` (default): an anytime-valid paired e-process on outputs, run by run, that keeps as
+    soon as the evidence reaches 1/alpha and stops early when it falls behind (sequential.py; it
+    uses `alpha`, `max_errors`, `min_gain`, and `futility` > 0 for its early discard).
+    `paired` (the rule before it, for comparison): a one-sided exact test on paired outputs (each output's wins minus losses,
     its sign flipped under no effect). The first N runs screen at SCREEN_FACTOR x alpha; a candidate
     that passes is confirmed on fresh runs of both versions (N, more when the evals of one output are
     correlated: `confirmation_length`) and kept only if all runs together are significant at alpha.
@@ -358,12 +468,13 @@ class KeepRule:
     strictly higher (for comparison only).
     """
 
-    name: str = "paired"
-    alpha: float = 0.06
+    name: str = "sequential"
+    alpha: float = 0.05
     futility: float = 0.02  # racing stops a candidate below this conditional power (bench/decisions.py)
     confirm: bool = True
     max_errors: float = 0.05
     holdout_gate: bool = False
+    min_gain: float = 0.10  # the sequential rule's design gain: its bet, and the suite-size check, aim at it
 
 
 @dataclass(frozen=True)
@@ -377,15 +488,30 @@ class Outcome:
     errors: Errors = Errors(0, 0, 0, 1.0)
     drops: tuple[EvalDrop, ...] = ()
     flips: tuple[dict, ...] = ()
+    anytime_p: float | None = None  # the sequential rule's 1 / (largest e-value): valid however often it looked
+
+    @property
+    def p_value(self) -> float:
+        """The p-value the decision rests on: the sequential rule's anytime one, else the flip test's."""
+        return self.paired.p_value if self.anytime_p is None else self.anytime_p
 
 
 async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[list[int]], Awaitable[Cells]],
-                 best: Callable[[list[int]], Awaitable[Cells]], *, confirm_runs: list[int] | None = None) -> Outcome:
+                 best: Callable[[list[int]], Awaitable[Cells]], *, confirm_runs: list[int] | None = None,
+                 min_runs: int | None = None) -> Outcome:
     """Evaluate a candidate stage by stage against the best and decide; `best(runs)` may evaluate lazily.
 
-    Two phases, each raced: the screen (the suite's runs) and, for a candidate that passes it, the
-    confirmation (fresh runs of both versions), whose test is on all runs together. A tie is no gain.
+    The sequential rule tests run by run over all the stages' runs, keeping from `min_runs` on (default:
+    a MAX_RUNS_FACTOR-th of them). The paired rule has two phases, each raced: the screen (the suite's
+    runs) and, for a candidate that passes it, the confirmation (fresh runs of both versions), whose
+    test is on all runs together. A tie is no gain.
     """
+    if rule.name == "sequential":
+        from .sequential import MAX_RUNS_FACTOR, decide_sequential
+
+        runs = [r for stage in stages for r in stage]
+        return await decide_sequential(rule, runs, candidate, best,
+                                       min_runs or max(1, len(runs) // MAX_RUNS_FACTOR))
     cand_cells: Cells = {}
     best_cells: Cells = {}
     done: list[int] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..decide.stats import Rate
+from ..decide.stats import Rate, clustered_size
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 
@@ -23,8 +23,11 @@ class Cell:
     reason: str
 
 
-def rate_of(cells: Iterable[Cell]) -> Rate:
+def rate_of(cells: Iterable[Cell], by: str = "output") -> Rate:
+    """The pass rate of `cells`, its interval clustered `by` output (the rate of these inputs) or by input
+    (the rate on new inputs: what a holdout is for); see `stats.Rate`."""
     passed = failed = errors = 0
+    counts: dict = {}
     for c in cells:
         if c.status == PASS:
             passed += 1
@@ -32,7 +35,12 @@ def rate_of(cells: Iterable[Cell]) -> Rate:
             failed += 1
         else:
             errors += 1
-    return Rate(passed, failed, errors)
+            continue
+        row = counts.setdefault((c.input_id, c.run), [0, 0])
+        row[0] += c.status == PASS
+        row[1] += 1
+    n_eff, df = clustered_size(counts, by)
+    return Rate(passed, failed, errors, n_eff, df, by)
 
 
 def cells_map(cells: Iterable[Cell]) -> dict:

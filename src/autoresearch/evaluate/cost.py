@@ -169,8 +169,9 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget, guards: Seq
     baseline = train.dollars + (holdout.dollars if holdout else 0.0)
     lines = [f"baseline (train{' and holdout' if holdout else ''}): ~${baseline:.2f}; one evaluation of the train "
              f"inputs: {train}",
-             "each experiment: up to about twice that (screen and confirmation; less when raced, up to three times "
-             "when the evals of one output are correlated), plus one mutator call, and the holdout again on a keep"]
+             "each experiment: about one such evaluation on average with the default sequential rule (up to six when "
+             "undecided; the paired rule: up to about twice, three times when the evals of one output are correlated), "
+             "plus one mutator call, and the holdout again on a keep"]
     if budget.experiments is not None:
         lines.append(f"{budget.experiments} experiments: up to about ${baseline + 2 * budget.experiments * train.dollars:.2f}")
     if budget.dollars is not None:

@@ -65,8 +65,9 @@ class EvalResult:
                 if (split is None or self.splits[c.input_id] == split) and (eval_id is None or c.eval_id == eval_id)
                 and (input_id is None or c.input_id == input_id) and (run_set is None or c.run in run_set)]
 
-    def rate(self, **where: Any) -> Rate:
-        return rate_of(self.select(**where))
+    def rate(self, by: str = "output", **where: Any) -> Rate:
+        """The pass rate of the selected cells, its interval clustered `by` output or by input (`rate_of`)."""
+        return rate_of(self.select(**where), by)
 
     @property
     def errors(self) -> list[Cell]:

@@ -39,4 +39,8 @@ def import_trigger_set(path: str | Path, skill: str | None = None) -> Any:
         for row in rows:
             if row["id"] in split:
                 row["split"] = split[row["id"]]
-    return Imported({"skill": skill or "SKILL.md", "model": "claude-code", "runs": 3, "triggers": rows})
+    from ..decide.sequential import trigger_runs
+
+    train = [r for r in rows if r.get("split") != "holdout"]
+    runs = trigger_runs(len(train), sum(r["should_trigger"] for r in train))
+    return Imported({"skill": skill or "SKILL.md", "model": "claude-code", "runs": runs, "triggers": rows})

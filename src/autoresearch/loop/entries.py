@@ -46,7 +46,7 @@ def rate_dict(cells: list[Cell]) -> dict:
 
 def scores_of(train: EvalResult, holdout: EvalResult | None) -> dict:
     """The train and holdout pass rates of a version, as a journal line stores them."""
-    return {"train": train.rate().to_dict(), "holdout": holdout.rate().to_dict() if holdout else None}
+    return {"train": train.rate().to_dict(), "holdout": holdout.rate(by="input").to_dict() if holdout else None}
 
 
 def per_eval(result: EvalResult) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -119,7 +120,8 @@ class Experiment:
         self.on_progress = on_progress
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
-        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count)  # confirmation set after the baseline
+        self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count,  # confirmation set after the baseline
+                                          sequential=config.rule.name == "sequential")
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
@@ -134,12 +136,14 @@ class Experiment:
             self.guards = Guards(suite, guard_specs(suite, config.guards), run, models, config.rule.alpha,
                                  lambda spent: self.inflight.charge(spent, getattr(getattr(self, "state", None),
                                                                                    "next_id", 0)))
+        self.round_block: int | None = None  # in a round of candidates in parallel: the block all are tested on
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
                         detail: str = "") -> EvalResult:
         experiment = getattr(getattr(self, "state", None), "next_id", 0)
-        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.screen)
+        planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.block(0)
+                      if stage == "testing" else self.layout.screen)
 
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
@@ -152,6 +156,14 @@ class Experiment:
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
         """The best version's train cells for `runs`, evaluating (and storing) any runs not yet known."""
+        async with self._best_lock:  # candidates in parallel share the best: each of its runs is measured once
+            return await self._best_cells_now(runs, spend)
+
+    @functools.cached_property
+    def _best_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    async def _best_cells_now(self, runs: list[int], spend: Spend) -> dict:
         assert self.best_result is not None
         known = {c.run for c in self.best_result.cells}
         missing = [r for r in runs if r not in known]
@@ -218,8 +230,12 @@ class Experiment:
                            + (f", holdout {g['holdout']['rate']:.1%}" if g["holdout"] else "")
                            for n, g in (guards or {}).items()))
         profile = entry["profile"]
-        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile)
-        if profile["suggest_runs"]:
+        self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile, self.layout.sequential)
+        if self.layout.sequential:
+            from ..decide.sequential import power_note
+
+            self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule))
+        elif profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
                      f"{self.layout.confirmation_runs} fresh runs instead of {self.suite.runs}; "
@@ -243,9 +259,17 @@ class Experiment:
         return measure(result.cells, stored[0], [e.id for e in self.suite.evals], NO_SKILL,
                        self.config.rule.alpha).to_dict() if stored else None
 
+    def _unselected(self) -> list[int]:
+        """The best's runs that played no part in choosing it (its honest score's), under either rule's layout."""
+        if self.layout.sequential:
+            from ..decide.sequential import block_index
+
+            return self.layout.block(block_index(self.state.keeps, self.state.next_id))[:2 * self.layout.runs]
+        return self.layout.unselected(self.state.keeps)
+
     def stop_reason(self) -> str | None:
         """Why the loop stops before its next experiment, or None to go on."""
-        runs = self.layout.unselected(self.state.keeps)
+        runs = self._unselected()
         measured = self.best_result is not None and {c.run for c in self.best_result.cells} >= set(runs)
         return reason_to_stop(self.config, self.state, [e for e in self.entries if e["id"] >= self.first_id],
                               self.best_result.rate(runs=runs) if measured else None, len(runs), self.inflight.spend,
@@ -253,7 +277,7 @@ class Experiment:
 
     async def confirm_target(self) -> None:
         """When the best's honest score looks on target, measure all its unselected runs before stopping for it."""
-        runs = self.layout.unselected(self.state.keeps)
+        runs = self._unselected()
         known = {c.run for c in self.best_result.cells} if self.best_result else set()
         best = self.best_result.rate(runs=[r for r in runs if r in known]) if self.best_result else None
         if best and best.n and best.value >= self.config.target:
@@ -307,6 +331,61 @@ class Experiment:
             return entry
         return await self.attempt(plan, proposal, spend, started, answer=completion.text)
 
+    async def step_round(self, size: int) -> list[dict]:
+        """A round of candidates in parallel: `size` proposals on different sections, asked for and evaluated at
+        once against the same best, each with its own test; at most one is kept (rounds.py)."""
+        from ..decide.rounds import Round, round_sections
+        from ..decide.sequential import block_index
+
+        started = time.perf_counter()
+        first = self.plan()
+        failures = Counter({f["id"]: f["failed"] for f in first.failures})
+        doc = first.doc
+
+        def choose(left, counts, history):
+            return choose_section(doc, self.suite, counts, left, history, self.state.next_id)
+
+        sections = round_sections(first.section, first.candidates, failures, list(self.state.history), size, choose)
+        plans = [first] + [self.plan(section) for section in sections[1:]]
+        prompts = [mutation_prompt(p.doc, p.section, p.failures, p.outputs, p.tried, self.config.template, p.refusals,
+                                   p.near_misses) for p in plans]
+        self.on_progress(Progress(self.state.next_id, "mutator", detail=f"proposing {len(plans)} changes at once"))
+        answers = await asyncio.gather(*(self.models.mutator.complete(MUTATOR_SYSTEM, prompt, sample=self.state.next_id + j)
+                                         for j, prompt in enumerate(prompts)), return_exceptions=True)
+        entries, attempts = [], []
+        for plan, answer in zip(plans, answers):
+            spend = Spend()
+            if isinstance(answer, AutoresearchError):
+                entry = new_entry(self.state, **self._base(plan), decision="error", reason=f"mutator model error: {answer}")
+                self._record(entry, spend, started)
+                entries.append(entry)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            spend.record(answer)
+            try:
+                attempts.append((plan, parse_proposal(answer.text), spend, answer.text))
+            except MutationRefused as exc:
+                entry = new_entry(self.state, **self._base(plan), decision="refused", reason=str(exc),
+                                  refusal=exc.refusal, answer=answer.text, stop_reason=answer.stop_reason)
+                self._record(entry, spend, started)
+                entries.append(entry)
+        barrier = Round(len(attempts))
+        self.round_block = block_index(self.state.keeps, self.state.next_id)
+
+        async def one(slot: int, plan: Plan, proposal: Proposal, spend: Spend, text: str) -> dict:
+            try:
+                return await self.attempt(plan, proposal, spend, started, text,
+                                          gate=lambda outcome: barrier.gate(slot, outcome))
+            finally:
+                barrier.done(slot)
+
+        try:
+            decided = await asyncio.gather(*(one(j, *a) for j, a in enumerate(attempts)))
+        finally:
+            self.round_block = None
+        return entries + sorted(decided, key=lambda e: e["id"])
+
     def _base(self, plan: Plan, proposal: Proposal | None = None) -> dict:
         base = dict(parent=self.state.best_sha, section=plan.section,
                     target_eval=plan.failures[0]["id"] if plan.failures else "",
@@ -318,10 +397,11 @@ class Experiment:
         return base
 
     async def attempt(self, plan: Plan, proposal: Proposal, spend: Spend | None = None,
-                      started: float | None = None, answer: str = "") -> dict:
+                      started: float | None = None, answer: str = "", gate=None) -> dict:
         """Guard, race and decide one proposal for `plan.section`, log it, and update the target on a keep.
 
-        The headless loop and `autoresearch try` (the agent as mutator) both come through here.
+        The headless loop and `autoresearch try` (the agent as mutator) both come through here. `gate`: in a
+        round of candidates in parallel (rounds.py), awaited with the outcome; a reason it returns vetoes a keep.
         """
         started = time.perf_counter() if started is None else started
         spend = spend or Spend()
@@ -354,14 +434,30 @@ class Experiment:
         async def best_stage(runs: list[int]) -> dict:
             return await self._best_cells(runs, spend)
 
-        outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
-                               confirm_runs=self.layout.confirmation)
+        if self.layout.sequential:
+            from ..decide.sequential import block_index
+
+            block = self.layout.block(self.round_block if self.round_block is not None
+                                      else block_index(self.state.keeps, self.state.next_id))
+            outcome = await decide(self.config.rule, [[r] for r in block], candidate_stage, best_stage,
+                                   min_runs=self.layout.runs)
+        else:
+            outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
+                                   confirm_runs=self.layout.confirmation)
+        if not results:  # refused before any of the candidate ran (a suite too small to keep on)
+            entry = new_entry(self.state, **base, decision="refused", reason=outcome.reason, candidate=digest,
+                              refusal="suite size", answer=answer)
+            self._record(entry, spend, started)
+            return entry
+        veto = await gate(outcome) if gate else None
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
         best_same = self.best_result.select(runs=outcome.candidate_runs)
         diff = section_diff(section_text(doc, section), section_text(candidate, section), section)
         decision, reason = outcome.decision, outcome.reason
+        if veto and decision == "keep":
+            decision, reason = "discard", f"{veto}; its own test: {reason}"
         scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
@@ -377,7 +473,7 @@ class Experiment:
                                               f"{self.suite.model.name} was: {reason}"
         if decision == "keep" and self.holdout:
             holdout = await self._evaluate(candidate_text, self.layout.holdout, self.holdout, spend, "holdout")
-            scores["holdout"] = holdout.rate().to_dict()
+            scores["holdout"] = holdout.rate(by="input").to_dict()
             holdout_test = holdout_tests(self.run, self.entries[0]["skill_after"], self.state.best_sha,
                                          cells_map(holdout.cells), self.config.rule.alpha)
             refusal = holdout_refusal(holdout_test, self.config.rule.holdout_gate)
@@ -389,17 +485,23 @@ class Experiment:
         if decision == "keep" and self.guards and self.holdout:
             guard_holdout = await self.guards.holdout(candidate_text, digest, self.layout.holdout, self.holdout, spend)
         if decision == "keep":  # the runs that chose it flatter it: its score shown comes from fresh runs
-            fresh = await self._evaluate(candidate_text, self.layout.kept_score, self.train, spend, "fresh runs",
+            kept_score = self.layout.kept_score
+            if self.layout.sequential:  # the first runs of the block the next attempt tests on
+                from ..decide.sequential import block_index
+
+                kept_score = self.layout.block(block_index(self.state.keeps + 1, self.state.next_id + 1))[
+                    :self.layout.runs]
+            fresh = await self._evaluate(candidate_text, kept_score, self.train, spend, "fresh runs",
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
         self._save(digest, train)  # a discard's outputs too: why it lost
         errors = outcome.errors
-        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.paired.p_value, 6),
+        fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.p_value, 6),
                       wins=outcome.paired.wins, losses=outcome.paired.losses, runs=list(outcome.candidate_runs),
                       raced=outcome.raced, skill_after=digest if decision == "keep" else self.state.best_sha,
                       candidate=digest, diff=diff, per_eval=per_eval(train), paired_evals=paired_evals,
-                      near_miss=is_near_miss(decision, outcome.paired.p_value, outcome.paired.wins,
+                      near_miss=is_near_miss(decision, outcome.p_value, outcome.paired.wins,
                                            outcome.paired.losses, self.config.rule.alpha),
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
@@ -441,7 +543,7 @@ class Experiment:
 
     async def _ensure_best(self) -> None:
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
-                                          self.entries[0].get("profile"))
+                                          self.entries[0].get("profile"), self.config.rule.name == "sequential")
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
@@ -460,9 +562,12 @@ class Experiment:
         if previewable(self.suite.model):
             text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
             cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
-            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes up to about twice "
-                     "that (screen and confirmation), less when raced, up to three times when the evals of one output are "
-                     "correlated (a longer confirmation); the baseline adds the holdout inputs")
+            how = ("about one on average (0.6-1.4 for a candidate no better, 1.2-3 for a winner with the best's extra "
+                   "runs, up to 6 when undecided; bench/decisions.py)" if self.layout.sequential else
+                   "up to about twice that (screen and confirmation), less when raced, up to three times when the evals "
+                   "of one output are correlated (a longer confirmation)")
+            self.say(f"estimate per evaluation of the train inputs: {cost}; an experiment takes {how}; the baseline "
+                     "adds the holdout inputs")
         if not entries:
             self.pending.merge(self.inflight.reclaim(0))
             await self.baseline()
@@ -483,8 +588,8 @@ class Experiment:
             if reason:
                 self.say(f"stopped: {reason}")
                 return reason
-            entry = await self.step()
-            self.say(event_line(entry))
+            for entry in await self.step_round(self.config.parallel) if self.config.parallel > 1 else [await self.step()]:
+                self.say(event_line(entry))
 
     def _record_changes(self) -> None:
         """Save the options changed on resume into run.json (config in force, and a dated list of changes)."""

@@ -14,6 +14,7 @@ from ..decide.stats import Rate
 from ..evaluate.runner import EvalResult
 from ..runs.journal import best_entry
 from ..suite.suite import Suite
+from .keepcost import keep_cost_text
 
 EVAL_SCHEMA = "autoresearch.eval/1"
 
@@ -24,8 +25,15 @@ def _row(name: str, kind: str, rate: Rate, width: int) -> str:
     return f"  {name:<{width}}  {kind:<16} {rate.value:6.1%}  [{lo:4.0%} – {hi:4.0%}]  {rate.passed:>5}/{rate.n:<5}{errors}"
 
 
+def _split_cluster(split: str) -> str:
+    """How a split's interval is clustered: the holdout's is about new inputs (by input), train's about
+    these inputs (by output)."""
+    return "input" if split == "holdout" else "output"
+
+
 def eval_table(suite: Suite, result: EvalResult) -> str:
-    """The per-eval table, then the rate per split and overall, each with its Wilson 95% interval."""
+    """The per-eval table, then the rate per split and overall, each with its 95% interval: by output (these
+    inputs), the holdout's by input (new inputs)."""
     width = max([len(e.id) for e in suite.evals] + [len("overall")])
     lines = [f"  {'eval':<{width}}  {'check':<16} {'pass':>6}  {'95% interval':<15}  {'passed/n'}"]
     per_eval = result.by("eval_id")
@@ -34,8 +42,11 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
     lines.append("")
     for split in ("train", "holdout"):
         if any(s == split for s in result.splits.values()):
-            lines.append(_row(split, "", result.rate(split=split), width))
+            lines.append(_row(split, "", result.rate(split=split, by=_split_cluster(split)), width))
     lines.append(_row("overall", "", result.rate(), width))
+    lines.append("  intervals count an output's evals as one cluster (they pass and fail together)"
+                 + ("; the holdout's is about new inputs (clustered by input)" if "holdout" in result.splits.values()
+                    else ""))
     return "\n".join(lines)
 
 
@@ -118,7 +129,7 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
         "model": suite.model.name,
         "runs": sorted({c.run for c in result.cells}),
         "overall": result.rate().to_dict(),
-        "splits": {s: result.rate(split=s).to_dict() for s in splits},
+        "splits": {s: result.rate(split=s, by=_split_cluster(s)).to_dict() for s in splits},
         "evals": {k: v.to_dict() for k, v in result.by("eval_id").items()},
         "inputs": {k: {"split": result.splits[k], **v.to_dict()} for k, v in result.by("input_id").items()},
         "cells": [{"input": c.input_id, "eval": c.eval_id, "run": c.run, "status": c.status, "reason": c.reason}
@@ -181,7 +192,8 @@ def rate_ci(rate: dict | None) -> str:
     if not rate:
         return "–"
     n = rate["passed"] + rate["failed"]
-    return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}] ({rate['passed']}/{n})"
+    where = " on new inputs" if rate.get("interval_by") == "input" else ""
+    return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}{where}] ({rate['passed']}/{n})"
 
 
 def render_changelog(entries: list[dict], name: str) -> str:
@@ -309,6 +321,7 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"{', on runs not used to select it' if best is not base else ''})",
         f"  holdout: baseline {rate_ci(base['scores'].get('holdout'))} -> best {rate_ci(best['scores'].get('holdout'))}",
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
+        *([f"  {keep_cost_text(entries)}"] if keep_cost_text(entries) else []),
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
         *(f"  {line}" for line in ran_lines(config)),
@@ -666,7 +679,9 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
              f"<span>holdout {rate_ci(base['scores'].get('holdout'))} → <b>{rate_ci(best['scores'].get('holdout'))}</b></span>"
              f"<span>{len(entries) - 1} experiments: {counts['keep']} kept, {counts['discard']} discarded, "
              f"{counts['refused']} refused</span><span>{sum(e['calls'] for e in entries)} calls, "
-             f"${sum(e['cost'] for e in entries):.4f}</span></p>")
+             f"${sum(e['cost'] for e in entries):.4f}</span>"
+             + (f"<span class='keep-cost'>{esc(keep_cost_text(entries) or '')}</span>" if len(entries) > 1 else "")
+             + "</p>")
     base_holdout, best_holdout = base["scores"].get("holdout"), best["scores"].get("holdout")
     warn = ""
     if base_holdout and best_holdout and best_holdout["rate"] < base_holdout["rate"]:

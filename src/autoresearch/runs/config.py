@@ -21,6 +21,7 @@ class LoopConfig:
     git: bool = False
     guards: tuple[str, ...] = ()  # guard targets: a keep must not regress on any of them (run --also-on)
     uplift: bool = False  # measure the no-skill arm with the baseline; the baseline and each keep get their uplift
+    parallel: int = 1  # candidates evaluated at once, on different sections; at most one kept per round
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -29,7 +30,7 @@ class LoopConfig:
     def from_dict(cls, data: dict) -> "LoopConfig":
         return cls(KeepRule(**data["rule"]), data["target"], data["plateau"], Budget(**data["budget"]),
                    tuple(data["sections"]), data["allow_description"], data["template"], data["git"],
-                   tuple(data.get("guards", ())), data.get("uplift", False))
+                   tuple(data.get("guards", ())), data.get("uplift", False), data.get("parallel", 1))
 
 
 def reconfigure(config: LoopConfig, budget: Budget | None = None, sections: tuple[str, ...] = (),

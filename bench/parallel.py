@@ -1,0 +1,68 @@
+"""Candidates in parallel (issue 23): wall time of the same number of attempts at --parallel 1 and K.
+
+The example suite (6 train inputs x 8 runs) on the simulator with a fixed latency per call, so wall time is
+set by calls in flight, not by this machine's CPU. Each candidate's evaluation uses the suite's concurrency,
+so --parallel K is measured twice: with C / K per candidate (the same calls in flight as --parallel 1 at C)
+and with C per candidate (K x C in flight). One run each; the ratios are noisy (other proposals are decided).
+Usage: python bench/parallel.py [--attempts 12] [--parallel 4] [--concurrency 8] [--latency 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+from autoresearch.suite.suite import load_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one(parallel: int, attempts: int, concurrency: int, latency: float) -> dict:
+    """One run from a fresh copy of the example: its wall time (baseline excluded) and decisions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        shutil.copytree(ROOT / "examples/meeting-notes", work / "examples/meeting-notes")
+        shutil.copytree(ROOT / "evals", work / "evals")
+        path = work / "evals/meeting-notes.yaml"
+        text = path.read_text().replace("model: sim ", f"model: {{name: sim, latency: {latency}}} ", 1)
+        path.write_text(text.replace("runs: 8 ", f"runs: 8\nconcurrency: {max(1, concurrency // parallel)} ", 1))
+        suite = load_suite(path)
+        stamps: list[float] = []
+        run, reason = run_loop(suite, LoopConfig(budget=Budget(experiments=attempts), plateau=1000, parallel=parallel),
+                               work / ".autoresearch", on_event=lambda line: stamps.append(time.perf_counter()))
+        entries = run.entries()
+        seconds = stamps[-1] - stamps[2]  # from the baseline's end (its line, then the power note) to the stop
+        return {"parallel": parallel, "concurrency_per_candidate": suite.concurrency, "seconds": round(seconds, 2),
+                "attempts": len(entries) - 1, "keeps": sum(e["decision"] == "keep" for e in entries),
+                "target_calls": sum(e["calls"] for e in entries[1:]), "reason": reason}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attempts", type=int, default=12)
+    parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.05)
+    args = parser.parse_args()
+    serial = one(1, args.attempts, args.concurrency, args.latency)
+    print(serial, flush=True)
+    same_total = one(args.parallel, args.attempts, args.concurrency, args.latency)
+    print(same_total, flush=True)
+    same_each = one(args.parallel, args.attempts, args.concurrency * args.parallel, args.latency)
+    print(same_each, flush=True)
+    ratios = {"same_calls_in_flight": round(same_total["seconds"] / serial["seconds"], 3),
+              "same_concurrency_per_candidate": round(same_each["seconds"] / serial["seconds"], 3)}
+    print(f"wall time of {args.attempts} attempts, --parallel {args.parallel} / --parallel 1: {ratios}")
+    out = ROOT / "bench/results/parallel.json"
+    out.write_text(json.dumps({"serial": serial, "parallel_same_calls_in_flight": same_total,
+                               "parallel_same_concurrency_per_candidate": same_each, "ratios": ratios,
+                               "latency": args.latency, "concurrency": args.concurrency}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""The sequential keep rule: an anytime-valid paired test on outputs, run by run (issue 23).
+
+After each run the candidate's and the best's outputs on that run are paired: d = the candidate's
+passes minus the best's passes on one output (one input, one run). A candidate error counts as a
+fail (errors cannot hide failures); a cell where the best erred is left out. The evidence is the
+e-process L = sum over outputs of (lambda*d - lambda^2*d^2/2), its bet lambda fixed per best from
+the best's own per-output variance and the design gain. If the candidate is no better, each
+output's sign is a fair coin, so exp(L) is a supermartingale (cosh x <= exp(x^2/2)) and by Ville's
+inequality P(L ever >= ln 1/alpha) <= alpha, whatever the number of looks and wherever it stops.
+Keep at L >= ln(1/alpha) after at least the suite's runs, when no eval fell (a one-sided sign test
+per eval at alpha) and the errors pass their checks; discard at L <= ln(FUTILITY) or after
+MAX_RUNS_FACTOR x the suite's runs. 1/max exp(L) is an anytime-valid p-value.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from .stats import Cells, Errors, KeepRule, Outcome, count_errors, eval_changes, input_flips, pair
+
+MAX_RUNS_FACTOR = 6  # the test stops, discarding, after this many times the suite's runs
+FUTILITY = 0.25  # discard once the e-value falls to this: a candidate this far behind rarely recovers
+REFRESH_EVERY = 5  # attempts: the best is re-measured on fresh runs this often (and after each keep)
+MIN_VARIANCE = 0.05  # floor of an output difference's variance per eval: a best that never varies still bets finitely
+DESIGN_POWER = 0.84  # the power at the design gain that the suite-size check asks for
+
+
+def block_index(keeps: int, attempt: int) -> int:
+    """Which block of run numbers the best is tested on: a new one after each keep and every REFRESH_EVERY
+    attempts, so the best is re-measured on fresh runs and a drift of the backend or judge cannot pass as a gain."""
+    return keeps + attempt // REFRESH_EVERY
+
+
+def output_differences(candidate: Cells, best: Cells) -> dict:
+    """{(input, run): candidate passes - best passes} over the cells both were run on.
+
+    A candidate error counts as a fail, so errors cannot hide failures; a cell the best erred on is
+    left out (an error of the best must not count as a win for the candidate).
+    """
+    out: dict = {}
+    for key, passed in candidate.items():
+        if key not in best or best[key] is None:
+            continue
+        output = (key[0], key[-1])
+        out[output] = out.get(output, 0) + int(bool(passed)) - int(best[key])
+    return out
+
+
+def evals_per_output(cells: Cells) -> int:
+    """The most evals any one output was scored on (what a single output's difference can reach)."""
+    counts: dict = {}
+    for key in cells:
+        output = (key[0], key[-1])
+        counts[output] = counts.get(output, 0) + 1
+    return max(counts.values(), default=1)
+
+
+def output_variance(best: Cells) -> float:
+    """The variance of one output's difference under no effect: 2 x the best's within-input variance of an
+    output's pass count (two independent outputs of the same version), from its runs of each input.
+
+    An input seen on one run only gives no within-input variance; with none seen twice, the binomial
+    variance of the best's pass rate stands in.
+    """
+    counts: dict = {}
+    for key, passed in best.items():
+        if passed is not None:
+            per_input = counts.setdefault(key[0], {})
+            per_input[key[-1]] = per_input.get(key[-1], 0) + int(passed)
+    variances = []
+    for runs in counts.values():
+        values = list(runs.values())
+        if len(values) > 1:
+            mean = sum(values) / len(values)
+            variances.append(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    if variances:
+        return 2 * sum(variances) / len(variances)
+    scored = [v for v in best.values() if v is not None]
+    rate = sum(scored) / len(scored) if scored else 0.5
+    return 2 * evals_per_output(best) * rate * (1 - rate)
+
+
+def bet(variance: float, evals: int, gain: float) -> float:
+    """lambda: the growth-optimal bet mu / (sigma^2 + mu^2) for a gain of `gain` on each of `evals` evals,
+    at most 1/evals so that a larger difference never lowers the evidence."""
+    mu = gain * evals
+    sigma2 = max(variance, MIN_VARIANCE * evals)
+    return min(1.0 / evals, mu / (sigma2 + mu * mu))
+
+
+def log_evidence(differences, lam: float) -> float:
+    """ln of the e-value of `differences` at bet `lam`: sum of lam*d - lam^2*d^2/2."""
+    return math.fsum(lam * d - lam * lam * d * d / 2 for d in differences)
+
+
+def collapsed_evals(candidate: Cells, best: Cells, alpha: float) -> list:
+    """Evals whose one-sided sign test of a drop is below alpha, each on its own (no correction: stricter)."""
+    return [c for c in eval_changes(candidate, best) if c.p_value < alpha]
+
+
+async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[[list[int]], Awaitable[Cells]],
+                            best: Callable[[list[int]], Awaitable[Cells]], min_runs: int) -> Outcome:
+    """Evaluate a candidate run by run on `runs` against the best and decide by the e-process; see the module."""
+    threshold, floor = math.log(1 / rule.alpha), math.log(FUTILITY) if rule.futility > 0 else -math.inf
+    reference = await best(runs[:max(1, min_runs)])  # the best's runs known or needed anyway: its variance
+    inputs = len({key[0] for key in reference})
+    refusal = size_refusal(inputs, min_runs, rule.alpha)
+    if refusal:  # nothing of the candidate is evaluated: it could not be kept
+        return Outcome("discard", refusal, pair({}, {}), ())
+    lam = bet(output_variance(reference), evals_per_output(reference), rule.min_gain)
+    cand_cells: Cells = {}
+    best_cells: Cells = {}
+    done: list[int] = []
+    log_e, top = 0.0, 0.0
+
+    def outcome(decision: str, reason: str, errors: Errors | None = None, **more) -> Outcome:
+        return Outcome(decision, reason, pair(cand_cells, best_cells), tuple(done),
+                       errors=count_errors(cand_cells, best_cells) if errors is None else errors,
+                       flips=tuple(input_flips(cand_cells, best_cells)), anytime_p=min(1.0, math.exp(-top)), **more)
+
+    def evidence() -> str:
+        return f"e-value {math.exp(log_e):.3g} after {len(done)} runs (keep at {1 / rule.alpha:g}, bet {lam:.3f})"
+
+    for r in runs:
+        stage_cand, stage_best = await candidate([r]), await best([r])
+        cand_cells.update(stage_cand)
+        best_cells.update(stage_best)
+        done.append(r)
+        log_e += log_evidence(output_differences(stage_cand, stage_best).values(), lam)
+        top = max(top, log_e)
+        if log_e <= floor:
+            return outcome("discard", f"behind: {evidence()}; the chance it is better is slim", raced=True)
+        if len(done) < min_runs or log_e < threshold:
+            continue
+        errors = count_errors(cand_cells, best_cells)
+        too_many = errors.too_many(rule.max_errors, rule.alpha)
+        if too_many:
+            return outcome("discard", f"errors: {too_many}", errors)
+        drops = collapsed_evals(cand_cells, best_cells, rule.alpha)
+        paired = pair(cand_cells, best_cells)
+        score = f"{paired.candidate_rate:.1%} vs {paired.best_rate:.1%}"
+        if drops:
+            return outcome("discard", f"an eval collapsed: {'; '.join(map(str, drops))}, each at {rule.alpha:g}, "
+                           f"although the total is {score}", errors, drops=tuple(drops))
+        return outcome("keep", f"gain: {score}, {paired.wins} wins / {paired.losses} losses, {evidence()}", errors)
+    return outcome("discard", f"no gain shown: {evidence()}, at the most runs the test takes ({len(runs)})")
+
+
+@dataclass(frozen=True)
+class Power:
+    """What a suite of `inputs` x `runs` can show with the sequential rule, for a best of this variance."""
+
+    inputs: int
+    runs: int
+    evals: int
+    variance: float
+    alpha: float
+    min_gain: float
+
+    @property
+    def max_outputs(self) -> int:
+        return self.inputs * self.runs * MAX_RUNS_FACTOR
+
+    def power(self, gain: float, paths: int = 400) -> float:
+        """Approximate chance of a keep at a true gain `gain`: the e-process simulated run by run with normal
+        increments (its mean and spread at that gain), with the rule's keep and futility bounds; seeded."""
+        lam = bet(self.variance, self.evals, self.min_gain)
+        mu = gain * self.evals
+        variance = max(self.variance, MIN_VARIANCE * self.evals)
+        drift = self.inputs * (lam * mu - lam * lam * (variance + mu * mu) / 2)
+        spread = lam * math.sqrt(variance * self.inputs)
+        keep, floor = math.log(1 / self.alpha), math.log(FUTILITY)
+        rng = random.Random(0)
+        kept = 0
+        for _ in range(paths):
+            log_e = 0.0
+            for run in range(1, MAX_RUNS_FACTOR * self.runs + 1):
+                log_e += rng.gauss(drift, spread)
+                if log_e <= floor:
+                    break
+                if run >= self.runs and log_e >= keep:
+                    kept += 1
+                    break
+        return kept / paths
+
+    def detectable(self) -> float | None:
+        """The smallest gain (points of pass rate) kept with DESIGN_POWER, or None when none up to 100 points is."""
+        if self.power(1.0) < DESIGN_POWER:
+            return None
+        low, high = 0.0, 1.0
+        for _ in range(12):
+            mid = (low + high) / 2
+            low, high = (mid, high) if self.power(mid) < DESIGN_POWER else (low, mid)
+        return high
+
+    def runs_for(self, gain: float, limit: int = 64, power: float = DESIGN_POWER) -> int | None:
+        """The fewest suite runs that detect `gain` with `power` (None above `limit`)."""
+        for runs in range(1, limit + 1):
+            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain).power(gain) >= power:
+                return runs
+        return None
+
+
+def smallest_suite(alpha: float) -> int:
+    """The fewest outputs (inputs x runs) one evaluation needs before a keep can mean anything: a sweep of n
+    outputs can reach p = 0.5^n at best, in the total and in any one eval's collapse check."""
+    return math.ceil(math.log2(1 / alpha)) if alpha < 1 else 1
+
+
+def size_refusal(inputs: int, runs: int, alpha: float) -> str | None:
+    """Why a suite of `inputs` train inputs x `runs` runs can never keep, with the size it needs, or None."""
+    need = smallest_suite(alpha)
+    if inputs * runs >= need:
+        return None
+    return (f"{inputs} train input{'s' if inputs != 1 else ''} x {runs} run{'s' if runs != 1 else ''} = "
+            f"{inputs * runs} outputs per evaluation: the keep rule can never keep on it (at alpha {alpha:g} a keep "
+            f"needs at least {need} outputs per evaluation: a sweep of n outputs reaches p = 0.5^n at best, "
+            f"{0.5 ** (inputs * runs):.3g} here, and no eval's collapse could be seen); set "
+            f"`runs: {math.ceil(need / max(1, inputs))}` in the suite, or use at least "
+            f"{math.ceil(need / max(1, runs))} train inputs at {runs} runs")
+
+
+def suite_power(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> Power:
+    """The suite's power from a measured version's cells (its per-output variance) and the suite's size."""
+    return Power(inputs, runs, evals_per_output(cells), output_variance(cells), rule.alpha, rule.min_gain)
+
+
+def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> str:
+    """After the baseline: the smallest gain this suite can see at DESIGN_POWER, and runs to suggest if it
+    cannot see the asked one (`--min-gain`)."""
+    power = suite_power(cells, inputs, runs, rule)
+    smallest = power.detectable()
+    seen = f"{smallest * 100:.0f} points" if smallest is not None else "none up to 100 points"
+    head = (f"power: with {inputs} train inputs x {runs} runs (up to {MAX_RUNS_FACTOR * runs} when undecided) and this "
+            f"baseline's spread, the smallest gain kept {DESIGN_POWER:.0%} of the time is {seen}")
+    if smallest is not None and smallest <= rule.min_gain:
+        return f"{head} (asked: {rule.min_gain * 100:.0f}, --min-gain)"
+    more = power.runs_for(rule.min_gain)
+    fix = f"`runs: {more}` in the suite would see it" if more else "more train inputs are needed to see it"
+    return f"{head}: underpowered for the asked {rule.min_gain * 100:.0f} points (--min-gain); {fix}"
+
+
+TRIGGER_GAIN, TRIGGER_POWER = 0.20, 0.80  # what a trigger suite's runs are sized for: +20 points of recall
+
+
+def trigger_runs(train_queries: int, should_trigger: int, rule: KeepRule = KeepRule()) -> int:
+    """Runs per query that give the sequential rule TRIGGER_POWER at +20 points of recall on the train
+    queries that should trigger (a query is one output, one eval; its rate at 50%, the most spread)."""
+    gain = TRIGGER_GAIN * should_trigger / max(1, train_queries)  # recall is part of the train pass rate
+    power = Power(max(1, train_queries), 1, 1, 2 * 0.25, rule.alpha, rule.min_gain)
+    return max(3, power.runs_for(gain, power=TRIGGER_POWER) or 64)
