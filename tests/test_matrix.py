@@ -66,7 +66,7 @@ def test_three_targets_in_one_command_agree_in_table_json_junit_and_chromium(pro
     for target in TARGETS:
         assert f"below threshold: {target}: eval 'short'" in done.stderr
     data = json.loads((project / "m.json").read_text())
-    assert data["schema"] == "autoresearch.review.matrix/1" and data["targets"] == TARGETS
+    assert data["schema"] == "autoresearch.matrix/1" and data["targets"] == TARGETS
     header = next(line for line in done.stdout.splitlines() if line.strip().startswith("eval"))
     assert header.split()[1:] == TARGETS
     junit = ET.parse(project / "m.xml").getroot()
