@@ -14,6 +14,7 @@ from .common import (
     EXIT_OK,
     _eval_model_options,
     _open_models,
+    _preflight_canary,
     _progress,
     _remember,
     _reports_errors,
@@ -49,6 +50,8 @@ from .common import (
               "and the full output.")
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
+@click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
+              help="Harness targets: skip the preflight canary (see `autoresearch doctor`).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
@@ -96,6 +99,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         click.echo(f"error: {suite.path}: no {split} inputs", err=True)
         sys.exit(EXIT_ERROR)
     models = _open_models(suite, no_cache)
+    _preflight_canary(suite, models, mutator=False)
     update, close = _progress(f"eval {suite.name}")
 
     async def go() -> Any:
