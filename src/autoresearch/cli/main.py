@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .evaluate import eval_command, sections, validate
+from .evaluate import doctor, eval_command, sections, validate
 from .importing import import_group
 from .install import install
 from .optimise import finalize, next_command, run, try_command, wait_command, work_command
@@ -34,7 +34,7 @@ def main() -> None:
 
 
 for _command in (
-    eval_command, validate, sections, run, next_command, try_command, wait_command, work_command, finalize,
-    status, view, statusline, diff, report, import_group, install,
+    eval_command, validate, sections, doctor, run, next_command, try_command, wait_command, work_command,
+    finalize, status, view, statusline, diff, report, import_group, install,
 ):
     main.add_command(_command)

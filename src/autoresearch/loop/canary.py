@@ -70,7 +70,7 @@ def harness_version(binary: str) -> str:
                               stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return (done.stdout.strip().splitlines() or [""])[0]
+    return ((done.stdout.strip() or done.stderr.strip()).splitlines() or [""])[0]
 
 
 def _init_event(lines: list[str]) -> dict:
@@ -152,7 +152,7 @@ async def _run_once(target, skill: SkillUnderTest, text: str, run: int, report: 
 
 def _probe_loaded(name: str, outcome) -> bool:
     """Did the agent load the probe: Claude Code's Skill tool naming it, pi's read of its SKILL.md."""
-    for call in outcome.calls:
+    for call in outcome.tool_calls:
         if name == "claude-code" and call.name == "Skill" and call.input.get("skill") == PROBE_NAME:
             return True
         path = str(call.input.get("path", ""))
@@ -292,7 +292,9 @@ async def canary(suite: Suite, models: Models, *, mutator: bool = True, skill_te
         probe = Path(folder) / PROBE_NAME
         probe.mkdir()
         (probe / "SKILL.md").write_text(PROBE_SKILL, encoding="utf-8")
-        skill = SkillUnderTest(text, suite.skill_path.parent, (probe, *suite.distractors))
+        skill = SkillUnderTest(text, suite.skill_path.parent, tuple(suite.distractors))
+        if skill.name != PROBE_NAME:  # `doctor` with no suite measures the probe itself
+            skill = SkillUnderTest(text, suite.skill_path.parent, (probe, *suite.distractors))
         if is_harness(models.target_spec):
             await _harness_checks(suite, models, skill, report)
         await _judge_checks(suite, models, report)
