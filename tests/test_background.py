@@ -115,3 +115,93 @@ def test_a_try_killed_at_random_moments_resumes_with_nothing_lost_or_counted_twi
     assert not (project / ".autoresearch/k/partial").exists() and not (project / ".autoresearch/k/pending.json").exists()
     status = cli(project, "status", "k").stdout
     assert "crashed" not in status and "interrupted" not in status
+
+
+# -- on the real Claude Code, offline ----------------------------------------------------------------------
+
+BIN = ROOT / ".harness" / "node_modules" / ".bin"
+TOOL_CALL_SECONDS = 120  # Claude Code's Bash tool stops a command after 2 minutes by default
+
+
+@pytest.fixture
+def harness_project(tmp_path):
+    if not (BIN / "claude").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{BIN / 'claude'} is missing: `make test` installs the harnesses")
+        pytest.skip("claude is not installed (run `make harness`)")
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "examples/harness", root / "evals")
+    (root / "evals/suite.yaml").rename(root / "evals/meeting-notes.yaml")  # the name the skill's placeholders give
+    return root
+
+
+def agent_env() -> dict:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def timed(command: str, cwd: Path) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run(["bash", "-c", command], cwd=cwd, env=agent_env(), capture_output=True, text=True,
+                          timeout=TOOL_CALL_SECONDS + 60)
+    return done, time.monotonic() - started
+
+
+def test_the_create_skills_path_b_commands_each_fit_in_a_tool_call_on_claude_code_sim(harness_project):
+    """Drive path B as the agent would, on the real claude: every command returns within the tool's 2 minutes."""
+    from test_newuser import fill, skill_commands
+
+    root = harness_project
+    parts = dict(skill_commands((ROOT / "skills/autoresearch-create/SKILL.md").read_text()))
+    path_b = next(commands for heading, commands in parts.items() if heading.startswith("B."))
+    assert any("--background" in c for c in path_b) and any(c.startswith("autoresearch wait") for c in path_b)
+    seconds = []
+    for command in path_b:
+        values = {}
+        if "<id>" in command:  # the agent writes the section `next` names into new-section.md
+            plan = json.loads(subprocess.run(CLI + ["next", "meeting-notes", "--json"], cwd=root, env=agent_env(),
+                                             capture_output=True, text=True).stdout)
+            (root / "new-section.md").write_text(plan["body"] + "\n- Always run the script first.\n")
+            values["<id>"] = plan["section"]
+        done, took = timed(fill(command, values), root)
+        seconds.append(took)
+        for _ in range(10):  # `wait` exits 4 while the work goes on: the agent runs it again
+            if not (command.startswith("autoresearch wait") and done.returncode == 4):
+                break
+            done, took = timed(fill(command, values), root)
+            seconds.append(took)
+        assert took < TOOL_CALL_SECONDS, f"{command} took {took:.0f}s"
+        assert done.returncode in (0, 1, 3), f"{command}\n{done.stdout}\n{done.stderr}"
+    entries = RunDir(root / ".autoresearch/meeting-notes").entries()
+    assert [e["id"] for e in entries] == [0, 1] and entries[1]["decision"] in ("keep", "discard", "refused")
+    assert max(seconds) < TOOL_CALL_SECONDS
+
+
+def test_a_background_try_killed_on_claude_code_sim_resumes_with_the_same_decision(harness_project, tmp_path):
+    root = harness_project
+    env = agent_env()
+    run = [*CLI, "run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "h", "--no-preflight"]
+    assert subprocess.run(run, cwd=root, env=env, capture_output=True, text=True).returncode == 0
+    plan = json.loads(subprocess.run(CLI + ["next", "h", "--json"], cwd=root, env=env, capture_output=True,
+                                     text=True).stdout)
+    (root / "new.md").write_text(plan["body"] + "\n- Always run the script first.\n")
+    clean = tmp_path / "clean"
+    shutil.copytree(root, clean)
+    args = ["try", "h", "--section", plan["section"], "--file", "new.md", "--hypothesis", HYPOTHESIS]
+    straight = subprocess.run(CLI + args, cwd=clean, env=env, capture_output=True, text=True)
+    assert straight.returncode in (0, 1, 3), straight.stderr
+    started = subprocess.run(CLI + args + ["--background"], cwd=root, env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    worker = json.loads((root / ".autoresearch/h/pending.json").read_text())["pid"]
+    for _ in range(200):  # kill it once the first cells are scored
+        if (root / ".autoresearch/h/partial").exists():
+            break
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    status = subprocess.run(CLI + ["status", "h"], cwd=root, env=env, capture_output=True, text=True).stdout
+    assert "crashed" not in status and "attempt #1" in status
+    done = subprocess.run(CLI + ["wait", "h", "--timeout", "110"], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == straight.returncode, done.stdout + done.stderr
+    assert "resumed where it stopped" in done.stderr
+    ours, theirs = (RunDir(p / ".autoresearch/h").entries()[-1] for p in (root, clean))
+    assert {k: ours[k] for k in ("decision", "scores", "wins", "losses", "calls")} == \
+        {k: theirs[k] for k in ("decision", "scores", "wins", "losses", "calls")}
