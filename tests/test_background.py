@@ -196,7 +196,9 @@ def test_a_background_try_killed_on_claude_code_sim_resumes_with_the_same_decisi
         if (root / ".autoresearch/h/partial").exists():
             break
         time.sleep(0.1)
+    running = subprocess.run(CLI + ["status", "h"], cwd=root, env=env, capture_output=True, text=True).stdout
     os.kill(worker, signal.SIGKILL)
+    assert "state: running (attempt #1 in progress: " in running, running
     status = subprocess.run(CLI + ["status", "h"], cwd=root, env=env, capture_output=True, text=True).stdout
     assert "crashed" not in status and "attempt #1" in status
     done = subprocess.run(CLI + ["wait", "h", "--timeout", "110"], cwd=root, env=env, capture_output=True, text=True)

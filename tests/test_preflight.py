@@ -99,3 +99,11 @@ def test_a_judge_that_never_answers_in_the_verdict_format_is_caught(project):
     assert len(found) == 1 and "judge command:echo I think it is fine (eval clear): judge format not followed" \
         in found[0], done.stderr
     assert not (project / ".autoresearch/x").exists()  # no run was created
+
+
+def test_the_cost_preview_of_a_harness_target_gives_cells_and_time_from_the_probe_cell(project):
+    done = cli(project, "run", "suite.yaml", "--estimate-only", "--max-experiments", "5")
+    assert done.returncode == 0, done.stderr
+    assert "one evaluation of the train inputs: 2 cells (1 inputs x 2 runs), about " in done.stdout
+    assert "a probe cell took " in done.stdout and "baseline: 4 cells with the holdout" in done.stdout
+    assert not (project / ".autoresearch").exists()
