@@ -170,8 +170,24 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     if len(suite.split("train")) < 20:
         click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
                    "not that it generalises; generalisation rests on the holdout", err=True)
+    first = baseline_only and not run_dir.entries()
+    if first:  # killed (an agent's tool timeout): `autoresearch wait RUN` finishes the baseline
+        import os
+
+        from ..runs.background import write_pending
+
+        write_pending(run_dir, {"command": "baseline", "attempt": 0, "no_cache": no_cache, "pid": os.getpid()})
+    from ..errors import AutoresearchError
+    from ..runs.background import clear_pending
+
     try:
         experiment.run_sync(baseline_only)
+        if first:
+            clear_pending(run_dir)
+    except AutoresearchError:
+        if first:
+            clear_pending(run_dir)  # refused: nothing to resume
+        raise
     except KeyboardInterrupt:
         live.close()
         click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
@@ -200,6 +216,12 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     import json
 
     experiment = _open_run(run_ref, runs_dir)
+    from ..runs.background import describe, done_entry, pending
+
+    unfinished = pending(experiment.run)
+    if unfinished and done_entry(experiment.run, unfinished) is None:
+        click.echo(f"note: {describe(unfinished)} is not finished: run `autoresearch wait {experiment.run.id}` "
+                   "first; this plan does not include it", err=True)
     plan, stop = experiment.next_sync()
     from ..loop.history import candidate_feedback, last_evaluated
     from ..loop.mutation import section_text
