@@ -107,3 +107,13 @@ def test_the_cost_preview_of_a_harness_target_gives_cells_and_time_from_the_prob
     assert "one evaluation of the train inputs: 2 cells (1 inputs x 2 runs), about " in done.stdout
     assert "a probe cell took " in done.stdout and "baseline: 4 cells with the holdout" in done.stdout
     assert not (project / ".autoresearch").exists()
+
+
+def test_the_canary_names_the_frontmatter_a_harness_will_not_list():
+    from autoresearch.loop.canary import frontmatter_hint
+
+    plain = "---\nname: x\ndescription: Does x.\n---\n# X\n"
+    assert "byte-order mark" in frontmatter_hint("\ufeff" + plain)
+    assert "closed by `...`" in frontmatter_hint(plain.replace("\n---\n#", "\n...\n#"))
+    assert "disable-model-invocation" in frontmatter_hint(plain.replace("Does x.", "Does x.\ndisable-model-invocation: true"))
+    assert "autoresearch validate" in frontmatter_hint(plain)
