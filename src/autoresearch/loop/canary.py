@@ -107,7 +107,7 @@ def _login_problem(harness: str, message: str) -> str | None:
     return None
 
 
-async def _harness_checks(suite: Suite, models: Models, skill: SkillUnderTest, report: CanaryReport) -> None:
+async def _harness_checks(models: Models, skill: SkillUnderTest, report: CanaryReport) -> None:
     """Start the target's harness with the probe installed beside the user's skill; record what fails."""
     spec = models.target_spec
     name = spec.backend
@@ -130,7 +130,7 @@ async def _harness_checks(suite: Suite, models: Models, skill: SkillUnderTest, r
         report.problems.append(f"{name}: the `{loading_tool}` tool is not in allowed_tools: the agent cannot load a "
                                f"skill; fix: add {loading_tool} to the model's allowed_tools")
     try:
-        await _probe_queries(suite, target, skill, report, name, where, version)
+        await _probe_queries(target, skill, report, name, where)
     finally:
         await target.aclose()
 
@@ -161,8 +161,7 @@ def _probe_loaded(name: str, outcome) -> bool:
     return False
 
 
-async def _probe_queries(suite: Suite, target, skill: SkillUnderTest, report: CanaryReport, name: str, where: str,
-                         version: str) -> None:
+async def _probe_queries(target, skill: SkillUnderTest, report: CanaryReport, name: str, where: str) -> None:
     loaded, lines, error = False, [], ""
     for attempt in range(IMPLICIT_TRIES):
         outcome, lines, error = await _run_once(target, skill, IMPLICIT_QUERY, attempt, report)
@@ -296,7 +295,7 @@ async def canary(suite: Suite, models: Models, *, mutator: bool = True, skill_te
         if skill.name != PROBE_NAME:  # `doctor` with no suite measures the probe itself
             skill = SkillUnderTest(text, suite.skill_path.parent, (probe, *suite.distractors))
         if is_harness(models.target_spec):
-            await _harness_checks(suite, models, skill, report)
+            await _harness_checks(models, skill, report)
         await _judge_checks(suite, models, report)
         if mutator:
             await _mutator_check(suite, models, skill, report)

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from ..errors import AutoresearchError
 from ..fsio import atomic_write
@@ -171,7 +170,3 @@ def progress_of(run: RunDir) -> str:
 
     state = run_state(run.path)
     return (state.heartbeat or {}).get("stage", "") if state.heartbeat else ""
-
-
-def log_path(run: RunDir) -> Path:
-    return run.path / WORKER_LOG
