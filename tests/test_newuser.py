@@ -583,7 +583,7 @@ def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatc
 PLACEHOLDERS = {"<skill-name>": "meeting-notes", "<suite>": "meeting-notes", "<run>": "meeting-notes",
                 "<kind>": "clarify", "<one line>": "Name the owner and the date of every action item"}
 SHELL_STARTS = ("autoresearch ", "ls ", "printenv ", "tail ", "mkdir ")
-ALLOWED_EXIT = {"eval": (0, 1), "try": (0, 1, 3)}  # documented non-zero codes that are answers, not failures
+ALLOWED_EXIT = {"eval": (0, 1), "try": (0, 1, 3), "wait": (0, 1, 3)}  # documented non-zero codes that are answers, not failures
 
 
 def skill_commands(text: str) -> list[tuple[str, list[str]]]:

@@ -336,7 +336,8 @@ def test_a_judge_told_to_see_the_trace_gets_the_tool_calls_and_files(project, mo
     with MessagesServer(reply=lambda body: "VERDICT: PASS\nREASON: the script ran") as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
-        done = cli(project, "eval", "suite.yaml", "--split", "train", "--no-cache", "--json", "r.json")
+        done = cli(project, "eval", "suite.yaml", "--split", "train", "--no-cache", "--json", "r.json",
+                   "--no-preflight")  # the canary's judge call would be one more request
         prompts = [json.dumps(r["body"]["messages"]) for r in server.message_requests()]
     assert done.returncode == 0, done.stderr
     assert len(prompts) == 1 and "<trace_" in prompts[0] and "scripts/tally.py" in prompts[0]  # fenced: untrusted

@@ -178,7 +178,7 @@ def test_a_harness_failure_is_an_error_never_a_missed_trigger(project, tmp_path)
     broken.chmod(0o755)
     write(project, "scripted.yaml", SCRIPTED.replace("runs: 2", f"runs: 1\nmodel: {{name: claude-code:sim, "
                                                                   f"binary: {broken}}}"))
-    done = cli(project, "eval", "scripted.yaml", "--triggers", "--json", "r.json")
+    done = cli(project, "eval", "scripted.yaml", "--triggers", "--json", "r.json", "--no-preflight")  # past the canary
     assert done.returncode == 2 and "cannot start" in done.stderr
     data = json.loads((project / "r.json").read_text())
     assert data["triggers"]["overall"]["errors"] == 5 and data["triggers"]["overall"]["recall"]["failed"] == 0

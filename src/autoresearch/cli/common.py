@@ -217,6 +217,24 @@ def _open_models(suite: Any, no_cache: bool) -> Any:
     return Models.for_suite(suite, functools.partial(open_model, cache=None) if no_cache else open_model, keep)
 
 
+def _preflight_canary(suite: Any, models: Any, mutator: bool, always: bool = False) -> Any:
+    """The preflight canary before anything is paid (harness targets, unless --no-preflight): exit 2 on a problem."""
+    from ..targets import is_harness
+
+    context = click.get_current_context(silent=True)
+    if context and context.meta.get("no_preflight") or not (always or is_harness(suite.model)):
+        return None
+    from ..loop.canary import PreflightFailed, canary_sync, failure_text
+
+    report = canary_sync(suite, models, mutator=mutator)
+    for note in report.notes:
+        click.echo(f"preflight: {note}", err=True)
+    if report.problems:
+        raise PreflightFailed(failure_text(report))
+    click.echo(report.summary(), err=True)
+    return report
+
+
 def _as_trigger_suite(suite: Any, chosen: dict) -> Any:
     """For a `--triggers` run (saved in run.json): the suite of trigger queries; the suite as it is otherwise."""
     if not chosen.get("triggers"):

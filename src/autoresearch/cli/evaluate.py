@@ -14,6 +14,7 @@ from .common import (
     EXIT_OK,
     _eval_model_options,
     _open_models,
+    _preflight_canary,
     _progress,
     _remember,
     _reports_errors,
@@ -58,6 +59,8 @@ from .common import (
               "and the full output.")
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
+@click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
+              help="Harness targets: skip the preflight canary (see `autoresearch doctor`).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
@@ -126,6 +129,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         click.echo(f"error: {suite.path}: no {split} inputs", err=True)
         sys.exit(EXIT_ERROR)
     models = _open_models(suite, no_cache)
+    _preflight_canary(suite, models, mutator=False)
     update, close = _progress(f"eval {suite.name}")
 
     async def go() -> Any:
@@ -378,3 +382,55 @@ def sections(skill_file: Path) -> None:
         words = len(s.body.split())
         title = "(text before the first heading)" if s.level == 0 else f"{'#' * s.level} {s.title}"
         click.echo(f"{s.id:<40} line {s.line:<5} {words:>4} words  {title}")
+
+
+@click.command()
+@click.argument("suite_file", metavar="[SUITE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@_eval_model_options
+@click.option("--allow-outside", is_flag=True, help="Let the suite read files from outside its own folder.")
+@_reports_errors
+def doctor(suite_file: Path | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool,
+           allow_outside: bool) -> None:
+    """The preflight canary: does the measurement work here, before anything is paid?
+
+    For a harness target the CLI starts with a probe skill beside yours: it must start (logged in), our
+    parser must see the probe listed and loaded, your skill must be listed; the judge and mutator must
+    answer one call each in the format we parse. One line per problem with its fix; exit 2 on any.
+    Without SUITE, each installed harness is checked offline (`claude-code:sim`, `pi:sim`).
+    """
+    from ..suite.suite import load_suite
+
+    if suite_file is None:
+        failed = False
+        for name in ("claude-code:sim", "pi:sim"):
+            suite = _probe_suite(name)
+            try:
+                _preflight_canary(suite, _open_models(suite, True), mutator=False, always=True)
+            except Exception as exc:
+                from ..errors import AutoresearchError
+
+                if not isinstance(exc, AutoresearchError):
+                    raise
+                click.echo(str(exc), err=True)
+                failed = True
+        sys.exit(EXIT_ERROR if failed else EXIT_OK)
+    suite = _with_models(load_suite(suite_file, allow_outside=allow_outside), model_name, judge_model, None, batch)
+    _preflight_canary(suite, _open_models(suite, no_cache), mutator=True, always=True)
+    click.echo(f"{suite_file}: ready")
+
+
+def _probe_suite(model: str) -> Any:
+    """A one-input suite whose skill is the canary's probe, for `doctor` without a suite."""
+    import tempfile
+
+    from ..loop.canary import PROBE_NAME, PROBE_SKILL
+    from ..suite.suite import load_suite
+
+    folder = Path(tempfile.mkdtemp(prefix="autoresearch-doctor-"))
+    (folder / PROBE_NAME).mkdir()
+    (folder / PROBE_NAME / "SKILL.md").write_text(PROBE_SKILL, encoding="utf-8")
+    (folder / "suite.yaml").write_text(f"skill: {PROBE_NAME}/SKILL.md\nmodel: {model}\nruns: 1\ninputs:\n"
+                                       "  - {id: probe, text: Run the autoresearch canary probe.}\nevals:\n"
+                                       "  - {id: ok, question: Does it answer, check: {type: contains, value: OK}}\n",
+                                       encoding="utf-8")
+    return load_suite(folder / "suite.yaml")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import click
 
-from .evaluate import eval_command, sections, validate
+from .evaluate import doctor, eval_command, sections, validate
 from .importing import import_group
 from .install import install
-from .optimise import finalize, next_command, run, try_command
+from .optimise import finalize, next_command, run, try_command, wait_command, work_command
 from .review import diff, report, status, statusline, view
 
 
 class _WorkflowOrder(click.Group):
     """List commands in the order a user meets them, not alphabetically."""
 
-    ORDER = ["eval", "validate", "sections", "run", "status", "view", "diff", "report", "next", "try", "finalize",
-             "install", "statusline", "import"]
+    ORDER = ["eval", "validate", "sections", "doctor", "run", "status", "view", "diff", "report", "next", "try", "wait",
+             "finalize", "install", "statusline", "import"]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -34,7 +34,7 @@ def main() -> None:
 
 
 for _command in (
-    eval_command, validate, sections, run, next_command, try_command, finalize, status, view, statusline, diff,
-    report, import_group, install,
+    eval_command, validate, sections, doctor, run, next_command, try_command, wait_command, work_command,
+    finalize, status, view, statusline, diff, report, import_group, install,
 ):
     main.add_command(_command)

@@ -19,6 +19,7 @@ from .common import (
     _model_options,
     _open_models,
     _open_run,
+    _preflight_canary,
     _remember,
     _reports_errors,
     _roles_can_answer,
@@ -98,6 +99,10 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
               help="Measure the baseline and stop: for an agent that plays the mutator with `next` and `try`.")
 @click.option("--estimate-only", is_flag=True,
               help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
+@click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
+              help="Harness targets: skip the preflight canary before the baseline (see `autoresearch doctor`).")
+@click.option("--background", is_flag=True, help="With --baseline-only: measure the baseline in a background "
+              "process and return at once; follow it with `autoresearch wait RUN`.")
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
@@ -110,7 +115,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         holdout_gate: bool, no_confirm: bool, no_racing: bool, parallel: int, template: str | None, use_git: bool,
         tag: str | None,
         runs_dir: Path, run_id: str | None, baseline_only: bool, estimate_only: bool,
-        allow_outside: bool) -> None:
+        background: bool, allow_outside: bool) -> None:
     """Optimise a skill: baseline, then one section at a time, keeping only real gains.
 
     Writes .autoresearch/<run-id>/ with journal.jsonl (one line per attempt), changelog.md,
@@ -129,6 +134,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                     max_minutes * 60 if max_minutes is not None else None)
     chosen = {"model": model_name, "judge": judge_model, "mutator": mutator_model, "batch": batch}
     live = _LiveProgress()
+    if resume and background:
+        raise click.UsageError("--background starts a new run's baseline; a stopped baseline resumes with "
+                               "`autoresearch wait RUN`")
     if resume:
         fixed = [f"--{name.replace('_', '-')}" for name in ("suite_file", "allow_description", "keep_rule", "alpha",
                                                              "min_gain", "max_errors", "also_on", "uplift",
@@ -176,6 +184,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             click.echo(str(warning), err=True)
         _roles_can_answer(suite, ("judge",) if baseline_only else ("judge", "mutator"))
         models = _open_models(suite, no_cache)
+        if background and not baseline_only:
+            raise click.UsageError("--background goes with --baseline-only (a whole run: start it with nohup ... &)")
+        probe = _preflight_canary(suite, models, mutator=not baseline_only)
         if estimate_only:
             import asyncio
 
@@ -185,7 +196,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 try:
                     from ..loop.guard import guard_specs
 
-                    return await cost_preview(suite, models, budget, guard_specs(suite, config.guards), config.uplift)
+                    return await cost_preview(suite, models, budget, guard_specs(suite, config.guards), config.uplift,
+                                              probe)
                 finally:
                     await models.aclose()
 
@@ -196,6 +208,11 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             git = start_git_branch(suite.skill_path, tag or run_id)
             click.echo(f"committing keeps on branch {git['branch']}")
         run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
+        if background:
+            from ..runs.background import start_work
+
+            click.echo(start_work(run_dir, {"command": "baseline", "attempt": 0, "no_cache": no_cache}))
+            return
         experiment = Experiment(suite, run_dir, config, models, live.event, live.progress)
     suite, run_dir = experiment.suite, experiment.run
     click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
@@ -205,8 +222,24 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     if len(suite.split("train")) < 20:
         click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
                    "not that it generalises; generalisation rests on the holdout", err=True)
+    first = baseline_only and not run_dir.entries()
+    if first:  # killed (an agent's tool timeout): `autoresearch wait RUN` finishes the baseline
+        import os
+
+        from ..runs.background import write_pending
+
+        write_pending(run_dir, {"command": "baseline", "attempt": 0, "no_cache": no_cache, "pid": os.getpid()})
+    from ..errors import AutoresearchError
+    from ..runs.background import clear_pending
+
     try:
         experiment.run_sync(baseline_only)
+        if first:
+            clear_pending(run_dir)
+    except AutoresearchError:
+        if first:
+            clear_pending(run_dir)  # refused: nothing to resume
+        raise
     except KeyboardInterrupt:
         live.close()
         click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
@@ -235,6 +268,12 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     import json
 
     experiment = _open_run(run_ref, runs_dir)
+    from ..runs.background import describe, done_entry, pending
+
+    unfinished = pending(experiment.run)
+    if unfinished and done_entry(experiment.run, unfinished) is None:
+        click.echo(f"note: {describe(unfinished)} is not finished: run `autoresearch wait {experiment.run.id}` "
+                   "first; this plan does not include it", err=True)
     plan, stop = experiment.next_sync()
     from ..loop.history import candidate_feedback, last_evaluated
     from ..loop.mutation import section_text
@@ -332,8 +371,10 @@ TRY_EXIT = {"keep": EXIT_OK, "discard": EXIT_BELOW, "refused": 3}  # documented 
 @click.option("--no-cache", is_flag=True, help="Do not use the response cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the journal entry, the evals won and lost and a few "
                                                       "failing outputs as JSON.")
+@click.option("--background", is_flag=True, help="Return at once and evaluate in a background process; follow it "
+              "with `autoresearch wait RUN` (each wait fits in an agent's tool call).")
 def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hypothesis: str, kind: str,
-                no_cache: bool, as_json: bool) -> None:
+                no_cache: bool, as_json: bool, background: bool) -> None:
     """Evaluate a new body for one section; the tool decides keep or discard and logs the attempt.
 
     The same paired test, racing and guards as `run`. On a keep the target SKILL.md is updated.
@@ -341,10 +382,11 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     Exit 0 kept, 1 discarded, 3 refused by a guard (all logged); 2 usage error or a run that
     should stop (nothing evaluated, nothing logged).
     """
-    import json
+    import os
 
-    from ..loop.history import candidate_feedback, event_line
     from ..loop.mutation import Proposal
+    from ..runs.background import clear_pending, next_attempt, refuse_other_request, start_work, write_pending
+    from ..runs.journal import RunDir
 
     hypothesis = " ".join(hypothesis.split())
     if not hypothesis:
@@ -359,8 +401,31 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     from ..suite.userfiles import read_user_text
 
     body = read_user_text(body_file)
-    entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
-    feedback = candidate_feedback(experiment.run, entry) if entry["decision"] in ("keep", "discard") else None
+    run_dir = RunDir.find(run_ref, runs_dir)
+    request = {"command": "try", "section": section, "body": body, "hypothesis": hypothesis, "kind": kind,
+               "no_cache": no_cache, "attempt": next_attempt(run_dir)}
+    refuse_other_request(run_dir, request)
+    if background:
+        click.echo(start_work(run_dir, request))
+        return
+    write_pending(run_dir, {**request, "pid": os.getpid()})  # killed (a tool's timeout): `wait` finishes it
+    try:
+        entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt):
+            clear_pending(run_dir)  # refused before or while evaluating: nothing to resume
+        raise
+    clear_pending(run_dir)
+    _print_attempt(experiment.run, entry, as_json)
+
+
+def _print_attempt(run: Any, entry: dict, as_json: bool) -> None:
+    """A decided attempt as `try` prints it, exiting with its code (0 kept, 1 discarded, 3 refused)."""
+    import json
+
+    from ..loop.history import candidate_feedback, event_line
+
+    feedback = candidate_feedback(run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:
         click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
     else:
@@ -368,8 +433,75 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
         click.echo(f"decision: {entry['decision']}: {entry['reason']}")
         if feedback:
             _echo_feedback(feedback, "THIS CANDIDATE")
-        click.echo(f"next: autoresearch next {experiment.run.id}")
+        click.echo(f"next: autoresearch next {run.id}")
     sys.exit(TRY_EXIT.get(entry["decision"], EXIT_ERROR))
+
+
+WAIT_RUNNING = 4  # `wait` timed out with the work still going: run it again
+
+
+@click.command("wait")
+@_run_reference
+@click.option("--timeout", type=click.FloatRange(0, 3600), default=90, show_default=True,
+              help="Seconds to wait at most; keep it under your shell tool's timeout (Claude Code: 120 s).")
+@click.option("--json", "as_json", is_flag=True, help="Print a decided attempt as `try --json` does.")
+def wait_command(run_ref: str, runs_dir: Path, timeout: float, as_json: bool) -> None:
+    """Wait for a background `try` (or baseline) and print its result; resume it if it was interrupted.
+
+    Exit codes as `try`: 0 kept (or the baseline measured), 1 discarded, 3 refused; 4 still running after
+    --timeout (run `wait` again); 2 an error (the attempt was not logged).
+    """
+    from ..runs.background import describe, pending, progress_of, wait_for
+    from ..runs.journal import RunDir
+
+    run_dir = RunDir.find(run_ref, runs_dir)
+    request = pending(run_dir)
+    entry = wait_for(run_dir, timeout, lambda line: click.echo(line, err=True))
+    if entry is None and request is None and not run_dir.entries():
+        raise click.UsageError(f"run {run_dir.id} has nothing to wait for: no baseline and no attempt started")
+    if entry is None:
+        click.echo(f"{describe(request or {})} of run {run_dir.id} in progress ({progress_of(run_dir) or 'starting'}); "
+                   f"run `autoresearch wait {run_dir.id}` again")
+        sys.exit(WAIT_RUNNING)
+    if entry["decision"] == "baseline":
+        from ..review.report import status_text
+        from ..runs.live import run_state
+
+        click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+        click.echo(f"next: autoresearch next {run_dir.id}")
+        return
+    _print_attempt(run_dir, entry, as_json)
+
+
+@click.command("work", hidden=True)
+@click.argument("run_path", type=click.Path(file_okay=False, path_type=Path))
+def work_command(run_path: Path) -> None:
+    """The background worker of `try --background` and `run --baseline-only --background` (see background.py)."""
+    from ..errors import AutoresearchError
+    from ..loop.mutation import Proposal
+    from ..runs.background import clear_pending, done_entry, pending, record_error
+    from ..runs.journal import RunDir
+    from ..runs.locks import LockHeld
+
+    run_dir = RunDir(run_path)
+    request = pending(run_dir)
+    if request is None or done_entry(run_dir, request) is not None:
+        clear_pending(run_dir)
+        return
+    try:
+        experiment = _open_run(str(run_dir.path), run_dir.path.parent, bool(request.get("no_cache")))
+        if request["command"] == "baseline":
+            experiment.run_sync(baseline_only=True)
+        else:
+            experiment.try_sync(request["section"], Proposal(request["body"], request["hypothesis"], request["kind"]))
+    except LockHeld as exc:  # another worker (or a foreground try) is on it: leave the request to it
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except AutoresearchError as exc:
+        record_error(run_dir, str(exc))
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    clear_pending(run_dir)
 
 
 def _visible(text: str) -> str:

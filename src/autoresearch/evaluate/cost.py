@@ -13,6 +13,7 @@ from typing import Sequence
 
 from ..models import ModelSpec
 from ..suite.suite import Suite
+from ..targets import is_harness
 from .runner import Models
 
 
@@ -114,8 +115,6 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
 async def target_estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
     """`estimate` for any target: a harness run is counted as one call (it makes one per turn) and $0 (it reports
     its own cost as it runs); judges are counted as for a model target."""
-    from ..targets import is_harness
-
     if not is_harness(models.target_spec):
         return await estimate(suite, skill, models, runs, inputs)
     items = list(inputs if inputs is not None else suite.inputs)
@@ -154,15 +153,41 @@ async def run_arms(suite: Suite, models: Models, guards: Sequence[ModelSpec] = (
     return "\n".join(lines)
 
 
+def harness_preview(suite: Suite, cell_seconds: float | None) -> list[str]:
+    """A harness target's cells per evaluation, and the time they take from one measured probe cell."""
+    import math
+
+    train, holdout = len(suite.split("train")) * suite.runs, len(suite.split("holdout")) * suite.holdout_run_count
+    concurrency = int(suite.model.option("concurrency", 4))
+
+    def duration(cells: int) -> str:
+        if cell_seconds is None:
+            return "time unknown (the preflight canary measures a probe cell; it was skipped)"
+        seconds = math.ceil(cells / max(1, concurrency)) * cell_seconds
+        return f"about {seconds / 60:.1f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+
+    probe = f"a probe cell took {cell_seconds:.1f} s" if cell_seconds is not None else "no probe cell measured"
+    return [f"one evaluation of the train inputs: {train} cells ({len(suite.split('train'))} inputs x {suite.runs} "
+            f"runs), {duration(train)} at {concurrency} at once ({probe}; judges add their own calls)",
+            f"baseline: {train + holdout} cells with the holdout, {duration(train + holdout)}; each experiment up to "
+            f"about twice one evaluation ({duration(2 * train)}), more on a keep (holdout and fresh runs); an agent's "
+            "tool call stops at its timeout: use `try --background` and `autoresearch wait`"]
+
+
 async def cost_preview(suite: Suite, models: Models, budget: Budget, guards: Sequence[ModelSpec] = (),
-                       uplift: bool = False) -> str:
+                       uplift: bool = False, probe=None) -> str:
     """What a run should cost before anything is paid: the baseline, one experiment, the experiments budget;
-    with guard targets or the no-skill arm, the calls of every arm and target too."""
+    with guard targets or the no-skill arm, the calls of every arm and target too.
+
+    `probe` is the preflight canary's report, whose measured probe cell times a harness target's cells."""
     arms = await run_arms(suite, models, guards, uplift) if guards or uplift else ""
     if not previewable(suite.model):
         why = "the simulator costs nothing" if suite.model.backend == "sim" else \
             "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
-        return f"no cost preview for {suite.model.name}: {why}" + (f"\n{arms}" if arms else "")
+        lines = [f"no cost preview for {suite.model.name}: {why}"]
+        if is_harness(suite.model):
+            lines += harness_preview(suite, probe.cell_seconds if probe is not None else None)
+        return "\n".join(lines + ([arms] if arms else []))
     text = suite.skill_path.read_text(encoding="utf-8")
     train = await estimate(suite, text, models, suite.runs, suite.split("train"))
     holdout = await estimate(suite, text, models, suite.runs, suite.split("holdout")) if suite.split("holdout") else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from ..decide.stats import Rate
 from ..errors import AutoresearchError
@@ -231,16 +231,21 @@ async def _one(item: Input, run: int, skill: SkillUnderTest, evals: Sequence[Eva
 
 async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *, runs: Sequence[int] | None = None,
                    inputs: Sequence[Input] | None = None, concurrency: int | None = None,
-                   on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True) -> EvalResult:
-    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight."""
+                   on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True,
+                   skip: Collection[tuple[str, int]] = (),
+                   on_output: Callable[[str, int, list[Cell], "EvalResult"], None] | None = None) -> EvalResult:
+    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight.
+
+    (input id, run) pairs in `skip` are not run (the caller has them); `on_output` hears of each pair once scored."""
     started = time.perf_counter()
     if isinstance(skill, str):
         skill = SkillUnderTest(skill, suite.skill_path.parent, suite.distractors)
     models.target.check(skill)
     items = list(inputs if inputs is not None else suite.inputs)
     run_list = list(runs if runs is not None else range(suite.runs))
-    work = iter([(item, run) for run in run_list for item in items])
-    total = len(items) * len(run_list)
+    pairs = [(item, run) for run in run_list for item in items if (item.id, run) not in skip]
+    work = iter(pairs)
+    total = len(pairs)
     result = EvalResult([], {i.id: i.split for i in items})
     watch = JudgeWatch()
     done = 0
@@ -250,7 +255,10 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
         for item, run in work:
             if watch.tripped:
                 return
-            result.cells.extend(await _one(item, run, skill, suite.evals, models, result.spend, result, watch))
+            cells = await _one(item, run, skill, suite.evals, models, result.spend, result, watch)
+            result.cells.extend(cells)
+            if on_output and not watch.tripped:
+                on_output(item.id, run, cells, result)
             done += 1
             if on_progress:
                 on_progress(done, total)

@@ -27,6 +27,7 @@ from ..fsio import sha256
 from ..runs.config import LoopConfig
 from ..runs.journal import RunDir
 from ..runs.locks import holding, run_lock, target_lock
+from ..runs.partial import PartialCells
 from ..runs.rundirs import clean_stale_temp_files, new_run
 from ..suite.skill import SkillDocument, parse_skill
 from ..suite.suite import Suite
@@ -137,6 +138,7 @@ class Experiment:
                                  lambda spent: self.inflight.charge(spent, getattr(getattr(self, "state", None),
                                                                                    "next_id", 0)))
         self.round_block: int | None = None  # in a round of candidates in parallel: the block all are tested on
+        self.partial = PartialCells(run)  # cells scored since the last journal line: a killed attempt resumes
 
     # -- evaluation helpers -------------------------------------------------------------------
     async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
@@ -148,10 +150,25 @@ class Experiment:
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
 
+        digest = sha256(text)
+        stored = {} if self.read_only else self.partial.load(digest)
+        skip = {(i.id, r) for r in runs for i in inputs if (i.id, r) in stored}
+        charged = Spend()
+
+        def keep(input_id: str, run: int, cells: list, result: EvalResult) -> None:
+            """Each scored pair goes to disk with its spend at once: a kill loses neither."""
+            self.partial.add(digest, input_id, run, cells, result.outputs.get((input_id, run), ""),
+                             result.traces.get((input_id, run)))
+            delta = _spent_since(result.spend, charged)
+            self.inflight.charge(delta, experiment)
+            charged.merge(delta)
+
         report(0, len(inputs) * len(runs))
-        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
+        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report,
+                                skip=skip, on_output=None if self.read_only else keep)
+        _merge_stored(result, stored, skip, runs, inputs, self.suite)
         spend.merge(result.spend)
-        self.inflight.charge(result.spend, experiment)
+        self.inflight.charge(_spent_since(result.spend, charged), experiment)
         return result
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
@@ -196,6 +213,7 @@ class Experiment:
         published = self.state.best_sha
         self.run.append(entry)
         self.inflight.clear()
+        self.partial.clear()
         self.entries = self.run.entries()
         self.state = state_from(self.entries)
         publish(self.run, self.suite.skill_path, self.suite.name, self.state.best_sha, self.entries, self.config.git,
@@ -695,6 +713,27 @@ class Experiment:
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry
+
+
+def _spent_since(total: Spend, charged: Spend) -> Spend:
+    """What `total` holds beyond `charged` (both only grow)."""
+    usage = type(total.usage)(*(a - b for a, b in zip(total.usage.astuple(), charged.usage.astuple())))
+    return Spend(total.calls - charged.calls, usage, total.cost - charged.cost, total.cache_hits - charged.cache_hits)
+
+
+def _merge_stored(result: EvalResult, stored: dict, pairs: set, runs: list[int], inputs, suite: Suite) -> None:
+    """Put the pairs an interrupted attempt had already scored back into `result`, in the evaluation's order."""
+    if not pairs:
+        return
+    for key in pairs:
+        cells, output, trace = stored[key]
+        result.cells.extend(cells)
+        result.outputs[key] = output
+        if trace is not None:
+            result.traces[key] = trace
+    order = {(item.id, run): n for n, (run, item) in enumerate((r, i) for r in runs for i in inputs)}
+    eval_order = {ev.id: n for n, ev in enumerate(suite.evals)}
+    result.cells.sort(key=lambda c: (order[(c.input_id, c.run)], eval_order[c.eval_id]))
 
 
 def preflight(suite: Suite, config: LoopConfig) -> None:

@@ -132,6 +132,8 @@ class RunState:
     def __str__(self) -> str:
         if self.state == "running":
             return f"running ({self.detail})" if self.detail else "running"
+        if self.why == "interrupted":
+            return f"{self.state} ({self.why}: {self.detail})"
         return f"{self.state} ({self.why})" if self.why and self.why != self.state else self.state
 
 
@@ -156,6 +158,9 @@ def run_state(run_path: Path) -> RunState:
     """Read a run's liveness from its files: a fresh heartbeat of a live process is running."""
     path = Path(run_path)
     beat = _read_json(path / HEARTBEAT)
+    doing = _unfinished(path)
+    if doing and beat is None and _pid_alive(int(doing.get("pid", 0) or 0)):
+        return RunState("running", detail=f"{_what(doing)} in progress: starting, pid {doing.get('pid')}")
     if beat is not None:
         pid = int(beat.get("pid", 0) or 0)
         fresh = _beat_age(beat) < STALE_SECONDS
@@ -166,8 +171,13 @@ def run_state(run_path: Path) -> RunState:
                             f"{beat.get('beat')} (suspended or hung?)", beat)
         if exists or (not local and fresh and pid > 0):
             finalizing = "; finalize requested, stops before the next experiment" if (path / "STOP").exists() else ""
-            return RunState("running", detail=f"{beat.get('stage', '')}, pid {beat.get('pid')} on {beat.get('host')}"
-                                              f"{finalizing}", heartbeat=beat)
+            progress = f"{_what(doing)} in progress: " if doing else ""
+            return RunState("running", detail=f"{progress}{beat.get('stage', '')}, pid {beat.get('pid')} on "
+                                              f"{beat.get('host')}{finalizing}", heartbeat=beat)
+    if doing:
+        return RunState("stopped", "interrupted", f"{_what(doing)} was interrupted before its journal line; "
+                        f"`autoresearch wait {path.name}` resumes it where it stopped", beat)
+    if beat is not None:
         return RunState("stopped", "crashed", f"process {beat.get('pid')} on {beat.get('host')} is gone; "
                         f"last beat {beat.get('beat')} during {beat.get('stage')}", beat)
     if (path / "STOP").exists():
@@ -176,6 +186,24 @@ def run_state(run_path: Path) -> RunState:
     if stopped is not None:
         return RunState("stopped", str(stopped.get("kind", "stopped")), str(stopped.get("reason", "")))
     return RunState("stopped")
+
+
+def _unfinished(path: Path) -> dict | None:
+    """The try or baseline requested (background.py's pending.json) and not yet on the journal, if any."""
+    request = _read_json(path / "pending.json")
+    if request is None:
+        return None
+    from .journal import RunDir
+
+    try:
+        done = any(e["id"] == request.get("attempt") for e in RunDir(path).entries())
+    except Exception:  # an unreadable journal is reported by the commands that need it
+        done = False
+    return None if done else request
+
+
+def _what(request: dict) -> str:
+    return "the baseline" if request.get("command") == "baseline" else f"attempt #{request.get('attempt')}"
 
 
 def statusline_text(project: Path, root_name: str = ".autoresearch") -> str:

@@ -166,7 +166,7 @@ def check_skill_folder(folder: Path, limit: int = MAX_SKILL_BYTES) -> None:
 
 class HarnessTarget:
     """`claude-code[:MODEL]` or `pi[:PROVIDER/MODEL]`; options: mode (explicit | implicit), allowed_tools,
-    max_turns, timeout (seconds), binary, concurrency."""
+    max_turns, timeout (seconds), binary, concurrency, extra_args (more command-line arguments)."""
 
     def __init__(self, spec, flavour, keep_workspaces: bool = False):
         self.spec, self.flavour = spec, flavour
@@ -181,6 +181,9 @@ class HarnessTarget:
         self.binary = find_binary(flavour, spec.option("binary"))
         self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
         self._server = self._agent = None
+        extra = spec.option("extra_args") or ()
+        self.extra_args = tuple(extra.split() if isinstance(extra, str) else map(str, extra))
+        self.transcripts: list[list[str]] | None = None  # the preflight canary sets a list: each run's raw events
 
     def check(self, skill: SkillUnderTest) -> None:
         unknown = [t for t in self.tools if t not in self.flavour.tools]
@@ -247,7 +250,7 @@ class HarnessTarget:
         explicit = self.mode == "explicit" and skill.installed
         prompt = self.flavour.explicit(skill.name, item.text) if explicit else item.text
         model = self.flavour.sim_model() if self.simulated else self.model
-        argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns)
+        argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns) + list(self.extra_args)
         started = time.perf_counter()
         try:
             lines, stderr, code = await self._execute(argv, work, env)
@@ -255,6 +258,8 @@ class HarnessTarget:
             if self._agent:
                 self._agent.forget(token)
         seconds = time.perf_counter() - started
+        if self.transcripts is not None:
+            self.transcripts.append(lines)
         try:
             events = self.flavour.parse(lines, skill.name, explicit, skill_file)
         except ValueError:

@@ -1,0 +1,172 @@
+"""Attempts that outlive a tool call: `try --background` / `run --baseline-only --background`, then `wait`.
+
+An agent's shell tool stops a command at its timeout (Claude Code's Bash tool: 2 minutes by default). So
+the work is described in `pending.json` in the run directory and done by a detached worker process
+(`autoresearch work RUN`); `autoresearch wait RUN --timeout S` follows it in short steps. A worker that
+died (killed, a closed laptop) is started again by the next `wait`, and resumes where it stopped: the
+cells it had scored are on disk (see partial.py), so nothing is redone or counted twice. A foreground
+`try` writes the same file, so a `try` stopped by a timeout is finished by `wait` too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from ..errors import AutoresearchError
+from ..fsio import atomic_write
+from .journal import RunDir
+
+PENDING = "pending.json"
+WORKER_LOG = "background.log"
+MAX_RESTARTS = 3  # a worker that keeps dying is a bug to report, not to retry forever
+
+
+def pending(run: RunDir) -> dict | None:
+    """The work requested and not yet on the journal, or None."""
+    try:
+        data = json.loads((run.path / PENDING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_pending(run: RunDir, request: dict) -> None:
+    atomic_write(run.path / PENDING, json.dumps(request) + "\n")
+
+
+def clear_pending(run: RunDir) -> None:
+    (run.path / PENDING).unlink(missing_ok=True)
+
+
+def next_attempt(run: RunDir) -> int:
+    """The id the next journal line gets."""
+    entries = run.entries()
+    return entries[-1]["id"] + 1 if entries else 0
+
+
+def same_request(a: dict, b: dict) -> bool:
+    keys = ("command", "section", "body", "hypothesis", "kind")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def done_entry(run: RunDir, request: dict) -> dict | None:
+    """The journal line that answers `request`, once it is written."""
+    return next((e for e in run.entries() if e["id"] == request.get("attempt")), None)
+
+
+def describe(request: dict) -> str:
+    return "the baseline" if request.get("command") == "baseline" else f"attempt #{request.get('attempt')}"
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of this process counts as gone
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return True
+
+
+def refuse_other_request(run: RunDir, request: dict) -> None:
+    """An unfinished attempt with another proposal is there: finish it first (`wait`), never lose it silently."""
+    current = pending(run)
+    if current is None or done_entry(run, current) is not None:
+        return
+    if same_request(current, request):
+        if worker_alive(run, current):
+            raise AutoresearchError(f"{describe(current)} of run {run.id} is already in progress: follow it with "
+                                    f"`autoresearch wait {run.id}`")
+        return
+    raise AutoresearchError(f"{describe(current)} of run {run.id} ({current.get('section', '')}: "
+                            f"{current.get('hypothesis', '')}) is not finished: `autoresearch wait {run.id}` finishes "
+                            "it (or run the same `try` again); nothing was evaluated or logged")
+
+
+def start_work(run: RunDir, request: dict) -> str:
+    """Record the request and start a detached worker on it; returns the line to print."""
+    request = {**request, "restarts": request.get("restarts", 0)}
+    write_pending(run, request)
+    pid = spawn_worker(run)
+    write_pending(run, {**request, "pid": pid})
+    return (f"{describe(request)} of run {run.id} started in the background (pid {pid}); "
+            f"follow it with: autoresearch wait {run.id}")
+
+
+def spawn_worker(run: RunDir) -> int:
+    """`autoresearch work RUN`, in its own session so the caller's tool timeout cannot stop it."""
+    log = open(run.path / WORKER_LOG, "ab")
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "autoresearch", "work", str(run.path)], stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=log, start_new_session=True, cwd=os.getcwd())
+    finally:
+        log.close()
+    return process.pid
+
+
+def worker_alive(run: RunDir, request: dict) -> bool:
+    """The worker named in the request is alive, or some process holds the run (a foreground `try`)."""
+    from .live import run_state
+
+    return pid_alive(int(request.get("pid", 0) or 0)) or run_state(run.path).state == "running"
+
+
+def restart(run: RunDir, request: dict) -> str:
+    """Start a worker again on an interrupted request; it resumes from the cells already scored."""
+    restarts = int(request.get("restarts", 0)) + 1
+    if restarts > MAX_RESTARTS:
+        tail = (run.path / WORKER_LOG).read_text(encoding="utf-8", errors="replace")[-600:] \
+            if (run.path / WORKER_LOG).exists() else ""
+        clear_pending(run)
+        raise AutoresearchError(f"{describe(request)} of run {run.id} stopped {MAX_RESTARTS} times; its log "
+                                f"({run.path / WORKER_LOG}) ends with:\n{tail}")
+    start_work(run, {**request, "restarts": restarts})
+    return f"{describe(request)} was interrupted: resumed where it stopped (cells already scored are kept)"
+
+
+def wait_for(run: RunDir, timeout: float, say, poll: float = 0.5) -> dict | None:
+    """Follow the pending request up to `timeout` seconds: the journal line when done, None when still running.
+
+    Raises AutoresearchError when the worker reported an error (the request is then dropped)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request = pending(run)
+        if request is None:
+            entries = run.entries()
+            return entries[-1] if entries else None
+        entry = done_entry(run, request)
+        if entry is not None:
+            clear_pending(run)
+            return entry
+        if request.get("error"):
+            clear_pending(run)
+            raise AutoresearchError(request["error"])
+        if not worker_alive(run, request):
+            say(restart(run, request))
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+
+
+def record_error(run: RunDir, message: str) -> None:
+    """The worker could not do the request: say why to the next `wait`."""
+    request = pending(run)
+    if request is not None:
+        write_pending(run, {**request, "error": message})
+
+
+def progress_of(run: RunDir) -> str:
+    """What the worker is doing now, from the run's heartbeat."""
+    from .live import run_state
+
+    state = run_state(run.path)
+    return (state.heartbeat or {}).get("stage", "") if state.heartbeat else ""
