@@ -35,9 +35,10 @@ import random
 import time
 from pathlib import Path
 
+from autoresearch.decide.keep import decide
 from autoresearch.decide.run_layout import RunLayout
 from autoresearch.decide.sequential import MAX_RUNS_FACTOR, suite_power
-from autoresearch.decide.stats import KeepRule, decide, flakiness, interval_of
+from autoresearch.decide.stats import KeepRule, flakiness, interval_of
 from autoresearch.suite.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_newuser import git, run_shown
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,10 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from autoresearch.errors import ModelError
 from conftest import ROOT
 
+from autoresearch.errors import ModelError
 from autoresearch.evaluate.runner import Models, evaluate
 from autoresearch.models import ModelSpec, open_model
 from autoresearch.runs.journal import RunDir

@@ -10,9 +10,10 @@ import time
 import pytest
 from conftest import ROOT
 
+from autoresearch.decide.keep import decide
 from autoresearch.decide.run_layout import RunLayout
 from autoresearch.decide.sequential import block_index
-from autoresearch.decide.stats import KeepRule, decide
+from autoresearch.decide.stats import KeepRule
 from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
 from autoresearch.loop.mutation import MutationRefused, Proposal, apply_proposal
 from autoresearch.runs.journal import RunDir

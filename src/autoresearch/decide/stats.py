@@ -496,22 +496,15 @@ class Outcome:
         return self.paired.p_value if self.anytime_p is None else self.anytime_p
 
 
-async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[list[int]], Awaitable[Cells]],
-                 best: Callable[[list[int]], Awaitable[Cells]], *, confirm_runs: list[int] | None = None,
-                 min_runs: int | None = None) -> Outcome:
-    """Evaluate a candidate stage by stage against the best and decide; `best(runs)` may evaluate lazily.
-
-    The sequential rule tests run by run over all the stages' runs, keeping from `min_runs` on (default:
-    a MAX_RUNS_FACTOR-th of them). The paired rule has two phases, each raced: the screen (the suite's
-    runs) and, for a candidate that passes it, the confirmation (fresh runs of both versions), whose
-    test is on all runs together. A tie is no gain.
+async def decide_staged(rule: KeepRule, stages: list[list[int]],
+                        candidate: Callable[[list[int]], Awaitable[Cells]],
+                        best: Callable[[list[int]], Awaitable[Cells]], *,
+                        confirm_runs: list[int] | None = None) -> Outcome:
+    """The paired (and naive) rule: evaluate a candidate stage by stage against the best and decide;
+    `best(runs)` may evaluate lazily. Two phases, each raced: the screen (the suite's runs) and, for a
+    candidate that passes it, the confirmation (fresh runs of both versions), whose test is on all runs
+    together. A tie is no gain.
     """
-    if rule.name == "sequential":
-        from .sequential import MAX_RUNS_FACTOR, decide_sequential
-
-        runs = [r for stage in stages for r in stage]
-        return await decide_sequential(rule, runs, candidate, best,
-                                       min_runs or max(1, len(runs) // MAX_RUNS_FACTOR))
     cand_cells: Cells = {}
     best_cells: Cells = {}
     done: list[int] = []

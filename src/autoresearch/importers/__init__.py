@@ -1,4 +1,4 @@
 """Suites from the peers' formats: a module per format (promptfoo, skill-creator, trigger sets).
 
-May import: suite, models and the base modules.
+May import: decide, suite, models and the base modules.
 """

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..decide.keep import decide
 from ..decide.run_layout import RunLayout
-from ..decide.stats import decide, flakiness
+from ..decide.stats import flakiness
 from ..errors import AutoresearchError
 from ..evaluate.cells import cells_map
 from ..evaluate.cost import Budget
