@@ -255,6 +255,9 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     suite = load_suite(run_dir.suite_path(), allow_outside=saved.get("allow_outside", False))
     suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
                                            chosen.get("batch", False)), chosen)
+    from ..suite.fingerprint import refuse_changed_suite
+
+    refuse_changed_suite(run_dir.id, suite, saved.get("fingerprint"))
     config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
     experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
                             say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
