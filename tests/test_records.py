@@ -55,3 +55,52 @@ def test_next_try_and_resume_refuse_a_suite_changed_since_the_baseline(baseline_
 
 def test_an_unchanged_suite_goes_on(baseline_run, tmp_path):
     assert invoke("next", "r").exit_code == 0
+
+
+# -- 5. each tool call's result: in the outcome, `next` and the dashboard ------------------------------
+
+HARNESS_BIN = __import__("conftest").ROOT / ".harness" / "node_modules" / ".bin"
+
+
+@pytest.fixture
+def failing_script(tmp_path, monkeypatch):
+    """The harness example with a skill whose script fails (no argument given): the agent's call exits 1."""
+    import os
+    import shutil
+
+    from conftest import ROOT
+
+    if not (HARNESS_BIN / "claude").exists() or not (HARNESS_BIN / "pi").exists():
+        pytest.skip("the harnesses are not installed (make harness)")
+    root = tmp_path / "project"
+    shutil.copytree(ROOT / "examples/harness", root)
+    skill = root / "tally/SKILL.md"
+    skill.write_text(skill.read_text().replace("scripts/tally.py inputs/notes.txt", "scripts/tally.py"))
+    (root / "suite.yaml").write_text((root / "suite.yaml").read_text().replace("runs: 2", "runs: 1"))
+    monkeypatch.setenv("PATH", f"{HARNESS_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.mark.parametrize("target", ["claude-code:sim", "pi:sim"])
+def test_a_harness_outcome_records_each_tool_calls_output_and_exit_code(failing_script, target):
+    done = invoke("eval", "suite.yaml", "--model", target, "--split", "train", "--json", "r.json")
+    assert done.exit_code in (0, 1), done.output
+    calls = json.loads((failing_script / "r.json").read_text())["outcomes"][0]["tool_calls"]
+    script = next(c for c in calls if "tally.py" in json.dumps(c["input"]))
+    assert script["exit_code"] == 1 and script["is_error"] is True and "IndexError" in script["output"]
+    assert "autoresearch-cell-" not in script["output"]  # the throwaway workspace reads relative to it
+    written = next(c for c in calls if c["name"].lower() == "write")
+    assert written["is_error"] is False and written["exit_code"] is None
+
+
+def test_next_and_the_dashboard_show_what_each_tool_call_returned(failing_script):
+    from autoresearch.review.view import RunSource
+
+    assert invoke("run", "suite.yaml", "--baseline-only", "--run-id", "b").exit_code == 0
+    shown = invoke("next", "b")
+    assert shown.exit_code == 0, shown.output
+    assert "exit code 1" in shown.output and "IndexError" in shown.output
+    source = RunSource(RunDir(failing_script / ".autoresearch/b"))
+    page = source.outputs(source.snapshot()["best"])
+    assert "exit code 1" in page and "IndexError" in page

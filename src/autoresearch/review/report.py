@@ -590,7 +590,7 @@ def _output_html(value: Any) -> str:
                  f"${value['cost']:.4f}" if value.get("cost") else "",
                  f"{value['seconds']:.1f}s" if value.get("seconds") else ""]
         calls = "".join(f"<li><code>{esc(c.get('name', ''))}</code> <small>{esc(json.dumps(c.get('input', {}), ensure_ascii=False))}"
-                        "</small></li>" for c in value.get("tool_calls") or [])
+                        f"</small>{_tool_result_html(c)}</li>" for c in value.get("tool_calls") or [])
         files = "".join(f"<details class='file'><summary><code>{esc(path)}</code></summary><pre class='output'>"
                         f"{esc(str(content))}</pre></details>" for path, content in sorted((value.get("files") or {}).items()))
         return (f"<pre class='output'>{esc(str(value.get('text', '')))}</pre>"
@@ -598,6 +598,19 @@ def _output_html(value: Any) -> str:
                 + (f"<p>tool calls:</p><ol class='tool-calls'>{calls}</ol>" if calls else "")
                 + (f"<p>files:</p>{files}" if files else ""))
     return "<p><small>no output recorded</small></p>"
+
+
+def _tool_result_html(call: dict) -> str:
+    """What a tool call returned, under it: its exit code or error mark, and its output (as stored, capped)."""
+    from ..models.outcome import ToolCall
+
+    shown = ToolCall(str(call.get("name", "")), output=call.get("output"), is_error=call.get("is_error"),
+                     exit_code=call.get("exit_code"))
+    if not shown.result_text():
+        return ""
+    head = shown.result_text().split(":", 1)[0]
+    return (f"<br><small class='tool-result{' error' if shown.is_error else ''}'>returned {html.escape(head)}</small>"
+            + (f"<pre class='output'>{html.escape(shown.output)}</pre>" if shown.output else ""))
 
 
 def outputs_table(cells: list, outputs: dict, splits: dict[str, str] | None = None, only_failing: bool = False,
