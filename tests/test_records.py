@@ -104,3 +104,33 @@ def test_next_and_the_dashboard_show_what_each_tool_call_returned(failing_script
     source = RunSource(RunDir(failing_script / ".autoresearch/b"))
     page = source.outputs(source.snapshot()["best"])
     assert "exit code 1" in page and "IndexError" in page
+
+
+# -- 2. the dashboard: the version picked is the version shown; a result file is not "live" -------------
+
+def test_the_version_picker_starts_on_the_version_whose_outputs_are_shown(baseline_run, tmp_path):
+    import re
+
+    from autoresearch.review.view import RunSource, page
+
+    (tmp_path / "worse.md").write_text("- Write one line.\n")
+    tried = invoke("try", "r", "--section", "notes/format", "--file", "worse.md", "--hypothesis", "shorter")
+    assert tried.exit_code in (0, 1), tried.output
+    source = RunSource(RunDir(tmp_path / ".autoresearch/r"))
+    html = page(source)
+    best = source.snapshot()["best"]
+    selected = re.findall(r"<option value='([0-9a-f]+)' selected>", html)
+    assert selected == [best] and f"data-version='{best}'" in html
+    assert re.findall(r"<option value='([0-9a-f]+)'", html)[0] != best  # the newest version is listed first
+
+
+def test_a_result_file_is_not_called_live(make_suite, tmp_path, monkeypatch):
+    from autoresearch.review.view import ResultSource, page
+
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE)
+    assert invoke("eval", suite, "--json", "r.json").exit_code in (0, 1)
+    source = ResultSource(tmp_path / "r.json")
+    html = page(source)
+    assert "<span id='connection'>live</span>" not in html and "eval result" in html
+    assert source.poll()["header"] != "live"
