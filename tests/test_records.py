@@ -134,3 +134,92 @@ def test_a_result_file_is_not_called_live(make_suite, tmp_path, monkeypatch):
     html = page(source)
     assert "<span id='connection'>live</span>" not in html and "eval result" in html
     assert source.poll()["header"] != "live"
+
+
+# -- 3. records that say how a result was measured -------------------------------------------------------
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def git(cwd, *args):
+    import os
+
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
+                          env={**os.environ, **GIT_ENV}).stdout
+
+
+@pytest.fixture
+def meeting_project(tmp_path, monkeypatch):
+    import shutil
+
+    from conftest import ROOT
+
+    shutil.copytree(ROOT / "examples/meeting-notes", tmp_path / "examples/meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", "examples")
+    git(tmp_path, "commit", "-q", "-m", "start")  # the suite is not committed yet: the user's new file
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_summary_and_review_commit_name_the_model_the_simulator_and_the_suite(meeting_project):
+    import re
+
+    assert invoke("run", "evals/meeting-notes.yaml", "--max-experiments", "6", "--run-id", "s").exit_code == 0
+    done = invoke("finalize", "s", "--branch", "review/s", "--with-suite")
+    assert done.exit_code == 0, done.output
+    summary = (meeting_project / ".autoresearch/s/summary.md").read_text()
+    assert "target model: sim" in summary and "offline simulator" in summary
+    message = git(meeting_project, "log", "-1", "--format=%B", "review/s")
+    fingerprint = json.loads((meeting_project / ".autoresearch/s/run.json").read_text())["fingerprint"]["digest"]
+    assert "target model: sim" in message and "offline simulator" in message
+    assert re.search(rf"suite: \S*evals/meeting-notes.yaml \(fingerprint {fingerprint[:12]}\)", message), message
+    committed = git(meeting_project, "show", "--name-only", "--format=", "review/s").split()
+    assert "evals/meeting-notes.yaml" in committed and "examples/meeting-notes/SKILL.md" in committed
+    assert "examples/meeting-notes/inputs/budget-review.txt" not in committed  # committed already, unchanged
+    assert (meeting_project / "evals/meeting-notes.yaml").is_file()  # still in the working tree, as it was
+    assert git(meeting_project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+
+
+def regression_case(tmp_path, make_suite, flipped, run_id):
+    """A baseline measured on 8 runs, then a keep whose stored cells are the baseline's with `flipped` passing
+    cells of `bounded` made failing: the journal's per-eval rate drops either way; the test decides."""
+    from autoresearch.evaluate.cells import Cell
+    from autoresearch.review.report import html_report, run_files
+
+    suite = make_suite("model: sim\n" + BASIC_SUITE.replace("runs: 2", "runs: 8"))
+    assert invoke("run", suite, "--baseline-only", "--run-id", run_id).exit_code == 0
+    run = RunDir(tmp_path / ".autoresearch" / run_id)
+    entries = run.entries()
+    cells, outputs = run.load_cells(entries[0]["skill_after"])
+    passing = [c for c in cells if c.eval_id == "bounded" and c.status == "pass"]
+    assert len(passing) >= 8
+    cut = set(passing[:flipped])
+    changed = [Cell(c.input_id, c.eval_id, c.run, "fail", "made to fail") if c in cut else c for c in cells]
+    digest = "ab" * 32
+    run.save_cells(digest, changed, outputs)
+    per_eval = dict(entries[0]["per_eval"], bounded=entries[0]["per_eval"]["bounded"] - flipped / len(passing))
+    keep = dict(entries[0], id=1, decision="keep", skill_after=digest, per_eval=per_eval, hypothesis="h", diff="",
+                best_scores=entries[0]["scores"], p_value=0.01, wins=3, losses=0, raced=False)
+    both = entries + [keep]
+    return html_report(run.id, both, run.config(), run_files(run, both))
+
+
+def test_the_regressed_evals_banner_shows_only_a_drop_beyond_noise(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    noise = regression_case(tmp_path, make_suite, 1, "noise")
+    assert "Regressed evals" not in noise and "class=worse" not in noise
+    shown = regression_case(tmp_path, make_suite, 8, "drop")
+    assert "Regressed evals: bounded" in shown and "class=worse" in shown
+
+
+def test_no_data_is_not_printed_as_zero_percent(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE + "  - id: holdout-only\n    question: Any text?\n"
+                       "    check: {type: icontains, value: e}\n    inputs: [two]\n")
+    done = invoke("eval", suite, "--split", "train")
+    line = next(line for line in done.output.splitlines() if "holdout-only" in line)
+    assert "no data" in line and "0.0%" not in line

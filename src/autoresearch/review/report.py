@@ -19,6 +19,9 @@ EVAL_SCHEMA = "autoresearch.eval/1"
 
 
 def _row(name: str, kind: str, rate: Rate, width: int) -> str:
+    if not rate.n:  # 0/0 is not a pass rate of 0%: nothing was scored
+        errors = f"  {rate.errors} error{'s' if rate.errors != 1 else ''}" if rate.errors else ""
+        return f"  {name:<{width}}  {kind:<16} {'no data':>7}  {'':<15}  {0:>5}/{0:<5}{errors}"
     lo, hi = rate.interval
     errors = f"  {rate.errors} error{'s' if rate.errors != 1 else ''}" if rate.errors else ""
     return f"  {name:<{width}}  {kind:<16} {rate.value:6.1%}  [{lo:4.0%} – {hi:4.0%}]  {rate.passed:>5}/{rate.n:<5}{errors}"
@@ -170,6 +173,8 @@ def p_text(value: float) -> str:
 
 
 def _pct(rate: dict | None) -> str:
+    if rate and "passed" in rate and not rate["passed"] + rate.get("failed", 0):
+        return "no data"
     return f"{rate['rate']:.1%}" if rate else "–"
 
 
@@ -178,6 +183,8 @@ def rate_ci(rate: dict | None) -> str:
     if not rate:
         return "–"
     n = rate["passed"] + rate["failed"]
+    if not n:
+        return "no data"
     return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}] ({rate['passed']}/{n})"
 
 
@@ -530,6 +537,7 @@ class RunFiles:
     best: str = ""
     best_cells: tuple = ()
     best_outputs: dict | None = None  # (input id, run) -> output text, or a harness Outcome's dict
+    regressed: dict | None = None  # split -> eval ids worse than the baseline beyond noise; None: cells not stored
 
 
 def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = True) -> RunFiles:
@@ -544,7 +552,25 @@ def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = Tru
     cells_found, outputs = stored or ([], {})
     outcomes = {**outputs, **(run_dir.load_traces(digest) if digest else {})}
     return RunFiles(text("baseline/SKILL.md"), text("best/SKILL.md") or text("baseline/SKILL.md"), tuple(cells_found),
-                    outcomes)
+                    outcomes, regressed_evals(run_dir, entries) if entries else None)
+
+
+def regressed_evals(run_dir: Any, entries: list[dict], alpha: float = 0.05) -> dict | None:
+    """Per split, the evals on which the best is worse than the baseline beyond noise: a sign test per eval on
+    the cells both versions scored, Holm-corrected across evals (as `eval --compare`). None when not stored."""
+    from ..decide.stats import eval_drops
+    from ..evaluate.cells import cells_map
+
+    base, best = entries[0]["skill_after"], best_entry(entries)["skill_after"]
+    found = {}
+    for split in ("train", "holdout"):
+        before, after = run_dir.load_cells(base, split), run_dir.load_cells(best, split)
+        if before is None or after is None:
+            if split == "train":
+                return None
+            continue
+        found[split] = {d.eval_id for d in eval_drops(cells_map(after[0]), cells_map(before[0]), alpha)}
+    return found
 
 
 def _meta(config: dict, entries: list[dict], state: str) -> str:
@@ -561,14 +587,18 @@ def _meta(config: dict, entries: list[dict], state: str) -> str:
     return "<table class='meta'>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows if v) + "</table>"
 
 
-def _eval_rows(base: dict, best: dict) -> str:
-    """Per eval: train and holdout for baseline and best; a drop is marked as a regression."""
+def _eval_rows(base: dict, best: dict, regressed: dict | None = None) -> str:
+    """Per eval: train and holdout for baseline and best; a drop the per-eval test finds is marked a regression
+    (with no stored cells to test, any drop is)."""
     rows = []
     for eval_id in base.get("per_eval", {}):
         values = [base["per_eval"].get(eval_id), best.get("per_eval", {}).get(eval_id),
                   base.get("per_eval_holdout", {}).get(eval_id), best.get("per_eval_holdout", {}).get(eval_id)]
         worse = [False, values[1] is not None and values[0] is not None and values[1] < values[0] - 1e-9,
                  False, values[3] is not None and values[2] is not None and values[3] < values[2] - 1e-9]
+        if regressed is not None:
+            worse = [False, worse[1] and eval_id in regressed.get("train", ()), False,
+                     worse[3] and eval_id in regressed.get("holdout", ())]
         cells = "".join(f"<td{' class=worse' if w else ''}>{'–' if v is None else f'{v:.1%}'}</td>"
                         for v, w in zip(values, worse))
         bar = values[1] if values[1] is not None else values[0] or 0
@@ -655,8 +685,11 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
                 "train rose: the changes may fit the train inputs only.</p>")
     regressions = [k for k in base.get("per_eval", {}) if best.get("per_eval", {}).get(k, 1) < base["per_eval"][k] - 1e-9
                    or best.get("per_eval_holdout", {}).get(k, 1) < base.get("per_eval_holdout", {}).get(k, 0) - 1e-9]
+    if files.regressed is not None:  # a drop within noise is not a regression
+        regressions = [k for k in regressions if any(k in ids for ids in files.regressed.values())]
     if regressions:
-        warn += f"<p class='warn'>Regressed evals: {esc(', '.join(regressions))} (marked below).</p>"
+        warn += (f"<p class='warn'>Regressed evals: {esc(', '.join(regressions))} (worse than the baseline beyond "
+                 "noise, per-eval sign test; marked below).</p>")
     findings = "".join(f"<li>{esc(line)}</li>" for line in holdout_findings(entries))
     findings = f"<ul id='holdout'>{findings}</ul>" if findings else ""
     profile = base.get("profile")
@@ -688,7 +721,7 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
             "and holdout pass rates, as steps. Dots: each candidate's train score on the runs it was evaluated on; "
             "racing stops hopeless candidates after a few runs, so a discarded dot can sit above the line on little "
             "evidence. ×: a refused proposal (no score).</small></p>\n"
-            f"<h2>Per eval: baseline and best (#{best['id']})</h2>\n{_eval_rows(base, best)}\n"
+            f"<h2>Per eval: baseline and best (#{best['id']})</h2>\n{_eval_rows(base, best, files.regressed)}\n"
             f"<h2>Baseline → best</h2>\n{overall}\n{final}\n"
             "<h2>Every attempt</h2>\n<div class='heavy'><table id='attempts'><tr><th>#</th><th>section</th><th>kind</th>"
             "<th>decision</th><th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>"

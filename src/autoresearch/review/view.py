@@ -219,18 +219,18 @@ def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
         per_split = []
         for split in ("train", "holdout"):
             chosen = [c for c in cells if c.eval_id == eval_id and splits.get(c.input_id) == split]
-            per_split.append(f"{rate_of(chosen).value:.1%}" if chosen else "–")
-        rows.append(f"<tr class='eval-row'><td>{esc(eval_id)}</td><td>{rate['rate']:.1%}</td><td>{per_split[0]}</td>"
+            per_split.append(_pct(rate_of(chosen).to_dict()) if chosen else "–")
+        rows.append(f"<tr class='eval-row'><td>{esc(eval_id)}</td><td>{_pct(rate)}</td><td>{per_split[0]}</td>"
                     f"<td>{per_split[1]}</td></tr>")
     overall = data.get("overall", {})
-    splits_text = ", ".join(f"{k} {v['rate']:.1%}" for k, v in data.get("splits", {}).items())
+    splits_text = ", ".join(f"{k} {_pct(v)}" for k, v in data.get("splits", {}).items())
     return (f"<h1>autoresearch eval: {esc(str(data.get('suite', '')))}</h1>"
             f"<table class='meta'><tr><td>skill</td><td>{esc(str(data.get('skill_path', '')))}</td></tr>"
             f"<tr><td>model</td><td>{esc(str(data.get('model', '')))}</td></tr>"
             f"<tr><td>runs</td><td>{len(data.get('runs', []))}</td></tr>"
             f"<tr><td>spend</td><td>{data.get('spend', {}).get('calls', 0)} calls, "
             f"${data.get('spend', {}).get('cost_usd', 0):.4f}, {data.get('seconds', 0):.1f}s</td></tr></table>"
-            f"<p class='stats'><span>overall <b>{overall.get('rate', 0):.1%}</b></span><span>{esc(splits_text)}</span></p>"
+            f"<p class='stats'><span>overall <b>{_pct(overall or None)}</b></span><span>{esc(splits_text)}</span></p>"
             "<h2>Per eval</h2><table id='evals'><tr><th>eval</th><th>all</th><th>train</th><th>holdout</th></tr>"
             f"{''.join(rows)}</table>")
 
