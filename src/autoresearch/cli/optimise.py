@@ -324,7 +324,9 @@ def _echo_feedback(feedback: dict, title: str) -> None:
 @_run_reference
 @click.option("--branch", help="Also commit the best SKILL.md on this git branch (the run's --git branch may be "
                                "reused) and put the baseline back in the working tree, for review as a pull request.")
-def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
+@click.option("--with-suite", is_flag=True, help="With --branch: commit the suite and the files it reads too, so "
+                                                 "the review holds what justifies the change.")
+def finalize(run_ref: str, runs_dir: Path, branch: str | None, with_suite: bool) -> None:
     """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
 
     A run still going is stopped first (as by Ctrl-C); summary.md (train beside holdout, the diff
@@ -333,7 +335,9 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     from ..loop.finalize import finalize_run
     from ..runs.journal import RunDir
 
-    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True))
+    if with_suite and not branch:
+        raise click.UsageError("--with-suite commits the suite with the best SKILL.md: give --branch too")
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True), with_suite)
     if done.status:
         click.echo(done.status)
         click.echo(done.diff, nl=False)
