@@ -223,3 +223,17 @@ def test_no_data_is_not_printed_as_zero_percent(make_suite, tmp_path, monkeypatc
     done = invoke("eval", suite, "--split", "train")
     line = next(line for line in done.output.splitlines() if "holdout-only" in line)
     assert "no data" in line and "0.0%" not in line
+
+
+# -- 8. harness-only checks on a plain model --------------------------------------------------------------
+
+def test_validate_warns_with_the_line_when_a_plain_model_gets_harness_only_checks(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE + "  - id: ran\n    question: Did it run the script?\n"
+                       "    check: {type: command-ran, value: tally}\n")
+    done = invoke("validate", suite)
+    assert done.exit_code == 0
+    line = next(i for i, text in enumerate(suite.read_text().splitlines(), 1) if "command-ran" in text)
+    assert f"{suite}:{line}: warning:" in done.output and "can never pass" in done.output
+    harness = invoke("validate", make_suite(suite.read_text().replace("model: sim", "model: claude-code:sim")))
+    assert "can never pass" not in harness.output
