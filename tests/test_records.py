@@ -237,3 +237,17 @@ def test_validate_warns_with_the_line_when_a_plain_model_gets_harness_only_check
     assert f"{suite}:{line}: warning:" in done.output and "can never pass" in done.output
     harness = invoke("validate", make_suite(suite.read_text().replace("model: sim", "model: claude-code:sim")))
     assert "can never pass" not in harness.output
+
+
+# -- 4. --compare needs something in common -----------------------------------------------------------------
+
+def test_compare_with_a_result_of_another_suite_is_an_error(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE)
+    assert invoke("eval", suite, "--json", "mine.json").exit_code in (0, 1)
+    other = json.loads((tmp_path / "mine.json").read_text())
+    other["suite"] = "other"
+    other["cells"] = [dict(c, input="x-" + c["input"], eval="y-" + c["eval"]) for c in other["cells"]]
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    done = invoke("eval", suite, "--compare", "other.json")
+    assert done.exit_code == 2 and "nothing in common" in done.output and "no regression" not in done.output

@@ -87,6 +87,10 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
     baseline = read_result(compare_file) if compare_file else None
+    if baseline is not None:
+        from ..review.report import refuse_unrelated
+
+        refuse_unrelated(baseline, compare_file, suite, suite.inputs if split == "all" else suite.split(split))
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     skill_path = skill_file or suite.skill_path

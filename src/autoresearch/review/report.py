@@ -390,6 +390,17 @@ class Comparison:
         return "\n".join(lines)
 
 
+def refuse_unrelated(baseline: dict[str, Any], path: Path, suite: Suite, inputs: Any) -> None:
+    """Before any call: a `--compare` result sharing no (input, eval) with this evaluation compares nothing."""
+    from ..errors import input_error
+
+    mine = {(i.id, e.id) for i in inputs for e in suite.evals if e.applies_to(i.id)}
+    if not any((c.get("input"), c.get("eval")) in mine for c in baseline["cells"]):
+        raise input_error(str(path), f"nothing in common with this evaluation: no (input, eval) of {suite.path} "
+                          f"is in it (it is a result of suite {baseline.get('suite', '?')!r}); compare with an "
+                          "earlier result of the same suite")
+
+
 def compare_results(current: dict[str, Any], baseline: dict[str, Any], alpha: float = 0.05) -> Comparison:
     """Pair two eval JSON results cell by cell; a regression is the total or any eval falling beyond noise.
 
