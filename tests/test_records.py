@@ -251,3 +251,106 @@ def test_compare_with_a_result_of_another_suite_is_an_error(make_suite, tmp_path
     (tmp_path / "other.json").write_text(json.dumps(other))
     done = invoke("eval", suite, "--compare", "other.json")
     assert done.exit_code == 2 and "nothing in common" in done.output and "no regression" not in done.output
+
+
+# -- 9. smaller ones ---------------------------------------------------------------------------------------
+
+def test_install_statusline_in_a_project_writes_the_local_settings_file_git_ignores(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    git(tmp_path, "init", "-q")
+    done = invoke("install", "--claude", "--statusline")
+    assert done.exit_code == 0, done.output
+    assert not (tmp_path / ".claude/settings.json").exists()  # the committed file stays free of this machine's paths
+    local = json.loads((tmp_path / ".claude/settings.local.json").read_text())
+    assert local["statusLine"]["command"].endswith("autoresearch statusline")
+    assert ".claude/settings.local.json" not in git(tmp_path, "status", "--porcelain", "--untracked-files=all")
+
+
+def test_import_triggers_skill_is_relative_to_here_like_the_other_importers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "skills/notes").mkdir(parents=True)
+    (tmp_path / "skills/notes/SKILL.md").write_text("x")
+    (tmp_path / "set.json").write_text(json.dumps([{"query": "write notes", "should_trigger": True},
+                                                   {"query": "fix my car", "should_trigger": False}]))
+    done = invoke("import", "triggers", "set.json", "--skill", "skills/notes/SKILL.md", "-o", "evals/t.yaml")
+    assert done.exit_code == 0, done.output
+    assert "skill: ../skills/notes/SKILL.md" in (tmp_path / "evals/t.yaml").read_text()
+
+
+def test_heartbeat_and_stopped_files_get_the_umask_mode(tmp_path):
+    import os
+    import stat
+
+    from autoresearch.runs.live import Heartbeat
+
+    old = os.umask(0o022)
+    try:
+        with Heartbeat(tmp_path) as beat:
+            assert stat.S_IMODE((tmp_path / "heartbeat.json").stat().st_mode) == 0o644
+            beat.stopped("budget spent")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "stopped.json").stat().st_mode) == 0o644
+
+
+def test_a_keep_that_overfits_says_so_on_its_own_line():
+    from autoresearch.loop.history import event_line
+
+    rate = {"passed": 3, "failed": 5, "errors": 0, "rate": 0.375, "low": 0.1, "high": 0.7}
+    keep = {"id": 3, "section": "s", "kind": "clarify", "decision": "keep", "near_miss": False, "hypothesis": "h",
+            "best_scores": {"train": rate}, "scores": {"train": rate, "train_decision": rate, "holdout": rate},
+            "runs": [0, 1], "raced": False, "p_value": 0.01, "errors": {}, "flips": [],
+            "holdout_test": {"verdict": "worse", "before": 0.8, "after": 0.375, "wins": 0, "losses": 9,
+                             "p_worse": 0.002, "p_better": 1.0}}
+    assert "WORSE (overfitting)" in event_line(keep)
+
+
+def test_show_failures_filters_by_eval_input_and_limit(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE.replace("value: summary", "value: zzz-never"))
+    done = invoke("eval", suite, "--show-failures", "--eval", "mentions-summary", "--input", "one", "--limit", "1")
+    assert done.exit_code in (0, 1), done.output
+    assert done.output.count("=== one run") == 1 and "=== two run" not in done.output
+    assert "FAIL mentions-summary" in done.output
+    bad = invoke("eval", suite, "--show-failures", "--eval", "nope")
+    assert bad.exit_code == 2 and "nope" in bad.output
+
+
+def test_next_on_a_finalized_run_does_not_suggest_finalize(baseline_run):
+    assert invoke("finalize", "r").exit_code == 0
+    shown = invoke("next", "r")
+    assert shown.exit_code == 0 and "finalized" in shown.output
+    assert "Finish with: autoresearch finalize" not in shown.output and "autoresearch run" in shown.output
+
+
+def test_a_try_refused_after_the_budget_keeps_the_runs_stopped_state(make_suite, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suite = make_suite("model: sim\n" + BASIC_SUITE)
+    assert invoke("run", suite, "--max-experiments", "0", "--run-id", "z").exit_code == 0
+    assert "stopped (budget)" in invoke("status", "z").output
+    (tmp_path / "new.md").write_text("- Start with the summary, always.\n")
+    late = invoke("try", "z", "--section", "notes/format", "--file", "new.md", "--hypothesis", "h")
+    assert late.exit_code == 2 and "budget spent" in late.output
+    status = invoke("status", "z").output
+    assert "stopped (budget)" in status and "error" not in status
+
+
+def test_the_status_line_names_the_run(tmp_path):
+    from autoresearch.runs.live import Heartbeat, statusline_text
+
+    run = tmp_path / ".autoresearch/20260101-000000-notes"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"created": "2026-01-01T00:00:00+00:00", "info": {"suite": "notes"}}))
+    with Heartbeat(run):
+        assert "20260101-000000-notes" in statusline_text(tmp_path)
+
+
+def test_try_refuses_a_file_whose_first_line_is_another_sections_heading(baseline_run, tmp_path):
+    skill = (tmp_path / "notes/SKILL.md").read_text()
+    (tmp_path / "new.md").write_text("## Workflow\n\n- Start with the summary, always.\n")
+    done = invoke("try", "r", "--section", "notes/format", "--file", "new.md", "--hypothesis", "h")
+    assert done.exit_code == 3 and "## Workflow" in done.output and "Format" in done.output
+    assert (tmp_path / "notes/SKILL.md").read_text() == skill
+    (tmp_path / "same.md").write_text("## Format\n\n- Start with the summary, always.\n- List the action items.\n")
+    kept_heading = invoke("try", "r", "--section", "notes/format", "--file", "same.md", "--hypothesis", "h2")
+    assert kept_heading.exit_code in (0, 1), kept_heading.output  # its own heading is fine

@@ -47,13 +47,19 @@ from .common import (
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
 @click.option("--show-failures", is_flag=True, help="Print each failing input x run: its failed evals' reasons "
               "and the full output.")
+@click.option("--eval", "failures_eval", multiple=True, metavar="ID", help="With --show-failures: only failures of "
+              "this eval (repeatable).")
+@click.option("--input", "failures_input", multiple=True, metavar="ID", help="With --show-failures: only this input "
+              "(repeatable).")
+@click.option("--limit", "failures_limit", type=click.IntRange(1), help="With --show-failures: at most this many "
+              "failing input x run.")
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
-                 compare_file: Path | None, alpha: float, show_failures: bool,
-                 allow_outside: bool) -> None:
+                 compare_file: Path | None, alpha: float, show_failures: bool, failures_eval: tuple[str, ...],
+                 failures_input: tuple[str, ...], failures_limit: int | None, allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
     Exit code 0 when every threshold is met, 1 when one is not or --compare finds a regression,
@@ -86,6 +92,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
         suite = trigger_suite(suite)
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
+    _check_failure_filters(suite, show_failures, failures_eval, failures_input, failures_limit)
     baseline = read_result(compare_file) if compare_file else None
     if baseline is not None:
         from ..review.report import refuse_unrelated
@@ -133,7 +140,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     if show_failures:
         from ..review.report import failures_text
 
-        click.echo("\n" + failures_text(result))
+        click.echo("\n" + failures_text(result, set(failures_eval), set(failures_input), failures_limit))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if junit_file:
@@ -158,6 +165,19 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     for miss in misses:
         click.echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
+
+
+def _check_failure_filters(suite: Any, shown: bool, evals: tuple[str, ...], inputs: tuple[str, ...],
+                           limit: int | None) -> None:
+    """--eval, --input and --limit narrow --show-failures: they need it, and name ids the suite has."""
+    if (evals or inputs or limit) and not shown:
+        raise click.UsageError("--eval, --input and --limit narrow --show-failures: give it too")
+    for option, given, known in (("--eval", evals, {e.id for e in suite.evals}),
+                                 ("--input", inputs, {i.id for i in suite.inputs})):
+        unknown = [v for v in given if v not in known]
+        if unknown:
+            raise click.BadParameter(f"no {option[2:]} {', '.join(map(repr, unknown))} in {suite.path}; it has: "
+                                     f"{', '.join(sorted(known))}", param_hint=option)
 
 
 def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...] = ()) -> tuple[float | None, dict[str, float]]:

@@ -157,8 +157,12 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         experiment.run_sync(baseline_only)
     except KeyboardInterrupt:
         live.close()
-        click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
-                   f"continue with: autoresearch run --resume {run_dir.id}", err=True)
+        if experiment.finalized:  # stopped by `finalize`, which closes the run: --resume would be refused
+            click.echo(f"\nstopped by finalize: run {run_dir.id} is finalized (every finished attempt is in "
+                       f"{run_dir.path / 'journal.jsonl'}); to go on, start a new run", err=True)
+        else:
+            click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
+                       f"continue with: autoresearch run --resume {run_dir.id}", err=True)
         sys.exit(130)
     finally:
         live.close()
@@ -207,7 +211,10 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
     click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
                + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
     if stop:
-        click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
+        then = (f"It is finalized already (see {experiment.run.path / 'summary.md'}); to go on, start a new run: "
+                f"autoresearch run {experiment.suite.path}") if experiment.finalized else \
+            f"Finish with: autoresearch finalize {experiment.run.id}"
+        click.echo(f"STOP: {stop}\n{then}")
         return
     click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
                f"instead (pass it as --section): {', '.join(plan.candidates)}")

@@ -532,11 +532,20 @@ class Experiment:
             if section not in plan.candidates:
                 raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
                                         f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
+            attempting.append(True)
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
+        from ..runs.live import run_state
+
+        before, attempting = run_state(self.run.path), []
         with holding(self._locks(), self.run.id), self._heartbeat() as beat:
-            entry = self._sync(go())
+            try:
+                entry = self._sync(go())
+            except AutoresearchError:
+                if not attempting:  # refused before anything was tried: the run is as it was (budget, plateau...)
+                    beat.stopped(before.detail or before.why or "stopped", before.why or "stopped")
+                raise
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry

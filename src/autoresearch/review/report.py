@@ -134,14 +134,18 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
     }
 
 
-def failures_text(result: EvalResult) -> str:
-    """Each failing (input, run): its failed evals with their reasons, then the output in full."""
+def failures_text(result: EvalResult, evals: set[str] = frozenset(), inputs: set[str] = frozenset(),
+                  limit: int | None = None) -> str:
+    """Each failing (input, run): its failed evals with their reasons, then the output in full; optionally only
+    the failures of some evals or inputs, and at most `limit` of them."""
     groups: dict[tuple[str, int], list] = {}
     for c in result.cells:
-        if c.status != "pass":
+        if c.status != "pass" and (not evals or c.eval_id in evals) and (not inputs or c.input_id in inputs):
             groups.setdefault((c.input_id, c.run), []).append(c)
     if not groups:
-        return "no failing cells"
+        return "no failing cells" + (" among those chosen" if evals or inputs else "")
+    more = len(groups) - limit if limit is not None and len(groups) > limit else 0
+    groups = dict(list(groups.items())[:limit]) if more else groups
     parts = []
     for (input_id, run), cells in groups.items():
         lines = [f"=== {input_id} run {run}: {len(cells)} failing ==="]
@@ -154,6 +158,8 @@ def failures_text(result: EvalResult) -> str:
 
             lines += ["--- what the agent did ---", Outcome.from_dict(trace).trace_text(limit=100_000)]
         parts.append("\n".join(lines))
+    if more:
+        parts.append(f"... and {more} more failing input x run (--limit)")
     return "\n\n".join(parts)
 
 
