@@ -833,3 +833,17 @@ def test_a_newcomer_installs_the_wheel_and_improves_their_own_skill(wheel_venv, 
         assert "target model: sim" in message and "suite: evals/standup.yaml (fingerprint " in message
         assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
         assert (project / "standup/SKILL.md").read_text() == NEWCOMER_SKILL  # the baseline back for review
+
+
+def test_a_run_stopped_by_finalize_does_not_offer_resume(workspace):
+    slow = workspace / "evals/slow.yaml"  # many runs: an experiment is always in flight when finalize comes
+    slow.write_text((workspace / "evals/meeting-notes.yaml").read_text().replace("\nruns: 8 ", "\nruns: 60 "))
+    live = start_long_run(workspace, "fin", suite=slow)
+    try:
+        assert cli(workspace, "finalize", "fin").returncode == 0
+        _, said = live.communicate(timeout=120)
+    finally:
+        stop(live)
+    assert "--resume" not in said and "stopped by finalize" in said and "start a new run" in said
+    resumed = cli(workspace, "run", "--resume", "fin")
+    assert resumed.returncode == 2 and "finalized" in resumed.stderr
