@@ -354,3 +354,20 @@ def test_try_refuses_a_file_whose_first_line_is_another_sections_heading(baselin
     (tmp_path / "same.md").write_text("## Format\n\n- Start with the summary, always.\n- List the action items.\n")
     kept_heading = invoke("try", "r", "--section", "notes/format", "--file", "same.md", "--hypothesis", "h2")
     assert kept_heading.exit_code in (0, 1), kept_heading.output  # its own heading is fine
+
+
+def test_run_git_commits_keeps_on_its_branch_and_returns_to_the_users(meeting_project):
+    git(meeting_project, "add", "-A")
+    git(meeting_project, "commit", "-q", "-m", "the suite")
+    done = invoke("run", "evals/meeting-notes.yaml", "--git", "--max-experiments", "6", "--run-id", "g")
+    assert done.exit_code == 0, done.output
+    assert git(meeting_project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert "back on branch main" in done.output
+    kept = git(meeting_project, "log", "--format=%s", "main..autoresearch/g").splitlines()
+    assert kept and all(line.startswith("autoresearch #") for line in kept)
+    assert invoke("run", "--resume", "g", "--baseline-only", "--max-experiments", "7").exit_code == 0
+    (meeting_project / "x.md").write_text("- Name the owner and the date of every action item.\\n")
+    tried = invoke("try", "g", "--section", "meeting-notes/style", "--file", "x.md", "--hypothesis", "owners")
+    assert tried.exit_code in (0, 1, 3), tried.output
+    assert git(meeting_project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert git(meeting_project, "log", "-1", "--format=%s", "main") == "the suite\n"  # never a commit on main

@@ -469,10 +469,17 @@ class Experiment:
         stopped or crashed one."""
         if self.run.entries():
             self._refuse_if_finalized()
-        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
+        with holding(self._locks(), self.run.id), self._on_branch(), self._heartbeat() as beat:
             reason = self._sync(self.run_async(baseline_only))
             beat.stopped(reason)
         return reason
+
+    def _on_branch(self):
+        """With --git: work on the run's branch, and go back to the user's branch afterwards."""
+        from .publish import on_run_branch
+
+        return on_run_branch(self.suite.skill_path, self.run.config().get("git") if self.config.git else None,
+                             self.say)
 
     @contextlib.contextmanager
     def _heartbeat(self):
@@ -539,7 +546,7 @@ class Experiment:
         from ..runs.live import run_state
 
         before, attempting = run_state(self.run.path), []
-        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
+        with holding(self._locks(), self.run.id), self._on_branch(), self._heartbeat() as beat:
             try:
                 entry = self._sync(go())
             except AutoresearchError:
