@@ -847,3 +847,49 @@ def test_a_run_stopped_by_finalize_does_not_offer_resume(workspace):
     assert "--resume" not in said and "stopped by finalize" in said and "start a new run" in said
     resumed = cli(workspace, "run", "--resume", "fin")
     assert resumed.returncode == 2 and "finalized" in resumed.stderr
+
+
+def test_the_create_skills_path_b_as_an_agent_runs_it(project):
+    """Path B of the create skill, command by command as an agent types them: validate, the cost preview, the
+    baseline, then next and try three times, status, finalize. Every message is true when it is printed."""
+    name = "meeting-notes"
+    said = []
+
+    def agent(command, codes=(0,)):
+        done = subprocess.run(["bash", "-c", command], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, **GIT_ENV,
+                                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+        assert done.returncode in codes, f"{command}\n{done.stdout}\n{done.stderr}"
+        for words in ("Traceback", "stopped (error)", "(0/0)", "continue with: autoresearch run --resume"):
+            assert words not in done.stdout + done.stderr, f"{command}: {words!r}\n{done.stdout}\n{done.stderr}"
+        said.append(done.stdout + done.stderr)
+        return done
+
+    assert "ok" in agent(f"autoresearch validate evals/{name}.yaml").stdout
+    assert "costs nothing" in agent(f"autoresearch run evals/{name}.yaml --max-experiments 30 --estimate-only").stdout
+    assert not (project / ".autoresearch" / name).exists()  # the preview runs and writes nothing
+    agent(f"autoresearch run evals/{name}.yaml --baseline-only --max-experiments 30 --run-id {name}")
+    decisions = []
+    for attempt in range(1, 4):
+        shown = agent(f"autoresearch next {name}").stdout  # the agent reads the text, as the skill says
+        entries = RunDir(project / ".autoresearch" / name).entries()
+        best = [e for e in entries if e["decision"] in ("baseline", "keep")][-1]
+        assert f"best #{best['id']} " in shown and f"next is experiment #{attempt}" in shown and "STOP" not in shown
+        body = shown.split("\n-----\n")[1]
+        section = shown.split("THEN RUN: ")[1].split("--section ")[1].split()[0]
+        (project / "new-section.md").write_text(body + f"\n- Name who owns each item and by when ({attempt}).\n")
+        tried = agent(f"autoresearch try {name} --section {section} --file new-section.md "
+                      f"--hypothesis \"Owners and dates, take {attempt}\" --kind add-instruction", codes=(0, 1, 3))
+        decision = {0: "keep", 1: "discard", 3: "refused"}[tried.returncode]
+        assert f"decision: {decision}" in tried.stdout and f"#{attempt} " in tried.stdout
+        decisions.append(decision)
+        status = agent(f"autoresearch status {name}").stdout
+        assert f"experiments: {attempt} " in status and f"last: #{attempt} {decision}" in status
+        assert "waiting for try" in status  # the state the agent left it in, not an error
+    final = agent(f"autoresearch finalize {name}")
+    summary = (project / ".autoresearch" / name / "summary.md").read_text()
+    assert "experiments: 3 " in summary and "target model: sim" in summary and "offline simulator" in summary
+    assert ("holds this run's best version" in final.stdout) == ("keep" in decisions)
+    after = agent(f"autoresearch next {name}").stdout
+    assert "finalized" in after and "Finish with" not in after
+    assert "finalized" in agent(f"autoresearch status {name}").stdout
