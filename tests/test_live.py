@@ -146,7 +146,7 @@ def test_newest_run_is_the_newest_created_not_the_last_touched(make_suite, tmp_p
 # -- Claude Code's status line --------------------------------------------------------------------
 
 def test_install_statusline_keeps_every_other_setting(tmp_path):
-    settings = tmp_path / ".claude/settings.json"
+    settings = tmp_path / ".claude/settings.local.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({"model": "opus", "permissions": {"allow": ["Bash(ls:*)"]}}, indent=2))
     done = cli(tmp_path, "install", "--claude", "--statusline")
@@ -165,7 +165,7 @@ def test_install_statusline_keeps_every_other_setting(tmp_path):
 
 
 def test_install_statusline_refuses_to_replace_another_or_to_read_bad_json(tmp_path):
-    settings = tmp_path / ".claude/settings.json"
+    settings = tmp_path / ".claude/settings.local.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps({"statusLine": {"type": "command", "command": "my-line"}}))
     refused = cli(tmp_path, "install", "--claude", "--statusline")

@@ -311,15 +311,15 @@ def test_git_mode_commits_each_keep_and_nothing_else(workspace):
     (workspace / ".gitignore").write_text(".autoresearch/\n")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "start")
-    start = git("rev-parse", "HEAD").strip()
+    start, branch = git("rev-parse", "HEAD").strip(), git("rev-parse", "--abbrev-ref", "HEAD").strip()
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     result = run_cli(workspace, "run", "evals/meeting-notes.yaml", "--git", "--tag", "exp", "--max-experiments", "6",
                      "--run-id", "g", env=env)
     assert result.returncode == 0, result.stderr
-    assert git("rev-parse", "--abbrev-ref", "HEAD").strip() == "autoresearch/exp"
+    assert git("rev-parse", "--abbrev-ref", "HEAD").strip() == branch  # back where the user was
     keeps = [e for e in RunDir(workspace / ".autoresearch/g").entries() if e["decision"] == "keep"]
-    log = git("log", "--format=%B%x00", f"{start}..HEAD").split("\x00")
+    log = git("log", "--format=%B%x00", f"{start}..autoresearch/exp").split("\x00")
     messages = [m.strip() for m in log if m.strip()]
     assert len(messages) == len(keeps) > 0
     for entry, message in zip(reversed(keeps), messages):

@@ -77,7 +77,7 @@ def ci_install(tmp_path_factory):
     Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     workflow = yaml.safe_load(CI_WORKFLOW.read_text())
     install = next(step for step in workflow["jobs"]["eval"]["steps"] if "run" in step)
-    assert install["run"].startswith("pip install")
+    assert "pip install" in install["run"]
     done = run_step(install, checkout, workflow_env(workflow, venv))
     assert done.returncode == 0, done.stdout + done.stderr
     where = subprocess.run([venv / "bin/python", "-c", "import autoresearch; print(autoresearch.__file__)"],
@@ -549,12 +549,12 @@ def test_the_ci_workflow_commands_run_as_written(ci_install):
     env = workflow_env(workflow, venv)
     steps = [step for step in workflow["jobs"]["eval"]["steps"] if "run" in step][1:]
     first = [run_step(step, checkout, env) for step in steps]
-    assert first[0].returncode in (0, 1), first[0].stderr  # 1: below the example's threshold on the simulator
+    assert first[0].returncode == 0, first[0].stdout + first[0].stderr  # the example passes its own gate
     assert json.loads((checkout / "results.json").read_text())["schema"] == "autoresearch.eval/1"
     assert (checkout / "results.xml").read_text().startswith("<?xml")
     assert all(done.returncode == 0 for done in first[1:]) and (checkout / "baseline.json").exists()
     again = run_step(steps[0], checkout, env)
-    assert again.returncode in (0, 1) and "regression" in again.stdout.lower(), again.stdout
+    assert again.returncode == 0 and "no regression" in again.stdout.lower(), again.stdout
 
 
 def test_estimate_only_previews_the_cost_and_runs_nothing(make_suite, monkeypatch, tmp_path):
@@ -703,3 +703,193 @@ def test_a_git_failure_shows_gits_own_words(tmp_path):
     with pytest.raises(AutoresearchError) as failed:
         _git(tmp_path / "SKILL.md", "commit", "-q", "-m", "nothing staged")
     assert "nothing added to commit" in str(failed.value) or "nothing to commit" in str(failed.value)
+
+
+# -- issue 26: the CI example copied into a user's repository, and a newcomer's first session -------------
+
+@pytest.fixture(scope="session")
+def user_wheel(ci_install, tmp_path_factory):
+    """The wheel a user builds in a clone of autoresearch (as the CI example says), to commit in their repository."""
+    venv, checkout, _ = ci_install
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run([venv / "bin/pip", "wheel", "--no-deps", "-q", "-w", out, checkout], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    return next(out.glob("autoresearch-*.whl"))
+
+
+def test_the_ci_example_copied_into_another_repository_installs_and_passes(ci_install, user_wheel, tmp_path):
+    """A user's repository: the workflow copied as the header says, the wheel committed at AUTORESEARCH_SOURCE,
+    their own suite (here the example's). Every step runs verbatim in a fresh venv; the gate passes."""
+    import yaml
+
+    _, checkout, workflow = ci_install
+    repo = tmp_path / "their-repo"
+    (repo / ".github/workflows").mkdir(parents=True)
+    shutil.copy(CI_WORKFLOW, repo / ".github/workflows/autoresearch.yml")
+    source = repo / workflow["env"]["AUTORESEARCH_SOURCE"]
+    source.parent.mkdir(parents=True)
+    shutil.copy(user_wheel, source)
+    shutil.copytree(ROOT / "examples/ci/release-notes", repo / "examples/ci/release-notes")
+    (repo / "evals").mkdir()
+    shutil.copy(ROOT / "evals/ci-example.yaml", repo / "evals/ci-example.yaml")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    purelib = subprocess.run([venv / "bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    copied = yaml.safe_load((repo / ".github/workflows/autoresearch.yml").read_text())
+    env = workflow_env(copied, venv)
+    steps = [step for step in copied["jobs"]["eval"]["steps"] if "run" in step]
+    done = [run_step(step, repo, env) for step in steps]
+    assert all(d.returncode == 0 for d in done), [(d.stdout, d.stderr) for d in done]
+    assert (repo / "baseline.json").exists() and (venv / "bin/autoresearch").exists()
+    again = run_step(steps[1], repo, env)
+    assert again.returncode == 0 and "no regression" in again.stdout, again.stdout + again.stderr
+
+
+NEWCOMER_SKILL = """\
+---
+name: standup
+description: Summarises a team standup into a short update. Use when asked to summarise a standup.
+---
+
+# Standup
+
+## Format
+
+- Write a short update.
+"""
+
+NEWCOMER_SUITE = """\
+name: standup
+skill: ../standup/SKILL.md
+model: sim
+runs: 6
+inputs:
+  - id: monday
+    text: "Ann: I shipped the login fix. Bob: I am blocked on the API keys. Cy: I will review the design today."
+  - id: tuesday
+    text: "Di: The build is red since last night. Ed: I am on it, fix by noon. Fay: I start the docs sprint."
+  - id: friday
+    text: "Gus: The release went out. Hal: Two bugs came in, I took both. Ivy: Vacation next week."
+    split: holdout
+evals:
+  - id: blockers
+    question: Does it have a Blockers section?
+    check: {type: icontains, value: "blockers:"}
+  - id: heading
+    question: Does it start with the update heading?
+    check: {type: starts-with, value: "## Standup"}
+"""
+
+FALSE_MESSAGES = ("Traceback", "continue with --resume", "stopped (error)", "(0/0)")
+
+
+def test_a_newcomer_installs_the_wheel_and_improves_their_own_skill(wheel_venv, tmp_path):
+    """Install from the wheel, write a skill and a suite, eval, run, view, finalize --branch: each step as a
+    newcomer types it, nothing stale or false printed."""
+    import signal
+    import urllib.request
+
+    project = tmp_path / "mine"
+    (project / "standup").mkdir(parents=True)
+    (project / "standup/SKILL.md").write_text(NEWCOMER_SKILL)
+    (project / "evals").mkdir()
+    (project / "evals/standup.yaml").write_text(NEWCOMER_SUITE)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "my skill")
+    tool = str(wheel_venv / "bin/autoresearch")
+
+    def step(*args, codes=(0,)):
+        done = subprocess.run([tool, *map(str, args)], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, **GIT_ENV})
+        assert done.returncode in codes, (args, done.stdout, done.stderr)
+        assert not any(words in done.stdout + done.stderr for words in FALSE_MESSAGES), (args, done.stdout, done.stderr)
+        return done
+
+    assert "installed: " in step("install", "--claude").stdout
+    assert "ok" in step("validate", "evals/standup.yaml").stdout
+    assert "overall" in step("eval", "evals/standup.yaml", codes=(0, 1)).stdout
+    ran = step("run", "evals/standup.yaml", "--max-experiments", "6", "--run-id", "first")
+    assert "run first" in ran.stdout
+    view = subprocess.Popen([tool, "view", "first"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        url = view.stdout.readline().split()[1]
+        page = urllib.request.urlopen(url, timeout=30).read().decode()
+        assert "autoresearch run first" in page
+    finally:
+        view.send_signal(signal.SIGINT)
+        view.communicate(timeout=30)
+    final = step("finalize", "first", "--branch", "review/standup", "--with-suite")
+    summary = (project / ".autoresearch/first/summary.md").read_text()
+    assert "target model: sim" in summary and "offline simulator" in summary
+    if "nothing kept" in final.stdout:
+        assert "review/standup" not in git(project, "branch", "--list")
+    else:
+        message = git(project, "log", "-1", "--format=%B", "review/standup")
+        assert "target model: sim" in message and "suite: evals/standup.yaml (fingerprint " in message
+        assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+        assert (project / "standup/SKILL.md").read_text() == NEWCOMER_SKILL  # the baseline back for review
+
+
+def test_a_run_stopped_by_finalize_does_not_offer_resume(workspace):
+    slow = workspace / "evals/slow.yaml"  # many runs: an experiment is always in flight when finalize comes
+    slow.write_text((workspace / "evals/meeting-notes.yaml").read_text().replace("\nruns: 8 ", "\nruns: 60 "))
+    live = start_long_run(workspace, "fin", suite=slow)
+    try:
+        assert cli(workspace, "finalize", "fin").returncode == 0
+        _, said = live.communicate(timeout=120)
+    finally:
+        stop(live)
+    assert "--resume" not in said and "stopped by finalize" in said and "start a new run" in said
+    resumed = cli(workspace, "run", "--resume", "fin")
+    assert resumed.returncode == 2 and "finalized" in resumed.stderr
+
+
+def test_the_create_skills_path_b_as_an_agent_runs_it(project):
+    """Path B of the create skill, command by command as an agent types them: validate, the cost preview, the
+    baseline, then next and try three times, status, finalize. Every message is true when it is printed."""
+    name = "meeting-notes"
+    said = []
+
+    def agent(command, codes=(0,)):
+        done = subprocess.run(["bash", "-c", command], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, **GIT_ENV,
+                                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+        assert done.returncode in codes, f"{command}\n{done.stdout}\n{done.stderr}"
+        for words in ("Traceback", "stopped (error)", "(0/0)", "continue with: autoresearch run --resume"):
+            assert words not in done.stdout + done.stderr, f"{command}: {words!r}\n{done.stdout}\n{done.stderr}"
+        said.append(done.stdout + done.stderr)
+        return done
+
+    assert "ok" in agent(f"autoresearch validate evals/{name}.yaml").stdout
+    assert "costs nothing" in agent(f"autoresearch run evals/{name}.yaml --max-experiments 30 --estimate-only").stdout
+    assert not (project / ".autoresearch" / name).exists()  # the preview runs and writes nothing
+    agent(f"autoresearch run evals/{name}.yaml --baseline-only --max-experiments 30 --run-id {name}")
+    decisions = []
+    for attempt in range(1, 4):
+        shown = agent(f"autoresearch next {name}").stdout  # the agent reads the text, as the skill says
+        entries = RunDir(project / ".autoresearch" / name).entries()
+        best = [e for e in entries if e["decision"] in ("baseline", "keep")][-1]
+        assert f"best #{best['id']} " in shown and f"next is experiment #{attempt}" in shown and "STOP" not in shown
+        body = shown.split("\n-----\n")[1]
+        section = shown.split("THEN RUN: ")[1].split("--section ")[1].split()[0]
+        (project / "new-section.md").write_text(body + f"\n- Name who owns each item and by when ({attempt}).\n")
+        tried = agent(f"autoresearch try {name} --section {section} --file new-section.md "
+                      f"--hypothesis \"Owners and dates, take {attempt}\" --kind add-instruction", codes=(0, 1, 3))
+        decision = {0: "keep", 1: "discard", 3: "refused"}[tried.returncode]
+        assert f"decision: {decision}" in tried.stdout and f"#{attempt} " in tried.stdout
+        decisions.append(decision)
+        status = agent(f"autoresearch status {name}").stdout
+        assert f"experiments: {attempt} " in status and f"last: #{attempt} {decision}" in status
+        assert "waiting for try" in status  # the state the agent left it in, not an error
+    final = agent(f"autoresearch finalize {name}")
+    summary = (project / ".autoresearch" / name / "summary.md").read_text()
+    assert "experiments: 3 " in summary and "target model: sim" in summary and "offline simulator" in summary
+    assert ("holds this run's best version" in final.stdout) == ("keep" in decisions)
+    after = agent(f"autoresearch next {name}").stdout
+    assert "finalized" in after and "Finish with" not in after
+    assert "finalized" in agent(f"autoresearch status {name}").stdout

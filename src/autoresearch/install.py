@@ -144,7 +144,8 @@ def install_statusline(scope: str, cwd: Path, home: Path, force: bool = False) -
     from .errors import AutoresearchError, input_error
     from .fsio import atomic_write
 
-    path = (cwd if scope == "project" else home) / ".claude" / "settings.json"
+    # a project's settings.json is committed: this machine's command goes in the local file Claude Code also reads
+    path = cwd / ".claude" / "settings.local.json" if scope == "project" else home / ".claude" / "settings.json"
     settings: dict = {}
     if path.exists():
         try:
@@ -161,4 +162,7 @@ def install_statusline(scope: str, cwd: Path, home: Path, force: bool = False) -
         raise AutoresearchError(f"{path} already has a statusLine ({json.dumps(current)}); --force replaces it")
     settings["statusLine"] = wanted
     atomic_write(path, json.dumps(settings, indent=2) + "\n")
+    if scope == "project" and in_git_repository(cwd):
+        top = project_root(cwd)
+        ensure_ignored(top, f"/{path.resolve().relative_to(top).as_posix()}")
     return f"{'updated' if current else 'installed'}: statusLine in {path}"

@@ -180,10 +180,13 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
     suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
                                 mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
     if model_name or judge_model:  # the suite's model warnings were about its own choices: redo them
-        from ..suite.suite import model_warnings
+        from ..suite.suite import HARNESS_ONLY_NOTE, model_warnings
+        from ..targets import is_harness
 
         named = bool(model_name) or not any(w.key == "model" for w in suite.warnings)
-        suite = dataclasses.replace(suite, warnings=tuple(w for w in suite.warnings if w.key not in ("model", "judge"))
+        stale = HARNESS_ONLY_NOTE if is_harness(suite.model) else "\0"  # a harness named now runs those checks
+        suite = dataclasses.replace(suite, warnings=tuple(w for w in suite.warnings if w.key not in ("model", "judge")
+                                                          and stale not in w.message)
                                     + tuple(model_warnings(suite, named)))
     if batch:
         import logging
@@ -286,6 +289,9 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     suite = load_suite(run_dir.suite_path(), allow_outside=saved.get("allow_outside", False))
     suite = _as_trigger_suite(_with_models(suite, chosen.get("model"), chosen.get("judge"), chosen.get("mutator"),
                                            chosen.get("batch", False)), chosen)
+    from ..suite.fingerprint import refuse_changed_suite
+
+    refuse_changed_suite(run_dir.id, suite, saved.get("fingerprint"))
     config, changes = reconfigure(LoopConfig.from_dict(saved["config"]), budget, **options)
     from ..evaluate.provenance import provenance, version_changes
 

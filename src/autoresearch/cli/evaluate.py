@@ -57,6 +57,12 @@ from .common import (
                    "(recall) and only then (precision)? Needs a harness target; gate with --threshold recall=0.9.")
 @click.option("--show-failures", is_flag=True, help="Print each failing input x run: its failed evals' reasons "
               "and the full output.")
+@click.option("--eval", "failures_eval", multiple=True, metavar="ID", help="With --show-failures: only failures of "
+              "this eval (repeatable).")
+@click.option("--input", "failures_input", multiple=True, metavar="ID", help="With --show-failures: only this input "
+              "(repeatable).")
+@click.option("--limit", "failures_limit", type=click.IntRange(1), help="With --show-failures: at most this many "
+              "failing input x run.")
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
 @click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
@@ -66,6 +72,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
                  concurrency: int | None, thresholds: tuple[str, ...], json_file: Path | None, junit_file: Path | None,
                  html_file: Path | None,
                  compare_file: Path | None, against: str | None, alpha: float, show_failures: bool,
+                 failures_eval: tuple[str, ...], failures_input: tuple[str, ...], failures_limit: int | None,
                  allow_outside: bool) -> None:
     """Score a skill with an eval suite and print the pass rate per eval.
 
@@ -118,7 +125,12 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     other = other_arm(suite, against) if against else None
     overall, per_eval = _parse_thresholds(thresholds, suite, ("recall", "precision") if triggers else ())
     trigger_limits = {k: per_eval.pop(k) for k in ("recall", "precision") if k in per_eval}
+    _check_failure_filters(suite, show_failures, failures_eval, failures_input, failures_limit)
     baseline = read_result(compare_file) if compare_file else None
+    if baseline is not None:
+        from ..review.report import refuse_unrelated
+
+        refuse_unrelated(baseline, compare_file, suite, suite.inputs if split == "all" else suite.split(split))
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     _roles_can_answer(suite, ("judge",))
@@ -182,7 +194,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     if show_failures:
         from ..review.report import failures_text
 
-        click.echo("\n" + failures_text(result))
+        click.echo("\n" + failures_text(result, set(failures_eval), set(failures_input), failures_limit))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if html_file:
@@ -299,6 +311,19 @@ def uplift_table_text(uplift: Any, other: Any) -> str:
     from ..review.uplift import uplift_table
 
     return uplift_table(uplift) + f"\n(the other arm, {uplift.versus}: {other.spend.calls} model calls, {other.seconds:.1f}s)"
+
+
+def _check_failure_filters(suite: Any, shown: bool, evals: tuple[str, ...], inputs: tuple[str, ...],
+                           limit: int | None) -> None:
+    """--eval, --input and --limit narrow --show-failures: they need it, and name ids the suite has."""
+    if (evals or inputs or limit) and not shown:
+        raise click.UsageError("--eval, --input and --limit narrow --show-failures: give it too")
+    for option, given, known in (("--eval", evals, {e.id for e in suite.evals}),
+                                 ("--input", inputs, {i.id for i in suite.inputs})):
+        unknown = [v for v in given if v not in known]
+        if unknown:
+            raise click.BadParameter(f"no {option[2:]} {', '.join(map(repr, unknown))} in {suite.path}; it has: "
+                                     f"{', '.join(sorted(known))}", param_hint=option)
 
 
 def _parse_thresholds(values: tuple[str, ...], suite: Any, extra: tuple[str, ...] = ()) -> tuple[float | None, dict[str, float]]:

@@ -75,14 +75,18 @@ def import_skill_creator_command(evals_json: Path, skill: str | None, output: Pa
 
 @import_group.command("triggers")
 @click.argument("eval_set", metavar="EVAL_SET.json", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--skill", "skill", help="Path of the target SKILL.md, relative to the suite file.")
+@click.option("--skill", "skill", help="Path of the target SKILL.md (from here; the suite gets it relative to "
+                                      "where it is written).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Suite file to write (default: print it).")
 @_reports_errors
 def import_triggers_command(eval_set: Path, skill: str | None, output: Path | None) -> None:
     """skill-creator's trigger eval set ([{query, should_trigger}]) becomes `triggers:`, split 60/40 per class."""
+    from ..importers.common import _relative
     from ..importers.triggers import import_trigger_set
 
+    if skill:  # as the other importers: a path from here, written relative to the suite's folder
+        skill = _relative(Path(skill), output.parent if output else Path("."))
     imported = import_trigger_set(eval_set, skill)
     text = imported.yaml(str(eval_set))
     if output:

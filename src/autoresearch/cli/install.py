@@ -19,7 +19,8 @@ from .common import _reports_errors
               help="The project folder (default: the git repository around the current folder, else the folder).")
 @click.option("--force", is_flag=True, help="Overwrite copies you have edited (and another statusLine).")
 @click.option("--statusline", "with_statusline", is_flag=True,
-              help="Also show the live run in Claude Code's status line (.claude/settings.json `statusLine`).")
+              help="Also show the live run in Claude Code's status line (`statusLine` in the project's "
+                   ".claude/settings.local.json, git-ignored; with --user, ~/.claude/settings.json).")
 @_reports_errors
 def install(claude: bool, pi: bool, project: bool, user: bool, project_dir: Path | None, force: bool,
             with_statusline: bool) -> None:

@@ -242,8 +242,12 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         raise
     except KeyboardInterrupt:
         live.close()
-        click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
-                   f"continue with: autoresearch run --resume {run_dir.id}", err=True)
+        if experiment.finalized:  # stopped by `finalize`, which closes the run: --resume would be refused
+            click.echo(f"\nstopped by finalize: run {run_dir.id} is finalized (every finished attempt is in "
+                       f"{run_dir.path / 'journal.jsonl'}); to go on, start a new run", err=True)
+        else:
+            click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
+                       f"continue with: autoresearch run --resume {run_dir.id}", err=True)
         sys.exit(130)
     finally:
         live.close()
@@ -306,7 +310,10 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
         for u in unscored:
             click.echo(f"- {u['id']}: {u['errors']} errors; the first: {_visible(u['reason'])}")
     if stop:
-        click.echo(f"STOP: {stop}\nFinish with: autoresearch finalize {experiment.run.id}")
+        then = (f"It is finalized already (see {experiment.run.path / 'summary.md'}); to go on, start a new run: "
+                f"autoresearch run {experiment.suite.path}") if experiment.finalized else \
+            f"Finish with: autoresearch finalize {experiment.run.id}"
+        click.echo(f"STOP: {stop}\n{then}")
         return
     click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
                f"instead (pass it as --section): {', '.join(plan.candidates)}")
@@ -527,7 +534,9 @@ def _echo_feedback(feedback: dict, title: str) -> None:
 @_run_reference
 @click.option("--branch", help="Also commit the best SKILL.md on this git branch (the run's --git branch may be "
                                "reused) and put the baseline back in the working tree, for review as a pull request.")
-def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
+@click.option("--with-suite", is_flag=True, help="With --branch: commit the suite and the files it reads too, so "
+                                                 "the review holds what justifies the change.")
+def finalize(run_ref: str, runs_dir: Path, branch: str | None, with_suite: bool) -> None:
     """Stop a run and package it for review: summary, diff, report, changelog; the best SKILL.md is kept.
 
     A run still going is stopped first (as by Ctrl-C); summary.md (train beside holdout, the diff
@@ -536,7 +545,9 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None) -> None:
     from ..loop.finalize import finalize_run
     from ..runs.journal import RunDir
 
-    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True))
+    if with_suite and not branch:
+        raise click.UsageError("--with-suite commits the suite with the best SKILL.md: give --branch too")
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True), with_suite)
     if done.status:
         click.echo(done.status)
         click.echo(done.diff, nl=False)

@@ -641,10 +641,17 @@ class Experiment:
         stopped or crashed one."""
         if self.run.entries():
             self._refuse_if_finalized()
-        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
+        with holding(self._locks(), self.run.id), self._on_branch(), self._heartbeat() as beat:
             reason = self._sync(self.run_async(baseline_only))
             beat.stopped(reason)
         return reason
+
+    def _on_branch(self):
+        """With --git: work on the run's branch, and go back to the user's branch afterwards."""
+        from .publish import on_run_branch
+
+        return on_run_branch(self.suite.skill_path, self.run.config().get("git") if self.config.git else None,
+                             self.say)
 
     @contextlib.contextmanager
     def _heartbeat(self):
@@ -706,11 +713,20 @@ class Experiment:
             if section not in plan.candidates:
                 raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
                                         f"change: {', '.join(plan.candidates)} (see `autoresearch next`)")
+            attempting.append(True)
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
-        with holding(self._locks(), self.run.id), self._heartbeat() as beat:
-            entry = self._sync(go())
+        from ..runs.live import run_state
+
+        before, attempting = run_state(self.run.path), []
+        with holding(self._locks(), self.run.id), self._on_branch(), self._heartbeat() as beat:
+            try:
+                entry = self._sync(go())
+            except AutoresearchError:
+                if not attempting:  # refused before anything was tried: the run is as it was (budget, plateau...)
+                    beat.stopped(before.detail or before.why or "stopped", before.why or "stopped")
+                raise
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry

@@ -29,9 +29,10 @@ class Finalized:
     files: list[Path] = field(default_factory=list)
 
 
-def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None) -> Finalized:
+def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None, with_suite: bool = False) -> Finalized:
     """Stop `run` (interrupting a live writer), write summary.md and report.html from its final journal,
-    and with `branch` commit the best version there and put the baseline back in the working tree."""
+    and with `branch` commit the best version there (`with_suite`: the suite and the files it reads too)
+    and put the baseline back in the working tree."""
     from ..suite.suite import load_suite
 
     config = run.config()
@@ -66,8 +67,10 @@ def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None) 
         if branch and best == baseline:
             done.notes.append(f"nothing kept: the best version is the baseline, so branch {branch} was not created")
         elif branch:
-            message = commit_message(run, entries, target)
-            done.notes.append(commit_review_branch(target, best, baseline, branch, message, config.get("git") or {}))
+            message = commit_message(run, entries, target, config)
+            extra = _suite_files_in_repository(run.suite_path(), target) if with_suite else []
+            done.notes.append(commit_review_branch(target, best, baseline, branch, message, config.get("git") or {},
+                                                   extra))
         else:
             done.notes.append(what_target_holds(target, run, entries))
     return done
@@ -79,7 +82,11 @@ def _summarise(run: RunDir, entries: list[dict], config: dict, baseline: str, be
     done.status = status_text(run.id, entries, config)
     changes = section_diff(baseline, best)
     diff_md = render_diff(changes, "markdown", f"run {run.id}, baseline -> best")
-    atomic_write(run.path / "summary.md", f"# autoresearch run {run.id}\n\n```\n{done.status}\n```\n\n{diff_md}")
+    from ..review.provenance import measured_with, suite_line
+
+    measured = "\n".join(f"- {line}" for line in measured_with(config) + [suite_line(config, run.suite_path().resolve())])
+    atomic_write(run.path / "summary.md", f"# autoresearch run {run.id}\n\n## How it was measured\n\n{measured}\n\n"
+                                          f"```\n{done.status}\n```\n\n{diff_md}")
     atomic_write(run.path / "report.html", html_report(run.id, entries, config, run_files(run, entries), "finalized"))
     done.diff = render_diff(changes, "unified")
     done.files = [run.path / name for name in ("summary.md", "changelog.md", "report.html")]
@@ -99,9 +106,12 @@ def what_target_holds(target: Path, run: RunDir, entries: list[dict]) -> str:
             f"the best is in {run.path / 'best/SKILL.md'}")
 
 
-def commit_message(run: RunDir, entries: list[dict], target: Path) -> str:
-    """The review commit's message: the scores from baseline to best, like the `--git` commits."""
+def commit_message(run: RunDir, entries: list[dict], target: Path, config: dict | None = None) -> str:
+    """The review commit's message: the scores from baseline to best, like the `--git` commits, then how they
+    were measured (models, the simulator) and the suite behind them (path and fingerprint)."""
     from collections import Counter
+
+    from ..review.provenance import measured_with, suite_line
 
     best, base = best_entry(entries), entries[0]
     decisions = Counter(e["decision"] for e in entries[1:])
@@ -112,7 +122,22 @@ def commit_message(run: RunDir, entries: list[dict], target: Path) -> str:
         lines.append(f"holdout: {base['scores']['holdout']['rate']:.1%} -> {best['scores']['holdout']['rate']:.1%}")
     lines.append(f"experiments: {len(entries) - 1} ({decisions['keep']} kept, {decisions['discard']} discarded, "
                  f"{decisions['refused']} refused)")
+    if config is not None:
+        suite = run.suite_path().resolve()
+        try:
+            suite = suite.relative_to(Path(_git(target, "rev-parse", "--show-toplevel")).resolve())
+        except (AutoresearchError, ValueError):
+            pass
+        lines += ["", *measured_with(config), suite_line(config, suite)]
     return "\n".join(lines) + "\n"
+
+
+def _suite_files_in_repository(suite_path: Path, target: Path) -> list[Path]:
+    """The suite and the files it reads that lie inside the target's git work tree (others cannot be committed)."""
+    from ..review.provenance import suite_files
+
+    top = Path(_git(target, "rev-parse", "--show-toplevel")).resolve()
+    return [p.resolve() for p in suite_files(suite_path) if p.resolve().is_relative_to(top)]
 
 
 def _branch_exists(target: Path, branch: str) -> bool:
@@ -144,10 +169,13 @@ def check_branch(target: Path, branch: str, run: RunDir, run_git: dict) -> None:
                                 "since?); commit or restore it first (nothing was written)")
 
 
-def commit_review_branch(target: Path, best: str, baseline: str, branch: str, message: str, run_git: dict) -> str:
-    """Put `best` on `branch` (from the run's `--git` branch when it has one), then go back to where the
-    user was with `baseline` in the working tree. On a git failure everything is put back as it was."""
+def commit_review_branch(target: Path, best: str, baseline: str, branch: str, message: str, run_git: dict,
+                         extra: list[Path] = ()) -> str:
+    """Put `best` on `branch` (from the run's `--git` branch when it has one), with the `extra` files as they are
+    (the suite), then go back to where the user was with `baseline` in the working tree and the extra files
+    as they were. On a git failure everything is put back as it was."""
     current = _git(target, "rev-parse", "--abbrev-ref", "HEAD")
+    kept = {path: path.read_bytes() for path in extra}
     git_branch = run_git.get("branch") if run_git.get("branch") and _branch_exists(target, run_git["branch"]) else None
     start = run_git.get("start") or current
     before = target.read_text(encoding="utf-8") if target.exists() else None
@@ -158,9 +186,10 @@ def commit_review_branch(target: Path, best: str, baseline: str, branch: str, me
         _git(target, "checkout", "-q", branch)
     try:
         atomic_write(target, best)
-        if _git(target, "status", "--porcelain", "--", target.resolve().name):
-            _git(target, "add", "--", target.resolve().name)
-            _git(target, "commit", "-q", "-m", message, "--", target.resolve().name)
+        paths = [target.resolve().name, *(os.path.relpath(p, target.resolve().parent) for p in kept)]
+        if _git(target, "status", "--porcelain", "--", *paths):
+            _git(target, "add", "--", *paths)
+            _git(target, "commit", "-q", "-m", message, "--", *paths)
     except AutoresearchError:
         _git(target, "checkout", "-q", current)
         if created:
@@ -171,5 +200,10 @@ def commit_review_branch(target: Path, best: str, baseline: str, branch: str, me
     _git(target, "checkout", "-q", start)
     if not target.exists() or target.read_text(encoding="utf-8") != baseline:
         atomic_write(target, baseline)
-    return (f"committed the best version of {target} on branch {branch}; the working tree is on {start} "
+    for path, content in kept.items():  # a suite file new to git would otherwise leave with the branch
+        if not path.exists() or path.read_bytes() != content:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    with_suite = f" with the suite ({len(kept)} file{'s' if len(kept) != 1 else ''})" if kept else ""
+    return (f"committed the best version of {target}{with_suite} on branch {branch}; the working tree is on {start} "
             "with the baseline")

@@ -101,10 +101,12 @@ def state_from(entries: list[dict]) -> State:
 
 
 def holdout_note(entry: dict) -> str:
-    from ..review.report import rate_ci
+    from ..review.report import holdout_words, rate_ci
 
     holdout = entry["scores"].get("holdout")
-    return f", holdout {rate_ci(holdout)}" if holdout else ""
+    worse = (entry.get("holdout_test") or {}).get("verdict") == "worse"
+    return (f", holdout {rate_ci(holdout)}" if holdout else "") + \
+        (f"; holdout against the baseline: {holdout_words(entry['holdout_test'])}" if worse else "")
 
 
 def last_evaluated(entries: list[dict]) -> dict | None:

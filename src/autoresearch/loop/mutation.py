@@ -231,9 +231,22 @@ def strip_heading(body: str, section_id: str) -> str:
     return body
 
 
+def check_first_heading(doc: SkillDocument, section_id: str, body: str) -> None:
+    """A body whose first line is another section's heading was meant for that section: refuse it, not drop it."""
+    first = body.lstrip("\n").split("\n", 1)[0].strip()
+    if section_id in (PREAMBLE_ID, DESCRIPTION_ID) or not first.startswith("#"):
+        return
+    title = doc.section(section_id).title
+    if first.lstrip("#").strip().casefold() != title.strip().casefold():
+        raise MutationRefused(f"the body's first line is the heading {first!r}, but the section {section_id!r} is "
+                              f"'{title}': write the body of that section (its own heading may lead it), or pass "
+                              "--section for the section you wrote")
+
+
 def apply_proposal(doc: SkillDocument, section_id: str, proposal: Proposal, suite: Suite) -> SkillDocument:
     """The document with the proposal applied, or MutationRefused saying why it may not be tried."""
     old = section_text(doc, section_id)
+    check_first_heading(doc, section_id, proposal.body)
     proposal = Proposal(strip_heading(proposal.body, section_id), proposal.hypothesis, proposal.kind)
     if proposal.body.strip() == old.strip():
         raise MutationRefused("the proposal changes nothing")

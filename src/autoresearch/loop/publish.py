@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -82,3 +83,27 @@ def start_git_branch(path: Path, tag: str) -> dict:
     except AutoresearchError as exc:
         raise AutoresearchError(f"--git: cannot create branch {branch}: {exc}") from None
     return {"branch": branch, "start": start}
+
+
+@contextlib.contextmanager
+def on_run_branch(target: Path, git: dict | None, say=lambda line: None):
+    """A `--git` run works on its branch: switch there for the work, then back to the branch the user was on
+    (the one the run started from, when it was started there), so the checkout is never left on it."""
+    branch = (git or {}).get("branch")
+    if not branch:
+        yield
+        return
+    current = _git(target, "rev-parse", "--abbrev-ref", "HEAD")
+    if current != branch:
+        _git(target, "checkout", "-q", branch)
+    try:
+        yield
+    finally:
+        back = git.get("start") if current == branch else current
+        if back and back != branch:
+            try:
+                _git(target, "checkout", "-q", back)
+                say(f"back on branch {back}; the keeps are committed on {branch} (review them with "
+                    f"`git diff {back} {branch}` or `autoresearch finalize RUN --branch NAME`)")
+            except AutoresearchError as exc:
+                say(f"still on branch {branch}: {exc}")

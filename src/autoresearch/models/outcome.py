@@ -11,11 +11,24 @@ from typing import Any
 
 from . import Usage
 
+MAX_RESULT_CHARS = 4000  # a tool call's output as stored: its start and its end (where errors are)
+
 
 @dataclass(frozen=True)
 class ToolCall:
     name: str
     input: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None  # what the call returned (capped); None when the harness reported nothing
+    is_error: bool | None = None  # the harness marked the result as an error
+    exit_code: int | None = None  # shell calls: the command's exit code
+
+    def result_text(self, limit: int = 400) -> str:
+        """The call's result on one line or a few: `exit code 1: Traceback ...`, for `next` and the mutator."""
+        if self.output is None and self.is_error is None:
+            return ""
+        head = f"exit code {self.exit_code}" if self.exit_code is not None else "error" if self.is_error else "ok"
+        output = capped((self.output or "").strip(), limit)
+        return f"{head}: {output}" if output else head
 
     def command(self) -> str | None:
         """The shell command of a Bash / bash call, else None."""
@@ -51,13 +64,18 @@ class Outcome:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Outcome":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "cached"}
-        known["tool_calls"] = tuple(ToolCall(c["name"], c.get("input") or {}) for c in data.get("tool_calls", []))
+        known["tool_calls"] = tuple(ToolCall(c["name"], c.get("input") or {}, c.get("output"), c.get("is_error"),
+                                             c.get("exit_code")) for c in data.get("tool_calls", []))
         known["usage"] = Usage(**data["usage"]) if isinstance(data.get("usage"), dict) else Usage()
         return cls(**known)
 
     def trace_text(self, limit: int = 4000) -> str:
         """The tool calls and files as plain text, for the judge, the mutator and `next`."""
-        lines = [f"tool call {i + 1}: {c.name} {_short(c.input)}" for i, c in enumerate(self.tool_calls)]
+        lines = []
+        for i, c in enumerate(self.tool_calls):
+            lines.append(f"tool call {i + 1}: {c.name} {_short(c.input)}")
+            if c.result_text():
+                lines.append("  returned " + c.result_text().replace("\n", "\n  "))
         for path, content in sorted(self.files.items()):
             lines.append(f"file {path}:\n{content}")
         text = "\n".join(lines) or "(no tool calls, no files)"
@@ -69,3 +87,11 @@ def _short(value: dict[str, Any], limit: int = 300) -> str:
 
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped(text: str, limit: int = MAX_RESULT_CHARS) -> str:
+    """`text` within `limit` characters: its start and its end, with how much was cut between them."""
+    if len(text) <= limit:
+        return text
+    keep = max(limit - 40, 2) // 2
+    return f"{text[:keep]}\n… {len(text) - 2 * keep} characters cut …\n{text[-keep:]}"

@@ -20,6 +20,9 @@ EVAL_SCHEMA = "autoresearch.eval/1"
 
 
 def _row(name: str, kind: str, rate: Rate, width: int) -> str:
+    if not rate.n:  # 0/0 is not a pass rate of 0%: nothing was scored
+        errors = f"  {rate.errors} error{'s' if rate.errors != 1 else ''}" if rate.errors else ""
+        return f"  {name:<{width}}  {kind:<16} {'no data':>7}  {'':<15}  {0:>5}/{0:<5}{errors}"
     lo, hi = rate.interval
     errors = f"  {rate.errors} error{'s' if rate.errors != 1 else ''}" if rate.errors else ""
     return f"  {name:<{width}}  {kind:<16} {rate.value:6.1%}  [{lo:4.0%} – {hi:4.0%}]  {rate.passed:>5}/{rate.n:<5}{errors}"
@@ -145,14 +148,18 @@ def result_json(suite: Suite, result: EvalResult, skill_text: str) -> dict[str, 
     }
 
 
-def failures_text(result: EvalResult) -> str:
-    """Each failing (input, run): its failed evals with their reasons, then the output in full."""
+def failures_text(result: EvalResult, evals: set[str] = frozenset(), inputs: set[str] = frozenset(),
+                  limit: int | None = None) -> str:
+    """Each failing (input, run): its failed evals with their reasons, then the output in full; optionally only
+    the failures of some evals or inputs, and at most `limit` of them."""
     groups: dict[tuple[str, int], list] = {}
     for c in result.cells:
-        if c.status != "pass":
+        if c.status != "pass" and (not evals or c.eval_id in evals) and (not inputs or c.input_id in inputs):
             groups.setdefault((c.input_id, c.run), []).append(c)
     if not groups:
-        return "no failing cells"
+        return "no failing cells" + (" among those chosen" if evals or inputs else "")
+    more = len(groups) - limit if limit is not None and len(groups) > limit else 0
+    groups = dict(list(groups.items())[:limit]) if more else groups
     parts = []
     for (input_id, run), cells in groups.items():
         lines = [f"=== {input_id} run {run}: {len(cells)} failing ==="]
@@ -165,6 +172,8 @@ def failures_text(result: EvalResult) -> str:
 
             lines += ["--- what the agent did ---", Outcome.from_dict(trace).trace_text(limit=100_000)]
         parts.append("\n".join(lines))
+    if more:
+        parts.append(f"... and {more} more failing input x run (--limit)")
     return "\n\n".join(parts)
 
 
@@ -184,6 +193,8 @@ def p_text(value: float) -> str:
 
 
 def _pct(rate: dict | None) -> str:
+    if rate and "passed" in rate and not rate["passed"] + rate.get("failed", 0):
+        return "no data"
     return f"{rate['rate']:.1%}" if rate else "–"
 
 
@@ -192,6 +203,8 @@ def rate_ci(rate: dict | None) -> str:
     if not rate:
         return "–"
     n = rate["passed"] + rate["failed"]
+    if not n:
+        return "no data"
     where = " on new inputs" if rate.get("interval_by") == "input" else ""
     return f"{rate['rate']:.1%} [{rate['low']:.0%}–{rate['high']:.0%}{where}] ({rate['passed']}/{n})"
 
@@ -423,6 +436,17 @@ class Comparison:
         return "\n".join(lines)
 
 
+def refuse_unrelated(baseline: dict[str, Any], path: Path, suite: Suite, inputs: Any) -> None:
+    """Before any call: a `--compare` result sharing no (input, eval) with this evaluation compares nothing."""
+    from ..errors import input_error
+
+    mine = {(i.id, e.id) for i in inputs for e in suite.evals if e.applies_to(i.id)}
+    if not any((c.get("input"), c.get("eval")) in mine for c in baseline["cells"]):
+        raise input_error(str(path), f"nothing in common with this evaluation: no (input, eval) of {suite.path} "
+                          f"is in it (it is a result of suite {baseline.get('suite', '?')!r}); compare with an "
+                          "earlier result of the same suite")
+
+
 def compare_results(current: dict[str, Any], baseline: dict[str, Any], alpha: float = 0.05) -> Comparison:
     """Pair two eval JSON results cell by cell; a regression is the total or any eval falling beyond noise.
 
@@ -570,6 +594,7 @@ class RunFiles:
     best: str = ""
     best_cells: tuple = ()
     best_outputs: dict | None = None  # (input id, run) -> output text, or a harness Outcome's dict
+    regressed: dict | None = None  # split -> eval ids worse than the baseline beyond noise; None: cells not stored
 
 
 def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = True) -> RunFiles:
@@ -584,7 +609,25 @@ def run_files(run_dir: Any, entries: list[dict] | None = None, cells: bool = Tru
     cells_found, outputs = stored or ([], {})
     outcomes = {**outputs, **(run_dir.load_traces(digest) if digest else {})}
     return RunFiles(text("baseline/SKILL.md"), text("best/SKILL.md") or text("baseline/SKILL.md"), tuple(cells_found),
-                    outcomes)
+                    outcomes, regressed_evals(run_dir, entries) if entries else None)
+
+
+def regressed_evals(run_dir: Any, entries: list[dict], alpha: float = 0.05) -> dict | None:
+    """Per split, the evals on which the best is worse than the baseline beyond noise: a sign test per eval on
+    the cells both versions scored, Holm-corrected across evals (as `eval --compare`). None when not stored."""
+    from ..decide.stats import eval_drops
+    from ..evaluate.cells import cells_map
+
+    base, best = entries[0]["skill_after"], best_entry(entries)["skill_after"]
+    found = {}
+    for split in ("train", "holdout"):
+        before, after = run_dir.load_cells(base, split), run_dir.load_cells(best, split)
+        if before is None or after is None:
+            if split == "train":
+                return None
+            continue
+        found[split] = {d.eval_id for d in eval_drops(cells_map(after[0]), cells_map(before[0]), alpha)}
+    return found
 
 
 def _meta(config: dict, entries: list[dict], state: str) -> str:
@@ -606,14 +649,18 @@ def _meta(config: dict, entries: list[dict], state: str) -> str:
     return "<table class='meta'>" + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in rows if v) + "</table>"
 
 
-def _eval_rows(base: dict, best: dict) -> str:
-    """Per eval: train and holdout for baseline and best; a drop is marked as a regression."""
+def _eval_rows(base: dict, best: dict, regressed: dict | None = None) -> str:
+    """Per eval: train and holdout for baseline and best; a drop the per-eval test finds is marked a regression
+    (with no stored cells to test, any drop is)."""
     rows = []
     for eval_id in base.get("per_eval", {}):
         values = [base["per_eval"].get(eval_id), best.get("per_eval", {}).get(eval_id),
                   base.get("per_eval_holdout", {}).get(eval_id), best.get("per_eval_holdout", {}).get(eval_id)]
         worse = [False, values[1] is not None and values[0] is not None and values[1] < values[0] - 1e-9,
                  False, values[3] is not None and values[2] is not None and values[3] < values[2] - 1e-9]
+        if regressed is not None:
+            worse = [False, worse[1] and eval_id in regressed.get("train", ()), False,
+                     worse[3] and eval_id in regressed.get("holdout", ())]
         cells = "".join(f"<td{' class=worse' if w else ''}>{'–' if v is None else f'{v:.1%}'}</td>"
                         for v, w in zip(values, worse))
         bar = values[1] if values[1] is not None else values[0] or 0
@@ -635,7 +682,7 @@ def _output_html(value: Any) -> str:
                  f"${value['cost']:.4f}" if value.get("cost") else "",
                  f"{value['seconds']:.1f}s" if value.get("seconds") else ""]
         calls = "".join(f"<li><code>{esc(c.get('name', ''))}</code> <small>{esc(json.dumps(c.get('input', {}), ensure_ascii=False))}"
-                        "</small></li>" for c in value.get("tool_calls") or [])
+                        f"</small>{_tool_result_html(c)}</li>" for c in value.get("tool_calls") or [])
         files = "".join(f"<details class='file'><summary><code>{esc(path)}</code></summary><pre class='output'>"
                         f"{esc(str(content))}</pre></details>" for path, content in sorted((value.get("files") or {}).items()))
         return (f"<pre class='output'>{esc(str(value.get('text', '')))}</pre>"
@@ -643,6 +690,19 @@ def _output_html(value: Any) -> str:
                 + (f"<p>tool calls:</p><ol class='tool-calls'>{calls}</ol>" if calls else "")
                 + (f"<p>files:</p>{files}" if files else ""))
     return "<p><small>no output recorded</small></p>"
+
+
+def _tool_result_html(call: dict) -> str:
+    """What a tool call returned, under it: its exit code or error mark, and its output (as stored, capped)."""
+    from ..models.outcome import ToolCall
+
+    shown = ToolCall(str(call.get("name", "")), output=call.get("output"), is_error=call.get("is_error"),
+                     exit_code=call.get("exit_code"))
+    if not shown.result_text():
+        return ""
+    head = shown.result_text().split(":", 1)[0]
+    return (f"<br><small class='tool-result{' error' if shown.is_error else ''}'>returned {html.escape(head)}</small>"
+            + (f"<pre class='output'>{html.escape(shown.output)}</pre>" if shown.output else ""))
 
 
 def outputs_table(cells: list, outputs: dict, splits: dict[str, str] | None = None, only_failing: bool = False,
@@ -689,8 +749,11 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
                 "train rose: the changes may fit the train inputs only.</p>")
     regressions = [k for k in base.get("per_eval", {}) if best.get("per_eval", {}).get(k, 1) < base["per_eval"][k] - 1e-9
                    or best.get("per_eval_holdout", {}).get(k, 1) < base.get("per_eval_holdout", {}).get(k, 0) - 1e-9]
+    if files.regressed is not None:  # a drop within noise is not a regression
+        regressions = [k for k in regressions if any(k in ids for ids in files.regressed.values())]
     if regressions:
-        warn += f"<p class='warn'>Regressed evals: {esc(', '.join(regressions))} (marked below).</p>"
+        warn += (f"<p class='warn'>Regressed evals: {esc(', '.join(regressions))} (worse than the baseline beyond "
+                 "noise, per-eval sign test; marked below).</p>")
     findings = "".join(f"<li>{esc(line)}</li>" for line in holdout_findings(entries))
     findings = f"<ul id='holdout'>{findings}</ul>" if findings else ""
     profile = base.get("profile")
@@ -723,7 +786,7 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
             "and holdout pass rates, as steps. Dots: each candidate's train score on the runs it was evaluated on; "
             "racing stops hopeless candidates after a few runs, so a discarded dot can sit above the line on little "
             "evidence. ×: a refused proposal (no score).</small></p>\n"
-            f"<h2>Per eval: baseline and best (#{best['id']})</h2>\n{_eval_rows(base, best)}\n"
+            f"<h2>Per eval: baseline and best (#{best['id']})</h2>\n{_eval_rows(base, best, files.regressed)}\n"
             f"<h2>Baseline → best</h2>\n{overall}\n{final}\n"
             "<h2>Every attempt</h2>\n<div class='heavy'><table id='attempts'><tr><th>#</th><th>section</th><th>kind</th>"
             "<th>decision</th><th>train (same runs)</th><th>hypothesis, reason and diff</th></tr>"

@@ -49,7 +49,7 @@ _SCRIPT = """<script>
   }, true);
   function tick() {
     fetch('poll').then(function (r) { return r.json(); }).then(function (p) {
-      if (conn.textContent !== 'live') conn.textContent = 'live';
+      if (conn.textContent !== p.header) conn.textContent = p.header;
       var state = document.getElementById('run-state');
       if (state && p.state && state.textContent !== p.state) state.textContent = p.state;
       if (p.token === token) return;
@@ -73,6 +73,8 @@ def _cells_from(run: RunDir, digest: str, split: str) -> tuple[list, dict, dict]
 
 class RunSource:
     """A run directory, re-read when its journal or state changes."""
+
+    header = "live"  # the page follows the run as it goes
 
     def __init__(self, run: RunDir):
         self.run = run
@@ -110,7 +112,7 @@ class RunSource:
         from ..runs.live import run_state
 
         state = run_state(self.run.path)
-        return {"token": self._token(state), "state": str(state)}
+        return {"token": self._token(state), "state": str(state), "header": self.header}
 
     def snapshot(self) -> dict:
         """The body HTML, version list and token, rendered once per change of the token."""
@@ -170,6 +172,8 @@ class RunSource:
 class ResultSource:
     """An `autoresearch eval --json` result file, shown the same way (re-read when the file changes)."""
 
+    header = "eval result (a finished evaluation; reloaded if the file is rewritten)"
+
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
@@ -181,7 +185,7 @@ class ResultSource:
 
     def poll(self) -> dict:
         """The page's token; a result file has no run state."""
-        return {"token": self.token(), "state": ""}
+        return {"token": self.token(), "state": "", "header": self.header}
 
     def _load(self) -> tuple[dict, list[Cell], dict, dict]:
         data = read_result(self.path)
@@ -215,11 +219,11 @@ def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
         per_split = []
         for split in ("train", "holdout"):
             chosen = [c for c in cells if c.eval_id == eval_id and splits.get(c.input_id) == split]
-            per_split.append(f"{rate_of(chosen).value:.1%}" if chosen else "–")
-        rows.append(f"<tr class='eval-row'><td>{esc(eval_id)}</td><td>{rate['rate']:.1%}</td><td>{per_split[0]}</td>"
+            per_split.append(_pct(rate_of(chosen).to_dict()) if chosen else "–")
+        rows.append(f"<tr class='eval-row'><td>{esc(eval_id)}</td><td>{_pct(rate)}</td><td>{per_split[0]}</td>"
                     f"<td>{per_split[1]}</td></tr>")
     overall = data.get("overall", {})
-    splits_text = ", ".join(f"{k} {v['rate']:.1%}" for k, v in data.get("splits", {}).items())
+    splits_text = ", ".join(f"{k} {_pct(v)}" for k, v in data.get("splits", {}).items())
     return (f"<h1>autoresearch eval: {esc(str(data.get('suite', '')))}</h1>"
             f"<table class='meta'><tr><td>skill</td><td>{esc(str(data.get('skill_path', '')))}</td></tr>"
             f"<tr><td>model</td><td>{esc(str(data.get('model', '')))}</td></tr>"
@@ -227,7 +231,7 @@ def result_body(data: dict, cells: list[Cell], splits: dict[str, str]) -> str:
             f"<tr><td>runs</td><td>{len(data.get('runs', []))}</td></tr>"
             f"<tr><td>spend</td><td>{data.get('spend', {}).get('calls', 0)} calls, "
             f"${data.get('spend', {}).get('cost_usd', 0):.4f}, {data.get('seconds', 0):.1f}s</td></tr></table>"
-            f"<p class='stats'><span>overall <b>{overall.get('rate', 0):.1%}</b></span><span>{esc(splits_text)}</span></p>"
+            f"<p class='stats'><span>overall <b>{_pct(overall or None)}</b></span><span>{esc(splits_text)}</span></p>"
             "<h2>Per eval</h2><table id='evals'><tr><th>eval</th><th>all</th><th>train</th><th>holdout</th></tr>"
             f"{''.join(rows)}</table>{_uplift_html(data.get('uplift'))}")
 
@@ -257,9 +261,10 @@ def _ran_rows(record: dict) -> str:
 def page(source: Any) -> str:
     """The whole dashboard: the live body, the outputs browser (best version first) and the polling script."""
     snap = source.snapshot()
-    options = "".join(f"<option value='{html.escape(v)}'>{html.escape(label)}</option>" for v, label in snap["versions"])
+    options = "".join(f"<option value='{html.escape(v)}'{' selected' if v == snap['best'] else ''}>{html.escape(label)}"
+                      "</option>" for v, label in snap["versions"])  # the picker starts on the version shown
     first = source.outputs(snap["best"]) if snap["best"] else "<p>No outputs yet.</p>"
-    body = (f"<p><small>autoresearch view · <span id='connection'>live</span></small></p>"
+    body = (f"<p><small>autoresearch view · <span id='connection'>{html.escape(source.header)}</span></small></p>"
             f"<div id='live'>{snap['html']}</div>\n<h2>Outputs</h2>\n<p>Version: <select id='version'>{options}</select>"
             f"</p>\n<div id='outputs' class='heavy' data-version='{html.escape(snap['best'])}'>{first}</div>\n{_SCRIPT}")
     title = "autoresearch view"

@@ -32,8 +32,11 @@ def _now() -> str:
 
 def _write_json(path: Path, data: dict) -> None:
     """Replace `path` atomically (no fsync: a lost beat is harmless, a torn one is not)."""
+    from ..fsio import _mode_for
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _mode_for(path))  # as open() would: not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
         os.replace(tmp, path)
@@ -112,7 +115,7 @@ class Heartbeat:
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             self.reason = ("Ctrl-C", "interrupted (Ctrl-C)")
         elif kind is not None and issubclass(kind, AutoresearchError):
-            self.reason = ("error", f"error: {exc}")
+            self.reason = self.reason or ("error", f"error: {exc}")  # one set by stopped() says it better
         elif kind is not None:
             self.reason = ("crashed", f"crashed: {kind.__name__}: {exc}")
         what, why = self.reason or ("stopped", "stopped")
@@ -215,7 +218,7 @@ def statusline_text(project: Path, root_name: str = ".autoresearch") -> str:
         if state.state != "running":
             continue
         entries = run.entries()
-        name = (run.config().get("info") or {}).get("suite") or run.id
+        name = run.id  # the id `status`, `next` and `finalize` take; it names the suite too
         stage = (state.heartbeat or {}).get("stage", "")
         if not entries:
             return f"autoresearch {name} · {stage}"

@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..suite.fingerprint import suite_fingerprint
 from ..suite.suite import Suite
 from .config import LoopConfig
 from .journal import RunDir
@@ -35,6 +36,7 @@ def new_run(suite: Suite, config: LoopConfig, root: Path = Path(".autoresearch")
                                        "allow_outside": suite.allow_outside, "created": created,
                                        "config": config.to_dict(), "models": models or {}, "info": suite_info(suite),
                                        "provenance": provenance(suite),
+                                       "fingerprint": suite_fingerprint(suite),
                                        **({"git": git} if git else {})})
     _ignore_runs(Path(root))
     return run

@@ -485,6 +485,7 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
             line = next((item.line_of("inputs") for item in raw_evals if isinstance(item, LocatedDict)
                          and str(item.get("id")) == ev.id), data.line_of("evals"))
             reader.fail(f"unknown input id(s) {', '.join(map(repr, unknown))}", line, f"evals[{index}].inputs")
+    reader.warnings += harness_only_warnings(path, model, evals, raw_evals)
     warnings: list[Problem] = []
     if not reader.problems and check_skill:
         doc = load_skill(skill_path)
@@ -509,6 +510,24 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
         raise InputError(reader.problems)
     return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data or "targets" in data,
                                                                                         data.line_of("model"))))
+
+
+HARNESS_ONLY_CHECKS = ("skill-used", "tool-called", "command-ran", "file-exists", "file-contains", "file-regex")
+HARNESS_ONLY_NOTE = "reads what an agent did in a harness"
+
+
+def harness_only_warnings(path: Path, model: ModelSpec, evals: list[Eval], raw_evals: Any) -> list[Problem]:
+    """Checks of tool calls, files or skill loading on a plain model target, which has none: they can never pass."""
+    from ..targets import is_harness
+
+    if is_harness(model):
+        return []
+    lines = {str(item.get("id")): item.line_of("check") for item in raw_evals if isinstance(item, LocatedDict)}
+    return [Problem(str(path), f"check '{ev.check.name}' {HARNESS_ONLY_NOTE} (tool calls, files, the skill loaded), "
+                    f"but the target {model.name} is a plain model that has none, so it can never pass: use a harness "
+                    "target (claude-code:sim, pi:sim offline) or a check of the text", lines.get(ev.id),
+                    f"evals[{index}].check", "warning")
+            for index, ev in enumerate(evals) if ev.check and ev.check.type in HARNESS_ONLY_CHECKS]
 
 
 def model_warnings(suite: Suite, model_named: bool, line: int | None = None) -> list[Problem]:

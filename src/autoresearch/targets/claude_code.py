@@ -6,7 +6,19 @@ from pathlib import Path
 
 from ..models import Usage
 from ..models.outcome import ToolCall
-from .harness import SIM_MODEL, Events, _blocks, _float, _int, _json_lines, _mapping, _usage
+from .harness import (
+    CLAUDE_EXIT,
+    SIM_MODEL,
+    Events,
+    _blocks,
+    _content_text,
+    _float,
+    _int,
+    _json_lines,
+    _mapping,
+    _usage,
+    _with_result,
+)
 
 
 class ClaudeCode:
@@ -39,14 +51,22 @@ class ClaudeCode:
         text, calls, turns, usage, cost, stop, error = "", [], 0, Usage(), 0.0, "", None
         listed = used = False
         result_seen = False
+        ids: dict[str, int] = {}  # tool_use id -> index in calls, to attach each result to its call
         for data in _json_lines(lines):
             kind = data.get("type")
             if kind == "system" and data.get("subtype") == "init":
                 listed = skill in (data.get("skills") or []) or skill in (data.get("slash_commands") or [])
+            elif kind == "user":
+                for block in _blocks(data.get("message")):
+                    index = ids.get(str(block.get("tool_use_id"))) if block.get("type") == "tool_result" else None
+                    if index is not None:
+                        calls[index] = _with_result(calls[index], _content_text(block.get("content")),
+                                                    bool(block.get("is_error")), CLAUDE_EXIT)
             elif kind == "assistant":
                 for block in _blocks(data.get("message")):
                     if block.get("type") == "tool_use":
                         call = ToolCall(str(block.get("name", "")), _mapping(block.get("input")))
+                        ids[str(block.get("id"))] = len(calls)
                         calls.append(call)
                         used = used or (call.name == "Skill" and call.input.get("skill") == skill)
                     elif block.get("type") == "text" and isinstance(block.get("text"), str):

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from ..errors import ModelError, input_error
 from ..models import Usage
-from ..models.outcome import Outcome, ToolCall
+from ..models.outcome import Outcome, ToolCall, capped
 from . import SkillUnderTest
 
 MAX_SKILL_BYTES = 20 * 1024 * 1024
@@ -51,6 +52,29 @@ class Events:
     cost: float
     stop_reason: str
     error: str | None = None
+
+
+CLAUDE_EXIT = re.compile(r"\A(?:Error: )?Exit code (\d+)\n?")  # how Claude Code's Bash reports a failed command
+
+
+PI_EXIT = re.compile(r"\n*Command exited with code (\d+)\s*\Z")  # how pi's bash does
+
+
+def _content_text(content) -> str:
+    """A tool result's content as text: a string, or the text of its text blocks."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(b.get("text", "")) for b in content or [] if isinstance(b, dict) and b.get("type") == "text")
+
+
+def _with_result(call: ToolCall, output: str, is_error: bool, exit_pattern: re.Pattern) -> ToolCall:
+    """`call` with what it returned: the output (capped), the error flag and, for a shell command, its exit code."""
+    exit_code = None
+    if call.command() is not None:
+        found = exit_pattern.search(output)
+        exit_code = int(found.group(1)) if found else (None if is_error else 0)
+        output = exit_pattern.sub("", output, count=1) if found else output
+    return dataclasses.replace(call, output=capped(output), is_error=is_error, exit_code=exit_code)
 
 
 def _same_file(path: str, skill_file: Path) -> bool:
@@ -96,7 +120,7 @@ def workspace_relative(calls: tuple[ToolCall, ...], work: Path) -> tuple[ToolCal
             return [clean(v) for v in value]
         return value
 
-    return tuple(ToolCall(call.name, clean(call.input)) for call in calls)
+    return tuple(dataclasses.replace(call, input=clean(call.input), output=clean(call.output)) for call in calls)
 
 
 def _int(value) -> int:

@@ -7,7 +7,18 @@ from pathlib import Path
 
 from ..models import Usage
 from ..models.outcome import ToolCall
-from .harness import SIM_MODEL, Events, _float, _int, _json_lines, _mapping, _same_file
+from .harness import (
+    PI_EXIT,
+    SIM_MODEL,
+    Events,
+    _content_text,
+    _float,
+    _int,
+    _json_lines,
+    _mapping,
+    _same_file,
+    _with_result,
+)
 
 
 class Pi:
@@ -45,6 +56,7 @@ class Pi:
 
     def parse(self, lines: list[str], skill: str, explicit: bool, skill_file: Path) -> Events:
         text, calls, turns, stop, error = "", [], 0, "", None
+        ids: dict[str, int] = {}  # toolCall id -> index in calls, to attach each result to its call
         totals = [0, 0, 0, 0]
         cost = 0.0
         used = ended = False
@@ -57,6 +69,10 @@ class Pi:
             elif kind == "message_end":
                 message = data.get("message") if isinstance(data.get("message"), dict) else {}
                 blocks = [b for b in message.get("content") or [] if isinstance(b, dict)]
+                index = ids.get(str(message.get("toolCallId"))) if message.get("role") == "toolResult" else None
+                if index is not None:
+                    calls[index] = _with_result(calls[index], _content_text(blocks), bool(message.get("isError")),
+                                                PI_EXIT)
                 if message.get("role") == "user" and explicit:
                     used = used or any(str(b.get("text", "")).startswith(f'<skill name="{skill}"') for b in blocks)
                 if message.get("role") != "assistant":
@@ -74,6 +90,7 @@ class Pi:
                 for b in blocks:
                     if b.get("type") == "toolCall":
                         call = ToolCall(str(b.get("name", "")), _mapping(b.get("arguments")))
+                        ids[str(b.get("id"))] = len(calls)
                         calls.append(call)
                         path = call.input.get("path")
                         if call.name == "read" and isinstance(path, str) and _same_file(path, skill_file):
