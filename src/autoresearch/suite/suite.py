@@ -518,9 +518,9 @@ HARNESS_ONLY_NOTE = "reads what an agent did in a harness"
 
 def harness_only_warnings(path: Path, model: ModelSpec, evals: list[Eval], raw_evals: Any) -> list[Problem]:
     """Checks of tool calls, files or skill loading on a plain model target, which has none: they can never pass."""
-    from ..targets import is_harness
+    from ..models import HARNESS_BACKENDS
 
-    if is_harness(model):
+    if model.backend in HARNESS_BACKENDS:
         return []
     lines = {str(item.get("id")): item.line_of("check") for item in raw_evals if isinstance(item, LocatedDict)}
     return [Problem(str(path), f"check '{ev.check.name}' {HARNESS_ONLY_NOTE} (tool calls, files, the skill loaded), "

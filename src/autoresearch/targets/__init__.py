@@ -18,10 +18,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from ..models import Model, ModelSpec, register_backend
+from ..models import HARNESS_BACKENDS, Model, ModelSpec, register_backend
 from ..models.outcome import Outcome
 
-HARNESSES = ("claude-code", "pi")
+HARNESSES = HARNESS_BACKENDS  # one list of the harnesses, kept where model names are checked
 MODEL_BACKENDS = ("sim", "anthropic", "command")
 
 
