@@ -84,6 +84,8 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
     from ..importers.triggers import import_trigger_set
 
     imported = import_trigger_set(eval_set, skill)
+    for note in imported.unconverted:
+        click.echo(f"not converted: {note}", err=True)
     text = imported.yaml(str(eval_set))
     if output:
         from ..fsio import atomic_write
