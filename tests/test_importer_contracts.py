@@ -10,6 +10,7 @@ import yaml
 from click.testing import CliRunner
 
 from autoresearch.cli.main import main
+from autoresearch.suite.checks import run_check
 from autoresearch.suite.suite import load_suite
 
 FIELD = Path(__file__).parent / "fixtures" / "field"
@@ -62,3 +63,54 @@ def test_a_coded_output_contains_check_becomes_a_contains_check(changelog):
                       "eval-fixed-only-x1": "judge"}
     raw = {e["id"]: e for e in yaml.safe_load(out.read_text())["evals"]}
     assert raw["eval-1-x2"]["check"] == {"type": "contains", "value": "Dark mode"}
+
+
+# -- promptfoo: chat content and checks that must keep their meaning (item 12) ------------------------
+
+@pytest.fixture
+def field_promptfoo(tmp_path, monkeypatch):
+    shutil.copytree(FIELD / "promptfoo", tmp_path / "pf")
+    (tmp_path / "pf" / "SKILL.md").write_text("---\nname: pf\ndescription: Summaries. Use for summaries.\n---\n# S\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "pf"
+
+
+def test_chat_text_in_modality_blocks_is_kept_and_an_image_is_reported(field_promptfoo):
+    out = field_promptfoo / "chat-suite.yaml"
+    result = run("import", "promptfoo", field_promptfoo / "chat.yaml", "-o", out)
+    assert result.exit_code == 0, result.output
+    text = load_suite(out).inputs[0].text
+    assert text.startswith("You label product photos.") and "Label this photo of a kettle." in text
+    assert "chat content block 'image_url' not converted" in result.output
+
+
+def test_checks_keep_promptfoos_meaning(field_promptfoo):
+    out = field_promptfoo / "suite.yaml"
+    result = run("import", "promptfoo", field_promptfoo / "checks.yaml", "-o", out)
+    assert result.exit_code == 0, result.output
+    suite = load_suite(out)
+    assert sorted(i.text for i in suite.inputs) == ["Summarise: Tea prices rose in March.\n",
+                                                    "Summarise: The ferry timetable changes in May.\n"]  # the glob
+    raw = yaml.safe_load(out.read_text())["evals"]
+    checks = [e.get("check", {}) for e in raw]
+    assert {"type": "contains-all", "value": ["Tea", "prices"]} in checks
+    assert {"type": "icontains-any", "value": ["March", "May"]} in checks  # from the $ref template
+    assert {"type": "regex", "value": r"\S"} in checks  # not-equals '': the output is not empty
+    json_equal = next(e for e in suite.evals if "read as JSON" in e.question)
+    verdicts = {output: run_check(json_equal.check, output) for output in ('{"summary": "tea"}', '{ "summary":"tea" }',
+                                                                   '{"summary": "coffee"}', "not json")}
+    assert [v.passed for v in verdicts.values()] == [True, True, False, False]
+    assert "default-test.yaml:4: assert type 'moderation' is not supported" in result.output
+
+
+def test_a_ref_that_points_nowhere_names_the_reference(field_promptfoo):
+    result = run("import", "promptfoo", field_promptfoo / "bad-ref.yaml")
+    assert result.exit_code == 2
+    assert "'#/assertionTemplates/missing' does not point to an assert" in result.output
+    assert "must be a mapping with a `type`" not in result.output
+
+
+def test_tests_that_all_render_to_one_unrendered_input_are_refused(field_promptfoo):
+    result = run("import", "promptfoo", field_promptfoo / "unrendered.yaml", "-o", field_promptfoo / "u.yaml")
+    assert result.exit_code == 2 and "all 3 tests render to the same input" in result.output
+    assert not (field_promptfoo / "u.yaml").exists()
