@@ -200,6 +200,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                                "failing_evals": [_typed(f) for f in plan.failures],
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
+                               "last_refusal": _last_refusal(entries),
                                "last_attempt": feedback, "best": best["scores"],
                                "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
@@ -240,8 +241,17 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
         click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
     if plan.refusals:
         click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
+    refused = _last_refusal(entries)
+    if refused:
+        click.echo(f"\nYOUR LAST PROPOSAL WAS REFUSED (#{refused['id']} on {refused['section']}): {refused['reason']}")
     click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
                f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
+
+
+def _last_refusal(entries: list[dict]) -> dict | None:
+    """The newest entry when it is a refused proposal: what `next` must show the agent, quoted words and all."""
+    last = entries[-1] if len(entries) > 1 else None
+    return {k: last[k] for k in ("id", "section", "reason")} if last and last["decision"] == "refused" else None
 
 
 def _typed(failure: dict) -> dict:

@@ -40,9 +40,33 @@ def streak(entries: list[dict], test: Callable[[dict], bool]) -> int:
 
 
 def refusal_counts(entries: list[dict], limit: int = 3) -> list[str]:
-    """The commonest refusal reasons, counted: what the mutator hears instead of each refused attempt."""
-    counts = Counter(e["reason"] for e in entries if e["decision"] == "refused")
-    return [f"{n} x {reason}" for reason, n in counts.most_common(limit)]
+    """The commonest refusal reasons, counted: what the mutator hears instead of each refused attempt. Reasons
+    that differ only in the words they quote count together, shown with the newest quote."""
+    refused = [e["reason"] for e in entries if e["decision"] == "refused"]
+    counts = Counter(refusal_kind(r) for r in refused)
+    newest = {refusal_kind(r): r for r in refused}
+    return [f"{n} x {newest[kind]}" for kind, n in counts.most_common(limit)]
+
+
+def refusal_kind(reason: str) -> str:
+    """A refusal reason without the words it quotes: what the guard objected to."""
+    return reason.split(': "', 1)[0]
+
+
+REFUSALS_DOMINATE = 0.5  # share of proposals refused, at least MIN_REFUSED of them, that status calls out
+MIN_REFUSED = 3
+
+
+def refusal_findings(entries: list[dict]) -> list[str]:
+    """Say so when refusals dominate a run: it may end on a plateau having measured almost nothing."""
+    attempts = [e for e in entries[1:] if e["decision"] in ("keep", "discard", "refused")]
+    refused = [e for e in attempts if e["decision"] == "refused"]
+    if len(refused) < MIN_REFUSED or len(refused) < REFUSALS_DOMINATE * len(attempts):
+        return []
+    common, n = Counter(refusal_kind(e["reason"]) for e in refused).most_common(1)[0]
+    return [f"REFUSALS DOMINATE: {len(refused)} of {len(attempts)} proposals were refused before any evaluation "
+            f"({n} x {common}); a stop on plateau then means untested, not no better. The quoted words are in "
+            "the journal and in `autoresearch next`"]
 
 
 def near_misses(entries: list[dict]) -> list[dict]:

@@ -299,7 +299,14 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         f"  spent: {calls} model calls made{_cached_note(entries)}, {tokens} tokens, ${cost:.4f}, {seconds:.1f}s (budget: {limits})",
         f"  last: #{entries[-1]['id']} {entries[-1]['decision']}: {entries[-1]['reason']}",
         *(f"  {line}" for line in holdout_findings(entries)),
+        *(f"  {line}" for line in _refusal_findings(entries)),
     ])
+
+
+def _refusal_findings(entries: list[dict]) -> list[str]:
+    from ..loop.history import refusal_findings
+
+    return refusal_findings(entries)
 
 
 def section_diff(before: str, after: str, path: str = "SKILL.md") -> list[tuple[str, str]]:
