@@ -3,8 +3,7 @@
 `import anthropic` runs the package's `__init__`, which loads every client (Vertex, Bedrock, Foundry, AWS),
 every helper and every type: seconds on a busy machine. We load the modules the async client needs
 (`anthropic._client`, `anthropic._exceptions`) under a bare package entry that runs the real `__init__` only
-if some code later asks it for another name. Should the SDK's layout change, we fall back to `import anthropic`. `prefetch()` starts the load in a thread, so it
-overlaps with reading the suite and the cost preview.
+if some code later asks it for another name. Should the SDK's layout change, we fall back to `import anthropic`.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ NAMES = ("AsyncAnthropic", "APIError", "APIStatusError", "APITimeoutError", "API
 
 _lock = threading.Lock()
 _loaded: types.SimpleNamespace | None = None
-_thread: threading.Thread | None = None
 
 
 def _load_lean() -> types.SimpleNamespace:
@@ -75,25 +73,7 @@ def _load() -> types.SimpleNamespace:
 def client_sdk() -> Any:
     """The async client class and the exception classes the backend catches (loaded once, thread-safe)."""
     global _loaded
-    if _thread is not None:
-        _thread.join()
     with _lock:
         if _loaded is None:
             _loaded = _load()
         return _loaded
-
-
-def prefetch() -> None:
-    """Start loading the client in a background thread (once); `client_sdk()` waits for it."""
-    global _thread
-    with _lock:
-        if _thread is None and _loaded is None:
-            _thread = threading.Thread(target=client_sdk_in_thread, name="anthropic-import", daemon=True)
-            _thread.start()
-
-
-def client_sdk_in_thread() -> None:
-    global _loaded
-    with _lock:
-        if _loaded is None:
-            _loaded = _load()
