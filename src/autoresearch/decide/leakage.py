@@ -7,9 +7,13 @@ stems, numbers without separators), counting only what the proposal adds to the 
 - the facts of a holdout input: two of its names or numbers that no train input, eval or the old
   skill has, or one long number;
 - a short holdout input copied whole;
-- a judge's pass or fail condition reworded: most of its content words in one added sentence,
-  beyond the words of the eval's question (which the mutator is shown on purpose), or four
-  content words in a row from it; and six words in a row from the question itself.
+- a judge's pass or fail condition: most of it word for word; or words in a row from it (four
+  content words, or five words of any kind) of which two are not in the eval's question; or
+  most of its content words in one added sentence, two of them not in the question;
+- most of an eval's question word for word (80% of its words, at least six, in a row).
+The question is shown to the mutator on purpose and its words are the behaviour's own vocabulary:
+restating the wanted behaviour in them is teaching it, not copying. A refusal quotes the words it
+matched, as the proposal wrote them.
 bench/leakage.py measures what it catches and what it refuses wrongly on a fixed set of probes.
 """
 
@@ -151,7 +155,7 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
                 if len(shared) >= SENTENCE_OVERLAP and (shared & item_facts_normed or len(shared) > SENTENCE_OVERLAP) \
                         and added not in old_sentences:
                     return (f"copies a sentence of holdout input '{item.id}' in other words: "
-                            f"\"{_added_sentence(new_text, added)}\" shares {', '.join(sorted(shared))}")
+                            f"\"{_added_sentence(new_text, added)}\"")
         whole = " ".join(_words(item.text))
         if whole and len(whole.split()) < SHORT_INPUT and f" {whole} " in f" {added_text} " \
                 and f" {whole} " not in f" {old_words} ":
