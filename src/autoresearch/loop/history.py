@@ -65,8 +65,8 @@ def refusal_findings(entries: list[dict]) -> list[str]:
         return []
     common, n = Counter(refusal_kind(e["reason"]) for e in refused).most_common(1)[0]
     return [f"REFUSALS DOMINATE: {len(refused)} of {len(attempts)} proposals were refused before any evaluation "
-            f"({n} x {common}); a stop on plateau then means untested, not no better. The quoted words are in "
-            "the journal and in `autoresearch next`"]
+            f"({n} x {common}); a stop on plateau then means untested, not no better. Each reason (with the "
+            "words a guard matched) is in the journal and in `autoresearch next`"]
 
 
 def near_misses(entries: list[dict]) -> list[dict]:
