@@ -4,6 +4,8 @@ A local Messages API server (autoresearch.sim.server, its own process) answers e
 a fixed latency. The suite: 100 inputs x 4 runs = 400 calls at concurrency 16, one check.
 - Overhead: wall time / (calls / concurrency x latency). Goal <= 1.10.
 - promptfoo: the same 400 calls through promptfoo's HTTP provider, -j 16, in the same run.
+- Start-up: the whole CLI minus its evaluation phase; and the SDK import alone, whole package against the
+  client alone (what `eval` loads), each in a fresh interpreter.
 - Faults: 20% of requests answered 429 (retry-after 0.05 s), 529 or 500. The pass rate must equal
   the fault-free run's; the retries are reported.
 Usage: python bench/backends.py [--latency 0.05] [--no-promptfoo]
@@ -67,6 +69,14 @@ def ours(suite: Path, url: str) -> tuple[float, float, float]:
     return seconds, data["seconds"], data["overall"]["rate"]
 
 
+def sdk_import_seconds(code: str, repeats: int = 3) -> float:
+    """Median wall time of `code` in a fresh interpreter (issue 26, item 10: start-up is part of every eval)."""
+    probe = f"import time\nstarted = time.perf_counter()\n{code}\nprint(time.perf_counter() - started)"
+    times = sorted(float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                        check=True).stdout) for _ in range(repeats))
+    return times[len(times) // 2]
+
+
 def install_promptfoo() -> Path | None:
     binary = PROMPTFOO_DIR / "node_modules/.bin/promptfoo"
     if not binary.exists() and shutil.which("npm"):
@@ -116,11 +126,17 @@ def main() -> None:
         seconds, evaluation, rate = ours(suite, server.url)
         stats = server.stop()
         report["ours"] = {"cli_seconds": round(seconds, 3), "evaluation_seconds": round(evaluation, 3),
+                          "startup_seconds": round(seconds - evaluation, 3),
                           "ratio_to_ideal": round(evaluation / ideal, 3), "pass_rate": rate,
                           "max_in_flight": stats["max_in_flight"]}
         print(f"ours:      evaluation {evaluation:.2f} s for {calls} calls (ideal {ideal:.2f} s): "
               f"{evaluation / ideal:.2f}x ideal (goal <= 1.10); whole CLI {seconds:.2f} s with start-up and cost "
               f"preview; pass rate {rate:.1%}, {stats['max_in_flight']} in flight at most")
+        report["sdk_import"] = {"whole_sdk_s": round(sdk_import_seconds("import anthropic"), 3),
+                                "client_only_s": round(sdk_import_seconds(
+                                    "from autoresearch.models.sdk import client_sdk\nclient_sdk()"), 3)}
+        print(f"SDK import: whole package {report['sdk_import']['whole_sdk_s']:.2f} s, the client alone (what "
+              f"eval loads) {report['sdk_import']['client_only_s']:.2f} s")
         binary = None if args.no_promptfoo else install_promptfoo()
         if binary:
             server = Server(args.latency)

@@ -6,7 +6,8 @@ facts reordered, short inputs copied whole, a pass condition reworded); ORDINARY
 good mutator writes, many of them on the very evals that fail. The FRESH probes were written after
 the guard was tuned on the first set and were not tuned on. Prints and writes
 bench/results/leakage.json: the catch rate on COPIES and the false-refusal rate on ORDINARY, for the
-guard as it is and for the old rule (six words in a row), for comparison.
+guard as it is and for the old rule (six words in a row), for comparison; and the false-refusal rate on
+RESTATEMENTS, instructions that restate an eval's behaviour in its own words (issue 26).
 """
 
 from __future__ import annotations
@@ -158,6 +159,32 @@ FRESH_ORDINARY = [
     "- Never put an action item without a verb.",
 ]
 
+# Restatements of the evals' behaviours, as a good mutator (or the agent) writes them: they use the words of
+# the eval's question and often of its judge's conditions, and are what the skill should say. Hand-written for
+# issue 26 after a restatement was refused in the field; none may be refused.
+RESTATEMENTS = [
+    "- Each action item must name its owner and its due date.",
+    "- Every action item names who owns it and when it is due.",
+    "- Make sure each action item has an owner and a due date.",
+    "- An action item without an owner or a due date is incomplete: add both.",
+    "- Always give the person who owns each action item, and its due date.",
+    "- For each action item, write the owner's name and the due date.",
+    "- Action items must always show an owner and a due date.",
+    "- Decisions must always be listed under their own heading.",
+    "- Put decisions under their own heading, not in the discussion.",
+    "- Keep the decisions apart from the discussion, under a Decisions heading.",
+    "- List every decision in its own section, separate from the discussion.",
+    "- Decisions get their own heading; the discussion notes go elsewhere.",
+    "- Never mix decisions into the discussion notes.",
+    "- Write the decisions in a separate section before the discussion.",
+    "- Start the notes with a ## Summary heading.",
+    "- The output must always begin with the heading ## Summary.",
+    "- Open every answer with a Summary heading.",
+    "- Each action item should say who owns it and by when.",
+    "- When an action item has no due date, write 'no due date' next to its owner.",
+    "- Decisions belong under their own heading, never inside the discussion.",
+]
+
 
 def old_rule(new_text: str, old_text: str) -> bool:
     """The guard before: six words in a row from a holdout input or an eval's question or conditions."""
@@ -192,6 +219,15 @@ def main() -> None:
               f"refused {len(wrong)}/{len(ordinary)} ordinary instructions ({len(wrong) / len(ordinary):.0%})")
         for p in [p for p in copies if p not in caught]:
             print(f"    missed: {p}")
+        for p in wrong:
+            print(f"    refused: {p}")
+    for name, rule in (("guard", now), ("old six-word rule", old_rule)):
+        wrong = [p for p in RESTATEMENTS if refused(p, rule)]
+        rows[f"{name}, restatements"] = {"restatements": len(RESTATEMENTS), "refused": len(wrong),
+                                         "false_refusal_rate": round(len(wrong) / len(RESTATEMENTS), 3),
+                                         "refused_restatements": wrong}
+        print(f"{name}, restatements of the evals' behaviours: refused {len(wrong)}/{len(RESTATEMENTS)} "
+              f"({len(wrong) / len(RESTATEMENTS):.0%})")
         for p in wrong:
             print(f"    refused: {p}")
     out = Path(__file__).parent / "results" / "leakage.json"

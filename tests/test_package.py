@@ -116,8 +116,9 @@ def test_finalize_stops_the_run_and_packages_it(workspace):
     summary = (folder / "summary.md").read_text()
     assert "train:" in summary and "holdout:" in summary and "```diff" in summary
     assert "holdout verdict, best against baseline: better" in done.stdout
-    assert "holdout verdict, best against baseline: better" in summary and "generalisation rests on the holdout" in summary
+    assert "holdout verdict, best against baseline: better" in summary and "train inputs" not in summary
     assert (folder / "report.html").exists() and (folder / "STOP").exists() and "changelog.md" in done.stdout
+    assert "train inputs: each keep is a gain on these inputs" in (folder / "report.html").read_text()  # said once
     resumed = run("run", "--resume", "f", cwd=workspace)
     assert resumed.returncode == 2 and "finalized" in resumed.stderr
     (workspace / "x.md").write_text("- x\n")

@@ -23,7 +23,7 @@ from autoresearch.decide.stats import (
     sign_test,
     verdict,
 )
-from autoresearch.review.report import compare_results, holdout_findings, holdout_words
+from autoresearch.review.report import compare_results, holdout_findings, holdout_words, suite_size_findings
 
 
 def brute_force(differences):
@@ -170,7 +170,10 @@ def test_train_up_while_holdout_down_is_flagged_and_few_inputs_noted():
     lines = holdout_findings(journal(0.5, 0.8, worse))
     assert lines[0].startswith("holdout verdict, best against baseline: WORSE (overfitting): 60.0% -> 30.0%")
     assert any("train went up while holdout went down" in line for line in lines)
-    assert any("only 10 train inputs (< 20)" in line and "rests on the holdout" in line for line in lines)
+    assert not any("10 train inputs" in line for line in lines)
+    assert suite_size_findings(journal(0.5, 0.8, worse)) == [
+        "10 train inputs: each keep is a gain on these inputs; with fewer than 20, whether it is a general gain "
+        "rests on the holdout verdict above"]
     same = {"verdict": "no different", "before": 0.6, "after": 0.6, "wins": 1, "losses": 1, "p_better": 0.75,
             "p_worse": 0.75}
     lines = holdout_findings(journal(0.5, 0.8, same, train_inputs=25))

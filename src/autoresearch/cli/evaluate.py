@@ -370,14 +370,15 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
                 suite = load_suite(path, allow_outside=allow_outside)
                 from ..evaluate.reach import self_judged, unreachable_roles
 
-                problems = list(suite.warnings) + unreachable_roles(suite) + self_judged(suite)
+                problems = (list(suite.warnings) + unreachable_roles(suite) + self_judged(suite)
+                            + _folder_problems_for(suite))
                 for outside in suite.outside:
                     click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
                            f"{counted(len(suite.evals), 'eval')}")
             else:
                 doc = load_skill(path)
-                problems = validate_skill(doc, path.resolve().parent.name)
+                problems = validate_skill(doc, path.resolve().parent.name) + _folder_problems_for(None, path)
                 summary = f"skill, {counted(len([s for s in doc.sections if s.level]), 'section')}"
         except InputError as exc:
             problems, summary = exc.problems, ""
@@ -387,6 +388,18 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
         failed = failed or bad
         click.echo(f"{path}: {'invalid' if bad else 'ok'}{' (' + summary + ')' if summary and not bad else ''}")
     sys.exit(EXIT_ERROR if failed else EXIT_OK)
+
+
+def _folder_problems_for(suite, skill_file: Path | None = None) -> list:
+    """What a harness target will refuse in the skill folder: an error for a suite that names one, else a warning."""
+    from ..targets import is_harness
+    from ..targets.harness import skill_folder_problems
+
+    if suite is None:
+        return skill_folder_problems([skill_file.resolve().parent], "warning")
+    if not is_harness(suite.model):
+        return []
+    return skill_folder_problems([suite.skill_path.parent, *suite.distractors])
 
 
 @click.command()

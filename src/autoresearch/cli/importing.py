@@ -88,6 +88,8 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
     if skill:  # as the other importers: a path from here, written relative to the suite's folder
         skill = _relative(Path(skill), output.parent if output else Path("."))
     imported = import_trigger_set(eval_set, skill)
+    for note in imported.unconverted:
+        click.echo(f"not converted: {note}", err=True)
     text = imported.yaml(str(eval_set))
     if output:
         from ..fsio import atomic_write

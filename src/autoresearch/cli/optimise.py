@@ -219,9 +219,8 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
                f"{counted(len(suite.evals), 'eval')}, "
                f"model {suite.model.name}")
-    if len(suite.split("train")) < 20:
-        click.echo(f"note: {len(suite.split('train'))} train inputs (< 20): a keep shows a gain on these inputs, "
-                   "not that it generalises; generalisation rests on the holdout", err=True)
+    if len(suite.split("train")) < 20 and not resume:  # said once, when the run starts
+        click.echo(small_suite_note(len(suite.split("train")), len(suite.split("holdout"))), err=True)
     first = baseline_only and not run_dir.entries()
     if first:  # killed (an agent's tool timeout): `autoresearch wait RUN` finishes the baseline
         import os
@@ -299,6 +298,7 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
                                "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
                                "refusals": plan.refusals, "near_misses": plan.near_misses,
                                "guard_refusals": plan.guard_refusals,
+                               "last_refusal": _last_refusal(entries),
                                "last_attempt": feedback, "best": best["scores"],
                                "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
@@ -351,8 +351,29 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
         click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
     if plan.refusals:
         click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
+    refused = _last_refusal(entries)
+    if refused:
+        click.echo(f"\nYOUR LAST PROPOSAL WAS REFUSED (#{refused['id']} on {refused['section']}): {refused['reason']}")
     click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
                f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
+
+
+def _last_refusal(entries: list[dict]) -> dict | None:
+    """The newest entry when it is a refused proposal: what `next` must show the agent, quoted words and all."""
+    last = entries[-1] if len(entries) > 1 else None
+    return {k: last[k] for k in ("id", "section", "reason")} if last and last["decision"] == "refused" else None
+
+
+def small_suite_note(train: int, holdout: int) -> str:
+    """What a suite of fewer than 20 train inputs can and cannot show, said once when a run starts."""
+    from ..review.report import counted
+
+    holdout_part = (f"the {counted(holdout, 'holdout input')} (never shown to whoever changes the skill) "
+                    f"{'tells' if holdout == 1 else 'tell'} a general gain from fitting: read the holdout verdict at "
+                    "the end" if holdout else
+                    "with no holdout input, nothing tells a general gain from fitting them")
+    return (f"note: {train} train inputs. A keep means the change scored better on these inputs, beyond noise; "
+            f"{holdout_part}. Small suites find clear gains and regressions, not small general ones.")
 
 
 def _typed(failure: dict) -> dict:

@@ -7,14 +7,19 @@ stems, numbers without separators), counting only what the proposal adds to the 
 - the facts of a holdout input: two of its names or numbers that no train input, eval or the old
   skill has, or one long number;
 - a short holdout input copied whole;
-- a judge's pass or fail condition reworded: most of its content words in one added sentence,
-  beyond the words of the eval's question (which the mutator is shown on purpose), or four
-  content words in a row from it; and six words in a row from the question itself.
+- a judge's pass or fail condition: most of it word for word; or words in a row from it (four
+  content words, or five words of any kind) of which two are not in the eval's question; or
+  most of its content words in one added sentence, two of them not in the question;
+- most of an eval's question word for word (80% of its words, at least six, in a row).
+The question is shown to the mutator on purpose and its words are the behaviour's own vocabulary:
+restating the wanted behaviour in them is teaching it, not copying. A refusal quotes the words it
+matched, as the proposal wrote them.
 bench/leakage.py measures what it catches and what it refuses wrongly on a fixed set of probes.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable
 
@@ -23,8 +28,10 @@ from ..suite.suite import Suite
 
 NGRAM = 4  # content words in a row that count as copying
 WORDS_IN_A_ROW = 5  # any words in a row (two of them content words) that count as copying
-QUESTION_SHINGLE = 6  # words in a row copied from an eval's question
+QUESTION_SHINGLE = 6  # words in a row copied from an eval's question, at the least
+QUESTION_COVER = 0.8  # ...and this share of the question's words: restating part of a question is teaching
 SHORT_INPUT = 8  # a holdout input of fewer words than this is refused when copied whole
+HIDDEN_IN_A_ROW = 2  # of the condition words copied in a row, how many the question lacks for them to count
 CONDITION_COVER = 0.7  # share of a judge condition's content words in one sentence that counts as rewording
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'-]*|\d[\d,.:]*\d%?|\d%?")
 SENTENCE_OVERLAP = 4  # content words one added sentence shares with one holdout sentence, one of them a fact
@@ -58,6 +65,32 @@ def _word_runs(text: str) -> set[tuple[str, ...]]:
     words = _words(text)
     runs = (tuple(words[i:i + WORDS_IN_A_ROW]) for i in range(len(words) - WORDS_IN_A_ROW + 1))
     return {run for run in runs if len(content_tokens(" ".join(run))) >= 2}
+
+
+def quote_tokens(text: str, tokens: tuple[str, ...]) -> str:
+    """The words of `text` that normalise to `tokens` in a row (content words), as the author wrote them."""
+    found = [(_norm(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)
+             if m.group()[0].isdigit() or (len(m.group()) >= 3 and m.group().lower() not in STOP_WORDS)]
+    for i in range(len(found) - len(tokens) + 1):
+        if tuple(t for t, _, _ in found[i:i + len(tokens)]) == tokens:
+            return _short(text[found[i][1]:found[i + len(tokens) - 1][2]])
+    return " ".join(tokens)
+
+
+def quote_words(text: str, words: tuple[str, ...]) -> str:
+    """The words of `text` equal to `words` in a row (any case, any punctuation between), as written."""
+    match = re.search(r"\b" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"\b", text, re.IGNORECASE)
+    return _short(match.group()) if match else " ".join(words)
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _added_sentence(text: str, tokens: set[str]) -> str:
+    """The sentence of `text` whose content words are `tokens`, as written."""
+    return next((_short(raw) for raw in _SENTENCE.split(text) if set(content_tokens(raw)) == tokens), "")
 
 
 def facts(text: str) -> set[str]:
@@ -107,10 +140,10 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
     for item in suite.split("holdout"):
         copied = added_grams & _ngrams(content_tokens(item.text))
         if copied:
-            return f"copies text of holdout input '{item.id}' ({' '.join(sorted(copied)[0])})"
+            return f"copies text of holdout input '{item.id}': \"{quote_tokens(new_text, sorted(copied)[0])}\""
         runs = added_runs & _word_runs(item.text)
         if runs:
-            return f"copies text of holdout input '{item.id}' ({' '.join(sorted(runs)[0])})"
+            return f"copies text of holdout input '{item.id}': \"{quote_words(new_text, sorted(runs)[0])}\""
         item_facts = specific_facts(item, known_facts)
         specific = item_facts & new_facts
         if len(specific) >= 2 or any(_long_number(f) for f in specific):
@@ -121,34 +154,61 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
                 shared = sentence & added
                 if len(shared) >= SENTENCE_OVERLAP and (shared & item_facts_normed or len(shared) > SENTENCE_OVERLAP) \
                         and added not in old_sentences:
-                    return f"copies a sentence of holdout input '{item.id}' in other words ({', '.join(sorted(shared))})"
+                    return (f"copies a sentence of holdout input '{item.id}' in other words: "
+                            f"\"{_added_sentence(new_text, added)}\"")
         whole = " ".join(_words(item.text))
         if whole and len(whole.split()) < SHORT_INPUT and f" {whole} " in f" {added_text} " \
                 and f" {whole} " not in f" {old_words} ":
-            return f"copies holdout input '{item.id}' whole"
-    added_shingles = _ngrams(_words(new_text), QUESTION_SHINGLE) - _ngrams(_words(old_text), QUESTION_SHINGLE)
+            return f"copies holdout input '{item.id}' whole: \"{quote_words(new_text, tuple(whole.split()))}\""
     for ev in suite.evals:
-        if _copies_eval(ev, added_shingles, added_grams, new_sentences, old_sentences):
-            return f"copies the wording of eval '{ev.id}' into the skill"
+        copied = _copies_eval(ev, added_grams, new_sentences, old_sentences, added_runs, new_text, old_text)
+        if copied:
+            return f"copies the wording of eval '{ev.id}' into the skill: {copied}"
     return None
 
 
-def _copies_eval(ev, added_shingles: set, added_grams: set, new_sentences: list[set], old_sentences: list[set]
-                 ) -> bool:
-    """Whether the proposal's added words repeat the eval's question, or its judge's conditions, nearly verbatim."""
-    if added_shingles & _ngrams(_words(ev.question), QUESTION_SHINGLE):
-        return True
+def _copies_eval(ev, added_grams: set, new_sentences: list[set], old_sentences: list[set], added_runs: set,
+                 new_text: str, old_text: str) -> str | None:
+    """The proposal's words that repeat the eval's question, or its judge's conditions, nearly verbatim (quoted,
+    with where they come from), or None. The question is shown to the mutator on purpose and its words are
+    the behaviour's own vocabulary: restating the behaviour in them is teaching it, not copying."""
+    copied = _most_of(ev.question, new_text, old_text)
+    if copied:
+        return f"\"{copied}\" (most of its question)"
     if not ev.judge:
-        return False
+        return None
     asked = set(content_tokens(ev.question))
-    for condition in (ev.judge.pass_condition, ev.judge.fail_condition):
-        if added_grams & (_ngrams(content_tokens(condition)) - _ngrams(content_tokens(ev.question))):
-            return True
+    for name, condition in (("pass", ev.judge.pass_condition), ("fail", ev.judge.fail_condition)):
+        copied = _most_of(condition, new_text, old_text)
+        if copied:
+            return f"\"{copied}\" (most of its judge's {name} condition, word for word)"
+        runs = {r for r in added_runs & _word_runs(condition)
+                if len(_hidden(set(content_tokens(" ".join(r))), asked)) >= HIDDEN_IN_A_ROW}
+        if runs:
+            return f"\"{quote_words(new_text, sorted(runs)[0])}\" (from its judge's {name} condition)"
+        grams = {g for g in added_grams & (_ngrams(content_tokens(condition)) - _ngrams(content_tokens(ev.question)))
+                 if len(_hidden(set(g), asked)) >= HIDDEN_IN_A_ROW}
+        if grams:
+            return f"\"{quote_tokens(new_text, sorted(grams)[0])}\" (from its judge's {name} condition)"
         words = set(content_tokens(condition))
-        hidden = words - asked
+        hidden = _hidden(words, asked)
         for sentence in new_sentences:
             if sentence in old_sentences or len(words) < 4:
                 continue
             if len(words & sentence) >= CONDITION_COVER * len(words) and len(hidden & sentence) >= 2:
-                return True
-    return False
+                return f"\"{_added_sentence(new_text, sentence)}\" rewords its judge's {name} condition"
+    return None
+
+
+def _most_of(source: str, new_text: str, old_text: str) -> str | None:
+    """The added words that repeat most of `source` word for word (at least QUESTION_SHINGLE in a row), quoted."""
+    words = _words(source)
+    n = max(QUESTION_SHINGLE, math.ceil(QUESTION_COVER * len(words)))
+    copied = (_ngrams(_words(new_text), n) - _ngrams(_words(old_text), n)) & _ngrams(words, n)
+    return quote_words(new_text, sorted(copied)[0]) if copied else None
+
+
+def _hidden(words: set[str], asked: set[str]) -> set[str]:
+    """The condition words the question lacks; a word sharing a stem with a question word (name, names; own,
+    owner) is not hidden."""
+    return {w for w in words if not any(w.startswith(a) or a.startswith(w) for a in asked if min(len(a), len(w)) >= 3)}

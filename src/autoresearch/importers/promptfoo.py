@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import itertools
 import json
@@ -44,7 +45,7 @@ PROMPTFOO_OUTCOME = {"latency": ("max-seconds", 0.001), "cost": ("max-cost", 1.0
 # Config keys that do not change what is asked or checked.
 PROMPTFOO_IGNORED = {"description", "outputPath", "sharing", "evaluateOptions", "env", "commandLineOptions",
                      "writeLatestResults", "tags", "metadata", "$schema", "prompts", "providers", "tests",
-                     "defaultTest"}
+                     "defaultTest", "assertionTemplates"}
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class _Promptfoo:
         self.problems: list[Problem] = []
         self.adapters: list[str] = []  # python source of each promptfoo python assert's adapter
         self.carried = 0
+        self.root: Any = {}  # the whole config, for `$ref` assertion templates
 
     def note(self, where: Where, message: str) -> None:
         line = f"{where}: {message}"
@@ -140,11 +142,10 @@ class _Promptfoo:
 
     def _chat(self, messages: list[dict[str, Any]], label: str, where: Where) -> Prompt:
         """A chat prompt: the last user message is the input; system text and earlier turns go before it."""
+        dropped: list[str] = []
+
         def content(message: dict[str, Any]) -> str:
-            value = message.get("content", "")
-            if isinstance(value, list):  # content blocks
-                return "\n".join(str(b.get("text", "")) if isinstance(b, dict) else str(b) for b in value)
-            return str(value)
+            return _chat_content(message.get("content", ""), dropped)
 
         users = [i for i, m in enumerate(messages) if m.get("role") == "user"]
         if not users:
@@ -153,14 +154,15 @@ class _Promptfoo:
         system = "\n\n".join(content(m) for m in messages if m.get("role") == "system")
         turns = [m for i, m in enumerate(messages) if i != last and m.get("role") != "system"]
         transcript = "\n\n".join(f"{m.get('role')}: {content(m)}" for m in turns)
-        notes = []
+        text = content(messages[last])
+        notes = [f"{where}: chat content {kind} not converted (only text is carried)" for kind in dict.fromkeys(dropped)]
         if system:
             notes.append(f"{where}: the chat prompt's system message is put before the input (the skill is the "
                          "system prompt)")
         if turns:
             notes.append(f"{where}: the chat prompt has {len(messages)} messages; the turns other than the last user "
                          "message are put before the input as a transcript")
-        return Prompt(label, content(messages[last]), where, system, transcript, tuple(notes))
+        return Prompt(label, text, where, system, transcript, tuple(notes))
 
     def choose_prompt(self, prompts: list[Prompt], number: int | None, where: Where) -> Prompt:
         if not prompts:
@@ -299,6 +301,13 @@ class _Promptfoo:
             if ref is None:
                 result[name] = value
                 continue
+            if glob.has_magic(ref):  # promptfoo reads every match: the var takes each file's text in turn
+                values = [self.variables({name: f"file://{_relative(f, self.base)}"}, where)
+                          for f in _expand(self.base, ref, where)]
+                if any(v is None for v in values):
+                    return None
+                result[name] = [v[name] for v in values]
+                continue
             file = self.base / ref
             if file.suffix.lower() in (".py", ".js", ".ts", ".mjs", ".cjs"):
                 self.note(where, f"var {name}: file://{ref} is computed by code; this test is not converted")
@@ -347,6 +356,14 @@ class _Promptfoo:
         value = _render_all(assertion.get("value"), variables)
         question = _render(str(assertion.get("description") or assertion.get("metric") or ""), variables) or None
         threshold = assertion.get("threshold")
+        if base_kind in ("contains-any", "contains-all", "icontains-any", "icontains-all") and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]  # promptfoo splits on commas
+        if base_kind == "equals" and value == "":
+            empty = "regex" if negate else "not-regex"  # not-equals '': some text; equals '': none
+            return {"question": question or ("Is the output non-empty?" if negate else "Is the output empty?"),
+                    "check": {"type": empty, "value": r"\S"}}
+        if base_kind == "equals" and isinstance(value, (dict, list)):
+            return self._json_equals(kind, value, negate, question, variables, test, where)
         if base_kind in PROMPTFOO_DIRECT:
             check: dict[str, Any] = {"type": kind}
             if base_kind in ("is-json", "contains-json"):
@@ -380,6 +397,34 @@ class _Promptfoo:
                     "judge": {"pass": value, "fail": f"The output does not meet this rubric: {value}"}}
         self.note(where, f"assert type '{kind}' is not supported")
         return None
+
+    def _json_equals(self, kind: str, value: Any, negate: bool, question: str | None, variables: dict[str, Any],
+                     test: dict[str, Any], where: Where) -> dict[str, Any] | None:
+        """promptfoo's `equals` with an object or array compares the output parsed as JSON: a python check."""
+        code = ("import json\ntry:\n    return json.loads(output) == json.loads(" + repr(json.dumps(value)) + ")\n"
+                "except ValueError:\n    return False")
+        shown = json.dumps(value)[:60]
+        context = {"vars": variables, "test": test, "config": {}}
+        return self._python(kind, code, negate, None, question or f"Does the output, read as JSON, equal {shown}?",
+                            context, where)
+
+    def resolve_ref(self, assertion: Any, where: Where) -> Any:
+        """An assert `{$ref: "#/assertionTemplates/name"}` as the template it points to in the config."""
+        if not isinstance(assertion, dict) or "$ref" not in assertion:
+            return assertion
+        pointer = str(assertion["$ref"])
+        found: Any = self.root if pointer.startswith("#/") else None
+        for part in pointer[2:].split("/") if found is not None else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            found = found.get(part) if isinstance(found, dict) else None
+        if not isinstance(found, dict):
+            problem = Problem(str(where.path), f"assert $ref {pointer!r} does not point to an assert in "
+                                         "this config (only `#/...` references inside the config are followed, "
+                                         "such as `#/assertionTemplates/name`)", where.line)
+            if problem not in self.problems:
+                self.problems.append(problem)
+            return None
+        return {**found, **{k: v for k, v in assertion.items() if k != "$ref"}}
 
     def _outcome(self, kind: str, assertion: dict[str, Any], question: str | None, where: Where
                  ) -> dict[str, Any] | None:
@@ -425,6 +470,26 @@ class _Promptfoo:
                                  "output")
             else:
                 self.note(where, f"{what} options.{key} not converted")
+
+
+def _chat_content(value: Any, dropped: list[str]) -> str:
+    """A chat message's text: a string, content blocks (`{type: text}`, `{modality: text, value}`) or one such
+    block; other blocks (images, audio) are named in `dropped`."""
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return str(value)
+    texts = []
+    for block in value:
+        if not isinstance(block, dict):
+            texts.append(str(block))
+        elif isinstance(block.get("text"), str) and block.get("type", "text") == "text":
+            texts.append(block["text"])
+        elif block.get("modality", "text") == "text" and isinstance(block.get("value"), str):
+            texts.append(block["value"])
+        else:
+            dropped.append(f"block {str(block.get('type') or block.get('modality') or sorted(block))!r}")
+    return "\n".join(texts)
 
 
 def _regex_error(pattern: Any) -> str | None:
@@ -543,6 +608,7 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
         raise input_error(str(path), "a promptfoo config is a mapping with `prompts` and `tests`", 1)
     line_of = data.line_of if isinstance(data, LocatedDict) else (lambda key: 1)
     job = _Promptfoo(path, out_dir, output is not None)
+    job.root = data
     top = Where(path, 1)
     for key in data:
         if key not in PROMPTFOO_IGNORED:
@@ -553,9 +619,10 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
     default = data.get("defaultTest") or {}
     default_where = top.at(line_of("defaultTest"))
     if _file_ref(default):
-        default = load_data(_expand(path.parent, _file_ref(default), default_where)[0])
+        default_file = _expand(path.parent, _file_ref(default), default_where)[0]
+        default, default_where = load_data(default_file), Where(default_file, 1)  # notes name that file's lines
     if not isinstance(default, dict):
-        raise input_error(str(path), "`defaultTest` must be a mapping", default_where.line, "defaultTest")
+        raise input_error(str(default_where.path), "`defaultTest` must be a mapping", default_where.line, "defaultTest")
     for key in set(default) - {"vars", "assert", "options", "description", "metadata"}:
         job.note(default_where, f"defaultTest.{key} not converted")
     job.options(default.get("options"), default_where, "defaultTest")
@@ -580,6 +647,8 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
                    for i, a in enumerate(asserts)]
         located += [(a, default_where.at(default_asserts.line_of(i) if isinstance(default_asserts, LocatedList)
                                          else None), True) for i, a in enumerate(default_asserts)]
+        located = [(a, at, shared) for a, at, shared in ((job.resolve_ref(a, at), at, shared)
+                                                          for a, at, shared in located) if a is not None]
         for combination in _combinations({**default_vars, **variables}):
             tests.append(Test(str(test.get("description") or ""), combination, located, where))
     if job.problems:
@@ -617,6 +686,7 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
         evals.append({"id": _unique(eval_ids, _slug(assertion["type"], "check")), **ev})
     if job.problems:
         raise InputError(job.problems)
+    _refuse_identical_unrendered(inputs, chosen, path, line_of("prompts"))
     if not evals:
         if not any(t.asserts for t in tests):  # each test's asserts include defaultTest's
             raise input_error(str(path), "the config has no asserts, so there is nothing to check; add `assert:` "
@@ -640,6 +710,18 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
         suite["model"] = model
     suite.update(inputs=inputs, evals=evals)
     return Imported(suite, job.notes, job.carried + len(inputs) + len(evals), written=written)
+
+
+def _refuse_identical_unrendered(inputs: list[dict[str, Any]], prompt: Prompt, path: Path, line: int | None) -> None:
+    """Refuse a config whose tests all render to one input with template syntax left in it: the suite would
+    measure one input many times while looking like many."""
+    texts = {item["text"] for item in inputs}
+    left = _TEMPLATE_LEFT.findall(next(iter(texts), ""))
+    if len(inputs) > 1 and len(texts) == 1 and left:
+        raise input_error(str(path), f"all {len(inputs)} tests render to the same input, with "
+                          f"{', '.join(dict.fromkeys(left[:3]))} left unrendered (prompt {prompt.label[:40]!r}, "
+                          f"{prompt.where}): its vars are set by no test, or need Nunjucks features we do not "
+                          "render; not imported", line, "prompts")
 
 
 def _input_text(prompt: Prompt, variables: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
     """Turn skill-creator's evals/evals.json into a suite: prompts become inputs, graded items judge evals."""
     path = Path(path)
     out_dir = Path(output).parent if output else path.parent
-    data = load_json(path)
+    data = _skill_creator_document(load_json(path), path)
     if not isinstance(data, dict) or not isinstance(data.get("evals"), list) or not data["evals"]:
         raise input_error(str(path), "expected {\"skill_name\": ..., \"evals\": [{\"id\", \"prompt\", "
                                      "\"expectations\": [...]}, ...]}", 1, "evals")
@@ -62,6 +62,11 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
         at = where.at(item_line("files"))
         for name in files:
             source = next((p for p in (skill_dir / name, path.parent / name) if p.is_file()), None)
+            folder = next((p for p in (skill_dir / name, path.parent / name) if p.is_dir()), None)
+            if source is None and folder is not None:
+                notes.append(f"{at}: {key}.files: {name} is a directory; `files` lists files, so it is not "
+                             "converted (list the files in it)")
+                continue
             if source is None:
                 notes.append(f"{at}: {key}.files: {name} not found (looked in {skill_dir}); not converted")
                 continue
@@ -78,6 +83,9 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
             entry["split"] = "holdout"
         inputs.append(entry)
         for n, statement in enumerate(graded, 1):
+            if isinstance(statement, dict):  # a check skill-creator runs by code stays a check
+                evals.append({"id": f"{input_id}-x{n}", **statement, "inputs": [input_id]})
+                continue
             evals.append({"id": f"{input_id}-x{n}", "question": f"Is this true of the output: {statement}",
                           "judge": {"pass": statement, "fail": f"This is not true of the output: {statement}"},
                           "inputs": [input_id]})
@@ -96,9 +104,10 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
 
 
 def _graded_items(item: dict[str, Any], key: str, where: Where, item_line: Any, problems: list[Problem],
-                  notes: list[str]) -> list[str] | None:
-    """The statements a grader marks, from `expectations`, `assertions` and `checks` (strings or mappings)."""
-    statements: list[str] = []
+                  notes: list[str]) -> list[Any] | None:
+    """The statements a grader marks, from `expectations`, `assertions` and `checks` (strings or mappings);
+    a coded check (`{check: output_contains, expected: X}`) comes back as an eval's question and check."""
+    statements: list[Any] = []
     for field_name in GRADED_KEYS:
         raw = item.get(field_name, [])
         at = where.at(item_line(field_name))
@@ -106,6 +115,10 @@ def _graded_items(item: dict[str, Any], key: str, where: Where, item_line: Any, 
             problems.append(Problem(str(at.path), f"`{field_name}` must be a list", at.line, f"{key}.{field_name}"))
             return None
         for n, entry in enumerate(raw):
+            coded = _skill_creator_check(entry)
+            if coded is not None:
+                statements.append(coded)
+                continue
             text = entry if isinstance(entry, str) else next(
                 (entry[k] for k in _GRADED_TEXT if isinstance(entry, dict) and isinstance(entry.get(k), str)), None)
             if text is None or not text.strip():
@@ -117,3 +130,33 @@ def _graded_items(item: dict[str, Any], key: str, where: Where, item_line: Any, 
                              "not converted (graded by a judge from its text)")
             statements.append(text.strip())
     return statements
+
+
+# skill-creator's coded checks (`{"check": name, "expected": value}`): the suite check each one is.
+SKILL_CREATOR_CHECKS = {"output_contains": "contains", "output_not_contains": "not-contains",
+                        "output_equals": "equals", "output_matches": "regex", "output_starts_with": "starts-with"}
+
+
+def _skill_creator_check(entry: Any) -> dict[str, Any] | None:
+    """A coded skill-creator check as an eval's question and check, or None when it is a statement to judge."""
+    if not isinstance(entry, dict) or entry.get("check") not in SKILL_CREATOR_CHECKS:
+        return None
+    expected = entry.get("expected", entry.get("value"))
+    if not isinstance(expected, str) or not expected:
+        return None
+    kind = SKILL_CREATOR_CHECKS[entry["check"]]
+    question = entry.get("description") if isinstance(entry.get("description"), str) else None
+    return {"question": question or f"Does the output satisfy {kind} {expected!r}?",
+            "check": {"type": kind, "value": expected}}
+
+
+def _skill_creator_document(data: Any, path: Path) -> Any:
+    """evals.json as a mapping: a bare list of skill-creator items is the `evals` list (a trigger set is not)."""
+    if not isinstance(data, list):
+        return data
+    if data and all(isinstance(i, dict) and "query" in i and "should_trigger" in i for i in data):
+        raise input_error(str(path), "this is a trigger eval set ([{query, should_trigger}]): import it with "
+                                     "`autoresearch import triggers`", 1)
+    if data and all(isinstance(i, dict) and "prompt" in i for i in data):
+        return {"evals": data}
+    return data

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..evaluate.runner import EvalResult, Spend
+from ..review.report import refusal_kind
 from ..runs.journal import RunDir
 from .mutation import Attempted, failing_outputs
 
@@ -40,9 +41,12 @@ def streak(entries: list[dict], test: Callable[[dict], bool]) -> int:
 
 
 def refusal_counts(entries: list[dict], limit: int = 3) -> list[str]:
-    """The commonest refusal reasons, counted: what the mutator hears instead of each refused attempt."""
-    counts = Counter(e["reason"] for e in entries if e["decision"] == "refused")
-    return [f"{n} x {reason}" for reason, n in counts.most_common(limit)]
+    """The commonest refusal reasons, counted: what the mutator hears instead of each refused attempt. Reasons
+    that differ only in the words they quote count together, shown with the newest quote."""
+    refused = [e["reason"] for e in entries if e["decision"] == "refused"]
+    counts = Counter(refusal_kind(r) for r in refused)
+    newest = {refusal_kind(r): r for r in refused}
+    return [f"{n} x {newest[kind]}" for kind, n in counts.most_common(limit)]
 
 
 def guard_refusals(entries: list[dict], limit: int = 3) -> list[str]:

@@ -103,7 +103,7 @@ class AnthropicModel:
     """Messages API model; options: timeout, max_retries, retry_base, concurrency, prices, batch."""
 
     def __init__(self, spec: ModelSpec):
-        import anthropic
+        from .sdk import client_sdk
 
         if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
             raise AutoresearchError(f"model {spec.name}: ANTHROPIC_API_KEY is not set (or use model `sim`, or a "
@@ -114,7 +114,7 @@ class AnthropicModel:
         self.max_retries = int(spec.option("max_retries", 4))
         self.retry_base = float(spec.option("retry_base", 0.5))
         self.retries = 0
-        self._sdk = anthropic
+        self._sdk = anthropic = client_sdk()  # the client alone, not the whole SDK: start-up counts
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=float(spec.option("timeout", 120)))
         self._limit = asyncio.Semaphore(int(spec.option("concurrency", 16)))
         self._batch = bool(spec.option("batch", False))

@@ -281,7 +281,7 @@ def holdout_words(test: dict | None) -> str:
 
 
 def holdout_findings(entries: list[dict]) -> list[str]:
-    """What a reader must know about generalisation: the holdout verdict, train up while holdout down, few inputs."""
+    """What a reader must know about generalisation: the holdout verdict, train up while holdout down."""
     base, best = entries[0], best_entry(entries)
     lines = []
     if best is not base and base["scores"].get("holdout"):
@@ -294,11 +294,19 @@ def holdout_findings(entries: list[dict]) -> list[str]:
         lines.append("holdout verdict: no keep, the best is the baseline")
     elif not base["scores"].get("holdout"):
         lines.append("no holdout inputs: nothing tells a general gain from fitting the train inputs")
-    train_inputs = (base.get("inputs") or {}).get("train")
-    if train_inputs is not None and train_inputs < 20:
-        lines.append(f"only {train_inputs} train inputs (< 20): a test on them cannot tell a general gain from "
-                     "fitting them; generalisation rests on the holdout")
     return lines
+
+
+SMALL_SUITE = 20  # train inputs under which a keep says "better on these inputs", hardly "better in general"
+
+
+def suite_size_findings(entries: list[dict]) -> list[str]:
+    """What a small suite can show, said once where a reader weighs the result (the report), not on every line."""
+    train_inputs = (entries[0].get("inputs") or {}).get("train")
+    if train_inputs is None or train_inputs >= SMALL_SUITE:
+        return []
+    return [f"{train_inputs} train inputs: each keep is a gain on these inputs; with fewer than {SMALL_SUITE}, "
+            "whether it is a general gain rests on the holdout verdict above"]
 
 
 def counted(n: float, noun: str, plural: str | None = None) -> str:
@@ -339,6 +347,7 @@ def status_text(run_id: str, entries: list[dict], config: dict, state: str = "")
         *(f"  {line}" for line in holdout_findings(entries)),
         *(f"  {line}" for line in ran_lines(config)),
         *([f"  uplift: {_uplift_line(entries)}"] if _uplift_line(entries) else []),
+        *(f"  {line}" for line in refusal_findings(entries)),
     ])
 
 
@@ -754,7 +763,7 @@ def report_body(run_id: str, entries: list[dict], config: dict, files: RunFiles 
     if regressions:
         warn += (f"<p class='warn'>Regressed evals: {esc(', '.join(regressions))} (worse than the baseline beyond "
                  "noise, per-eval sign test; marked below).</p>")
-    findings = "".join(f"<li>{esc(line)}</li>" for line in holdout_findings(entries))
+    findings = "".join(f"<li>{esc(line)}</li>" for line in holdout_findings(entries) + suite_size_findings(entries))
     findings = f"<ul id='holdout'>{findings}</ul>" if findings else ""
     profile = base.get("profile")
     profile_html = f"<h2>Inputs of the baseline: flaky, no signal</h2>\n<pre id='inputs'>{esc(profile_text(profile))}</pre>" \
@@ -806,3 +815,24 @@ def guard_note(verdict: dict) -> str:
     return (f"guard {verdict['target']} {verdict['verdict']}: {verdict['before']:.1%} -> {verdict['after']:.1%} "
             f"({verdict['wins']} wins, {verdict['losses']} losses, p worse {verdict['p_worse']:.3f})"
             + (f", fell: {fell}" if fell else ""))
+
+
+def refusal_kind(reason: str) -> str:
+    """A refusal reason without the words it quotes: what the guard objected to."""
+    return reason.split(': "', 1)[0]
+
+
+REFUSALS_DOMINATE = 0.5  # share of proposals refused, at least MIN_REFUSED of them, that status calls out
+MIN_REFUSED = 3
+
+
+def refusal_findings(entries: list[dict]) -> list[str]:
+    """Say so when refusals dominate a run: it may end on a plateau having measured almost nothing."""
+    attempts = [e for e in entries[1:] if e["decision"] in ("keep", "discard", "refused")]
+    refused = [e for e in attempts if e["decision"] == "refused"]
+    if len(refused) < MIN_REFUSED or len(refused) < REFUSALS_DOMINATE * len(attempts):
+        return []
+    common, n = Counter(refusal_kind(e["reason"]) for e in refused).most_common(1)[0]
+    return [f"REFUSALS DOMINATE: {len(refused)} of {len(attempts)} proposals were refused before any evaluation "
+            f"({n} x {common}); a stop on plateau then means untested, not no better. Each reason (with the "
+            "words a guard matched) is in the journal and in `autoresearch next`"]

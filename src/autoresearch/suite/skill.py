@@ -81,6 +81,8 @@ class SkillDocument:
         target = self.section(section_id)
         index = self.sections.index(target)
         body = new_body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", self.newline)
+        if body == target.body or not (body.strip() or target.body.strip()):
+            return self  # the same text, or blank for blank: keep the original bytes (spaces, blank lines)
         trailing = target.body[len(target.body.rstrip("\r\n")):]
         leading = target.body[: len(target.body) - len(target.body.lstrip("\r\n"))] if target.body.strip() else ""
         if not body.strip():
@@ -157,6 +159,25 @@ def _heading_lines(body: str) -> tuple[dict[int, int], tuple[int, ...]]:
             else:
                 setext.append(token.map[0])
     return atx, tuple(setext)
+
+
+def unclosed_fence(body: str) -> tuple[int, list[int], str] | None:
+    """The 0-based line of a top-level code fence never closed, the heading-like lines it hides, its marker.
+
+    CommonMark runs such a fence to the end of the file, so every `#` line after it is code, not a section.
+    """
+    lines = _LINE.findall(body)
+    for token in _commonmark().parse(body):
+        if token.type != "fence" or token.level != 0 or not token.map:
+            continue
+        start, end = token.map
+        marker = token.markup[0] * len(token.markup)
+        last = lines[end - 1].strip() if end - 1 > start else ""
+        closed = last.startswith(marker) and not last.strip(marker[0])
+        if end >= len(lines) and not closed:
+            hidden = [i for i in range(start + 1, len(lines)) if _HEADING.match(lines[i].rstrip("\r\n"))]
+            return start, hidden, marker
+    return None
 
 
 def _sections(body: str, first_line: int) -> tuple[list[Section], list[int]]:
@@ -236,6 +257,41 @@ def _valid_name(name: str) -> bool:
             and all(c.isalnum() or c == "-" for c in unicodedata.normalize("NFKC", name)))
 
 
+_HARNESSES_ACCEPT = "Claude Code and pi load it anyway; the Skills API would refuse it"
+
+
+def _kind(value: Any) -> str:
+    """A YAML value's kind in the words of the spec (list, mapping, date, number...)."""
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "null" if value is None else "date" if type(value).__name__ in ("date", "datetime") else type(value).__name__
+
+
+def _spec_shape_warnings(fm: dict[str, Any]) -> list[tuple[str, str]]:
+    """Spec rules on the optional keys' shapes: harnesses load such skills, so these only warn."""
+    found = []
+    compatibility = fm.get("compatibility")
+    if compatibility is not None and (not isinstance(compatibility, str) or len(compatibility) > 500):
+        found.append((f"must be a string of at most 500 characters ({_HARNESSES_ACCEPT})", "compatibility"))
+    if "metadata" in fm and not isinstance(fm["metadata"], dict):
+        found.append((f"must be a mapping of keys to strings ({_HARNESSES_ACCEPT})", "metadata"))
+    elif isinstance(fm.get("metadata"), dict):
+        bad = [f"{k} ({_kind(v)})" for k, v in fm["metadata"].items() if not isinstance(v, str)]
+        if bad:
+            found.append((f"values must be strings (quote them): {', '.join(bad)} ({_HARNESSES_ACCEPT})", "metadata"))
+    tools = fm.get("allowed-tools")
+    if tools is not None and not isinstance(tools, str):
+        found.append((f"must be one space-separated string, not a {_kind(tools)} ({_HARNESSES_ACCEPT})",
+                      "allowed-tools"))
+    return found
+
+
 def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[Problem]:
     """Check the frontmatter against the Agent Skills rules; warnings do not block a run."""
     problems: list[Problem] = []
@@ -267,21 +323,23 @@ def validate_skill(doc: SkillDocument, folder_name: str | None = None) -> list[P
         add("must be a non-empty string", "description")
     elif len(description) > 1024:
         add(f"is {len(description)} characters; at most 1024", "description")
-    compatibility = fm.get("compatibility")
-    if compatibility is not None and (not isinstance(compatibility, str) or len(compatibility) > 500):
-        add("must be a string of at most 500 characters", "compatibility")
-    if "metadata" in fm and not isinstance(fm["metadata"], dict):
-        add("must be a mapping", "metadata")
-    elif isinstance(fm.get("metadata"), dict):
-        bad = [str(k) for k, v in fm["metadata"].items() if not isinstance(v, str)]
-        if bad:
-            add(f"values must be strings (quote them): {', '.join(bad)}", "metadata")
+    for message, key in _spec_shape_warnings(fm):
+        add(message, key, "warning")
     for key in fm:
         if key not in SPEC_KEYS:
             add("not an Agent Skills key (harnesses may accept it; the Skills API will not)", key, "warning")
     for line in doc.setext_lines:
         problems.append(Problem(doc.path, "setext heading (text underlined with === or ---) is not a section "
                                 "boundary; write it as `# Title` to make it one", line, None, "warning"))
+    fence = unclosed_fence(doc.body)
+    if fence:
+        first = doc.frontmatter_raw.count("\n") + 1
+        start, hidden, marker = fence
+        hides = (f"; it hides {len(hidden)} heading line(s), the first on line {first + hidden[0]}, which are "
+                 "therefore not sections" if hidden else "")
+        problems.append(Problem(doc.path, "this code fence is never closed, so it runs to the end of the file"
+                                f"{hides}; close it with a line of {marker}", 
+                                first + start, None, "warning"))
     body_lines = doc.body.count("\n")
     if body_lines > 500:
         problems.append(Problem(doc.path, f"body is {body_lines} lines; keep it under 500", None, None, "warning"))

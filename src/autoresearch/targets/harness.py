@@ -28,7 +28,10 @@ from ..models import Usage
 from ..models.outcome import Outcome, ToolCall, capped
 from . import SkillUnderTest
 
-MAX_SKILL_BYTES = 20 * 1024 * 1024
+MAX_SKILL_BYTES = 20_000_000  # "20 MB", as the README and the message say
+
+
+NOT_COPIED = (".git", ".autoresearch", "__pycache__")  # never copied into a workspace, so never counted
 
 
 MAX_FILE_CHARS = 64 * 1024
@@ -175,17 +178,59 @@ def changed_files(root: Path, before: dict[str, tuple[int, int]]) -> dict[str, s
 
 
 def check_skill_folder(folder: Path, limit: int = MAX_SKILL_BYTES) -> None:
-    """The skill folder is copied into every workspace: no links out of it, and not too large."""
+    """The skill folder is copied into every workspace: no links out of it, and not too large (what is not
+    copied, such as `.git`, is not counted)."""
     total = 0
-    for path in folder.rglob("*"):
-        if path.is_symlink():
-            raise input_error(str(path), "the skill folder holds a symbolic link; harness targets copy the folder "
-                              "into each workspace and refuse links (replace it with the file)")
-        if path.is_file():
-            total += path.stat().st_size
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in NOT_COPIED]
+        for name in dirs + files:
+            path = Path(parent) / name
+            if path.is_symlink():
+                raise input_error(str(path), "the skill folder holds a symbolic link; harness targets copy the "
+                                  "folder into each workspace and refuse links (replace it with the file)")
+        total += sum((Path(parent) / name).stat().st_size for name in files)
     if total > limit:
-        raise input_error(str(folder), f"the skill folder holds {total / 1e6:.1f} MB, over the {limit / 1e6:.0f} MB "
-                          "a harness target copies into each workspace: is SKILL.md in its own folder?")
+        raise input_error(str(folder), f"the skill folder holds {total / 1e6:.1f} MB (not counting "
+                          f"{', '.join(NOT_COPIED)}), over the {limit / 1e6:.0f} MB a harness target copies into "
+                          "each workspace: is SKILL.md in its own folder?")
+
+
+def skill_folder_problems(folders, severity: str = "error") -> list:
+    """What `check_skill_folder` would refuse in each folder, as problems `validate` prints (a warning when no
+    harness target is named yet)."""
+    from ..errors import InputError, Problem
+
+    problems = []
+    for folder in folders:
+        try:
+            check_skill_folder(Path(folder))
+        except InputError as exc:
+            note = "" if severity == "error" else " (a harness target, claude-code or pi, will refuse it)"
+            problems += [Problem(p.path, p.message + note, p.line, p.key, severity) for p in exc.problems]
+    return problems
+
+
+def stage_skill_folder(folder: Path, into: Path, keep_skill_md: bool = True) -> Path:
+    """Copy a skill folder once per run (without what is never copied), its files made read-only: every
+    cell's workspace hard-links them, so a write through one link would reach the other cells."""
+    ignored = NOT_COPIED if keep_skill_md else (*NOT_COPIED, "SKILL.md")
+    shutil.copytree(folder, into, symlinks=True, ignore=lambda d, names: [n for n in names if n in ignored
+                                                                              and (n != "SKILL.md" or d == str(folder))])
+    for parent, _, files in os.walk(into):
+        for name in files:
+            os.chmod(Path(parent) / name, 0o444 if not os.access(Path(parent) / name, os.X_OK) else 0o555)
+    return into
+
+
+def link_tree(staged: Path, target: Path) -> None:
+    """Recreate `staged` at `target`: directories made, files hard-linked (copied where links are refused)."""
+    def link(source: str, destination: str) -> None:
+        try:
+            os.link(source, destination)
+        except OSError:
+            shutil.copy2(source, destination)
+
+    shutil.copytree(staged, target, symlinks=True, copy_function=link)
 
 
 class HarnessTarget:
@@ -208,6 +253,8 @@ class HarnessTarget:
         extra = spec.option("extra_args") or ()
         self.extra_args = tuple(extra.split() if isinstance(extra, str) else map(str, extra))
         self.transcripts: list[list[str]] | None = None  # the preflight canary sets a list: each run's raw events
+        self._stages: dict[tuple[Path, bool], Path] = {}
+        self._stage_root: Path | None = None
 
     def check(self, skill: SkillUnderTest) -> None:
         unknown = [t for t in self.tools if t not in self.flavour.tools]
@@ -229,16 +276,26 @@ class HarnessTarget:
         return self._server
 
     def _install(self, skill: SkillUnderTest, work: Path) -> Path:
-        """The skill folder (with the candidate SKILL.md) and any distractor skills, where the harness looks."""
-        ignore = shutil.ignore_patterns(".git", ".autoresearch", "__pycache__")
+        """The skill folder (with the candidate SKILL.md) and any distractor skills, where the harness looks:
+        hard links to a copy made once per run, so a folder of thousands of files costs links, not copies."""
         for other in skill.companions:
-            shutil.copytree(other, self.flavour.skill_dir(work, other.name), symlinks=True, ignore=ignore)
+            link_tree(self._staged(other, keep_skill_md=True), self.flavour.skill_dir(work, other.name))
         target = self.flavour.skill_dir(work, skill.name)
         if not skill.installed:  # the no-skill arm: the distractors only, the target skill nowhere
             return target / "SKILL.md"
-        shutil.copytree(skill.folder, target, symlinks=True, ignore=ignore)
-        (target / "SKILL.md").write_text(skill.text, encoding="utf-8")
+        link_tree(self._staged(skill.folder, keep_skill_md=False), target)
+        (target / "SKILL.md").write_text(skill.text, encoding="utf-8")  # its own file: never a shared link
         return target / "SKILL.md"
+
+    def _staged(self, folder: Path, keep_skill_md: bool) -> Path:
+        """The run's read-only copy of `folder`, made on first use."""
+        key = (Path(folder).resolve(), keep_skill_md)
+        if key not in self._stages:
+            if self._stage_root is None:
+                self._stage_root = Path(tempfile.mkdtemp(prefix="autoresearch-skills-"))
+            self._stages[key] = stage_skill_folder(Path(folder), self._stage_root / str(len(self._stages)),
+                                                   keep_skill_md)
+        return self._stages[key]
 
     def _environment(self, root: Path, token: str) -> dict[str, str]:
         if not self.simulated:
@@ -342,6 +399,9 @@ class HarnessTarget:
         return outcome
 
     async def aclose(self) -> None:
+        if self._stage_root is not None:
+            shutil.rmtree(self._stage_root, ignore_errors=True)
+            self._stage_root, self._stages = None, {}
         if self._server is not None:
             self._server.__exit__(None, None, None)
             self._server = self._agent = None
