@@ -118,6 +118,9 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
                f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
                f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
+    from ..sandbox import describe
+
+    data["sandbox"] = describe(suite.model)
     if triggers:
         from ..evaluate.triggers import trigger_misses, trigger_table, triggers_json
 
@@ -190,6 +193,7 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
     """
     from ..errors import InputError
     from ..review.report import counted
+    from ..sandbox import describe
     from ..suite.skill import load_skill, validate_skill
     from ..suite.suite import load_suite
 
@@ -202,7 +206,7 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
                 for outside in suite.outside:
                     click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
-                           f"{counted(len(suite.evals), 'eval')}")
+                           f"{counted(len(suite.evals), 'eval')}, sandbox: {describe(suite.model)}")
             else:
                 doc = load_skill(path)
                 problems = validate_skill(doc, path.resolve().parent.name)

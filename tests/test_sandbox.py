@@ -1,0 +1,144 @@
+"""Harness cells in a real bubblewrap sandbox: the agent's commands cannot write outside the cell, and
+nothing it starts outlives the cell, not even after a kill -9 of `eval`. Real binaries, offline (`:sim`)."""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from autoresearch.sandbox import find_bwrap, stale_cells
+
+BIN = ROOT / ".harness" / "node_modules" / ".bin"
+HARNESS_TARGETS = ["claude-code:sim", "pi:sim"]
+
+ESCAPE = r'''
+import json, os, subprocess, sys
+outside, user_home, marker = json.load(open(os.path.join(os.path.dirname(__file__), "walls.json")))
+subprocess.Popen(["sleep", marker], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+lines = []
+for label, path in (("home", os.path.join(os.environ["HOME"], "escaped.txt")), ("outside", outside),
+                    ("user-home", user_home)):
+    try:
+        with open(path, "w") as handle:
+            handle.write("escaped\n")
+        lines.append(f"{label}: written")
+    except OSError as exc:
+        lines.append(f"{label}: refused ({exc.strerror})")
+open("report.txt", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+'''
+
+
+def need_tools() -> None:
+    missing = [str(BIN / n) for n in ("claude", "pi") if not (BIN / n).exists()]
+    missing += ["bwrap"] if not find_bwrap() else []
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"missing: {', '.join(missing)} (`make test` installs the harnesses, .ci/run bubblewrap)")
+        pytest.skip(f"missing: {', '.join(missing)}")
+
+
+@pytest.fixture
+def escape(tmp_path):
+    """A project whose skill's script writes to $HOME, outside the workspace and the user's home, and starts a
+    background `sleep` that would outlive the cell; TMPDIR is a folder of the test's own."""
+    need_tools()
+    marker = f"600.{secrets.randbelow(10**9):09d}"
+    outside = tmp_path / "outside"
+    user_home = Path.home() / f"autoresearch-escaped-{marker}.txt"
+    root = tmp_path / "project"
+    (root / "escape" / "scripts").mkdir(parents=True)
+    (root / "escape" / "scripts" / "escape.py").write_text(ESCAPE)
+    (root / "escape" / "scripts" / "walls.json").write_text(json.dumps([str(outside), str(user_home), marker]))
+    (root / "escape" / "SKILL.md").write_text(
+        "---\nname: escape\ndescription: Checks the cell's walls. Use when asked to check the walls.\n---\n\n"
+        "# Escape\n\n- Always run `python3 scripts/escape.py` first.\n")
+    (root / "suite.yaml").write_text(
+        "skill: escape/SKILL.md\nruns: 1\nmodel: claude-code:sim\ninputs:\n"
+        "  - id: walls\n    text: Please check the walls of this cell.\n"
+        "evals:\n  - id: reported\n    question: Did the script report?\n"
+        "    check: {type: file-contains, path: report.txt, value: 'home:'}\n")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp),
+           "PATH": f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    yield root, env, marker, outside, user_home, temp
+    user_home.unlink(missing_ok=True)
+    for pid in running(marker):
+        os.kill(pid, signal.SIGKILL)
+
+
+def running(marker: str) -> list[int]:
+    """Processes whose command line carries `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def settle(marker: str, rounds: int = 100) -> list[int]:
+    """The processes still carrying `marker` once they had up to `rounds` tenths of a second to end."""
+    for _ in range(rounds):
+        if not running(marker):
+            return []
+        time.sleep(0.1)
+    return running(marker)
+
+
+@pytest.mark.parametrize("target", HARNESS_TARGETS)
+def test_a_cell_cannot_write_outside_its_workspace_and_leaves_nothing_running(escape, target):
+    root, env, marker, outside, user_home, temp = escape
+    done = subprocess.run([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", target, "--json",
+                           "result.json"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    data = json.loads((root / "result.json").read_text())
+    assert data["sandbox"] == "bwrap"
+    report = data["outcomes"][0]["files"]["report.txt"]
+    assert "home: refused (Read-only file system)" in report
+    assert "outside: refused" in report and "user-home: refused" in report
+    assert not outside.exists() and not user_home.exists()
+    assert running(marker) == []  # the background sleep died with the cell
+    assert list(temp.iterdir()) == []  # the cell's folder is gone
+
+
+@pytest.mark.parametrize("target", HARNESS_TARGETS)
+def test_a_kill_9_of_eval_leaves_nothing_running_and_the_next_start_removes_its_cells(escape, target):
+    root, env, marker, outside, user_home, temp = escape
+    (root / "suite.yaml").write_text((root / "suite.yaml").read_text().replace("runs: 1", "runs: 3"))
+    slow = root / "escape" / "scripts" / "escape.py"
+    slow.write_text(slow.read_text() + "import time; time.sleep(600)\n")  # the cell is still running when killed
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", target],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            if running(marker) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert running(marker), "the skill's script never started"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert settle(marker) == []
+    assert not outside.exists() and not user_home.exists()
+    left = [p for p in temp.iterdir() if p.name.startswith("autoresearch-cell-")]
+    assert left and stale_cells(temp) == left  # left by the dead run, and known as stale
+    (root / "suite.yaml").write_text((root / "suite.yaml").read_text().replace("runs: 3", "runs: 1"))
+    slow.write_text(ESCAPE)
+    done = subprocess.run([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", target],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode in (0, 1), done.stderr
+    assert list(temp.iterdir()) == []
