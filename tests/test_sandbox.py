@@ -142,3 +142,107 @@ def test_a_kill_9_of_eval_leaves_nothing_running_and_the_next_start_removes_its_
                           cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode in (0, 1), done.stderr
     assert list(temp.iterdir()) == []
+
+
+# -- python checks in the same cage -----------------------------------------------------------------
+
+ROGUE = '''
+import os, resource, subprocess, time
+
+MARKER = "{marker}"
+
+def reads_key(output):
+    return True, os.environ["ANTHROPIC_API_KEY"]
+
+def raises_memory(output):
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except ValueError:
+        pass
+    hog = bytearray(2500 * 1024 * 1024)
+    return True, f"held {{len(hog)}} bytes"
+
+def forks(output):
+    for _ in range(200):
+        subprocess.Popen(["sleep", MARKER])
+    return True, "forked 200"
+
+def writes_outside(output):
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "written.txt"), "w") as handle:
+        handle.write("escaped")
+    return True, "wrote beside the suite"
+
+def forks_and_hangs(output):
+    for _ in range(3):
+        subprocess.Popen(["sleep", MARKER])
+    time.sleep(600)
+'''
+
+
+def rogue_suite(tmp_path, marker: str, names: list[str], timeout: int = 60) -> Path:
+    need_python_sandbox()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "SKILL.md").write_text("---\nname: notes\ndescription: Writes notes. Use for notes.\n---\n"
+                                                 "\n# Notes\n\n- Start with the summary.\n")
+    (tmp_path / "rogue.py").write_text(ROGUE.format(marker=marker))
+    evals = "".join(f"  - id: {n.replace('_', '-')}\n    question: Does {n} pass?\n"
+                    f"    check: {{type: python, value: 'rogue.py:{n}', timeout: {timeout}}}\n" for n in names)
+    (tmp_path / "suite.yaml").write_text("skill: notes/SKILL.md\nruns: 1\ninputs:\n  - id: one\n    text: Ann will "
+                                         "send the report.\nevals:\n" + evals)
+    return tmp_path / "suite.yaml"
+
+
+def need_python_sandbox() -> None:
+    if not find_bwrap():
+        if os.environ.get("CI"):
+            pytest.fail("bwrap is missing (.ci/run installs bubblewrap)")
+        pytest.skip("bwrap is missing")
+
+
+def test_a_check_cannot_read_keys_raise_its_memory_fork_away_or_write_outside(tmp_path):
+    marker = f"600.{secrets.randbelow(10**9):09d}"
+    suite = rogue_suite(tmp_path, marker, ["reads_key", "raises_memory", "forks", "writes_outside"])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-secret-for-the-test", "TMPDIR": str(temp)}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "eval", str(suite), "--json", "r.json"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout, stderr = proc.communicate(timeout=300)
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+        assert done.returncode == 2, done.stderr  # error cells
+        reasons = {c["eval"]: (c["status"], c["reason"]) for c in json.loads((tmp_path / "r.json").read_text())["cells"]}
+        assert all(status == "error" for status, _ in reasons.values()), reasons
+        assert "KeyError: 'ANTHROPIC_API_KEY'" in reasons["reads-key"][1]
+        assert "MemoryError" in reasons["raises-memory"][1]
+        assert "BlockingIOError" in reasons["forks"][1] or "Resource temporarily unavailable" in reasons["forks"][1]
+        assert "Read-only file system" in reasons["writes-outside"][1]
+        assert not (tmp_path / "written.txt").exists()
+        assert "sk-ant-secret" not in done.stdout + done.stderr
+        assert running(marker) == []  # the children it started ended with the run
+        assert list(temp.iterdir()) == []  # and its scratch folders
+        assert list(Path("/sys/fs/cgroup/pids").glob(f"autoresearch-check-{proc.pid}-*")) == []  # and its cgroups
+    finally:
+        for pid in running(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_kill_9_of_eval_takes_a_hanging_check_and_its_children_with_it(tmp_path):
+    marker = f"600.{secrets.randbelow(10**9):09d}"
+    suite = rogue_suite(tmp_path, marker, ["forks_and_hangs"], timeout=600)
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "eval", str(suite)], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if len(running(marker)) >= 3 or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert len(running(marker)) >= 3, "the check never started its children"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert settle(marker) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in running(marker):
+            os.kill(pid, signal.SIGKILL)

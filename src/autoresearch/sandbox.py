@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,13 @@ class Sandbox:
 
 
 @functools.cache
+def for_checks() -> Sandbox:
+    """The sandbox of python check workers: bwrap when it works here, else none (limits and a clean
+    environment still apply; the children a check starts are then killed with its process group only)."""
+    binary = find_bwrap()
+    return Sandbox("bwrap", binary) if binary else Sandbox("none", note="no bwrap")
+
+
 def find_bwrap() -> str:
     """The path of a bwrap that works here ('' when there is none or user namespaces are off)."""
     binary = shutil.which("bwrap")
@@ -114,12 +122,14 @@ def tool_folders(binary: str, path_var: str, hidden: tuple[Path, ...], home: Pat
 
 
 def bwrap_argv(bwrap: str, cell: Path, readonly: tuple[Path, ...], writable: tuple[Path, ...],
-               hidden: tuple[Path, ...], shown: tuple[Path, ...]) -> list[str]:
+               hidden: tuple[Path, ...], shown: tuple[Path, ...], network: bool = True) -> list[str]:
     """The bwrap prefix for a command that may write only inside `cell`.
 
     `readonly`: folders inside the cell made read-only again (the cell's home); `writable`: folders inside
     those made writable again (the harness's own config); `hidden`: host folders replaced by an empty
-    read-only folder (the user's home, /tmp); `shown`: folders inside a hidden one shown read-only again.
+    read-only folder (the user's home, /tmp); `shown`: folders inside a hidden one shown read-only again;
+    without `network` the command gets its own network namespace (no network at all). Every capability is
+    dropped, so even root inside cannot raise its limits or remount.
     """
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for folder in sorted(hidden, key=lambda p: len(p.parts)):
@@ -134,8 +144,26 @@ def bwrap_argv(bwrap: str, cell: Path, readonly: tuple[Path, ...], writable: tup
     for folder in sorted(hidden, key=lambda p: len(p.parts), reverse=True):
         argv += ["--remount-ro", str(folder)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
-             "--new-session", "--"]
+             "--new-session", "--cap-drop", "ALL", *([] if network else ["--unshare-net"]), "--"]
     return argv
+
+
+def hidden_folders() -> tuple[Path, ...]:
+    """The host folders a sandboxed command sees as empty: /tmp and the user's home."""
+    return tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in (Path("/tmp"), Path(os.path.expanduser("~")))
+                               if p.is_dir() and os.path.realpath(p) != "/"))
+
+
+def check_argv(sandbox: Sandbox, argv: list[str], scratch: Path, folder: Path) -> list[str]:
+    """A python check worker's command in `sandbox`: it may write only in `scratch`, reads its suite's `folder`,
+    has no network, and everything it starts dies with it (unchanged when there is no sandbox)."""
+    if sandbox.kind != "bwrap":
+        return argv
+    hidden = hidden_folders()
+    needed = os.pathsep.join([str(folder), *(p for p in sys.path if p), sys.prefix, sys.base_prefix])
+    shown = tuple(f for f in tool_folders(argv[0], needed, hidden, Path(os.path.expanduser("~")))
+                  if not _holds(scratch, f))
+    return bwrap_argv(sandbox.binary, scratch, (), (), hidden, shown, network=False) + argv
 
 
 def cell_argv(sandbox: Sandbox, argv: list[str], cell: Path, home: Path, harness_dirs: tuple[str, ...],
@@ -147,9 +175,8 @@ def cell_argv(sandbox: Sandbox, argv: list[str], cell: Path, home: Path, harness
     if sandbox.kind != "bwrap":
         return argv
     user_home = Path(os.path.expanduser("~"))
-    hidden = tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in (Path("/tmp"), user_home)
-                                 if p.is_dir() and os.path.realpath(p) != "/"))
-    shown = tuple(f for f in tool_folders(argv[0], env.get("PATH", ""), hidden, user_home) if not _holds(f, cell))
+    hidden = hidden_folders()
+    shown = tuple(f for f in tool_folders(argv[0], env.get("PATH", ""), hidden, user_home) if not _holds(cell, f))
     writable = tuple(home / d for d in harness_dirs)
     command = [os.path.realpath(argv[0]), *argv[1:]]  # a link to it may sit in a hidden folder (.harness in /tmp)
     return bwrap_argv(sandbox.binary, cell, (home,), writable, hidden, shown) + command
@@ -258,3 +285,64 @@ def remove_stale_cells(temp: Path | None = None) -> int:
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
     return len(stale)
+
+
+CGROUP_PREFIX = "autoresearch-check-"
+
+
+def _pids_base() -> Path | None:
+    """The pids cgroup (v1) this process is in, when we may make cgroups under it (root, or delegated)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "pids" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+            return base if os.access(base, os.W_OK) else None
+    return None
+
+
+def pids_cgroup(limit: int) -> Path | None:
+    """A new pids cgroup holding at most `limit` processes (None where cgroups cannot be made: RLIMIT_NPROC,
+    which does not bind root, is then the only bound)."""
+    base = _pids_base()
+    if base is None:
+        return None
+    try:
+        group = Path(tempfile.mkdtemp(prefix=f"{CGROUP_PREFIX}{os.getpid()}-", dir=base))
+        (group / "pids.max").write_text(f"{limit}\n")
+    except OSError:
+        return None
+    return group
+
+
+def in_cgroup(group: Path | None, argv: list[str]) -> list[str]:
+    """`argv` started inside `group` (it joins before exec, so every process it makes counts)."""
+    if group is None:
+        return argv
+    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs"), *argv]
+
+
+def remove_cgroup(group: Path | None, tries: int = 50) -> None:
+    """Remove an emptied cgroup (its last processes may take a moment to be reaped)."""
+    if group is None:
+        return
+    for _ in range(tries):
+        try:
+            group.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+def remove_stale_cgroups() -> None:
+    """The cgroups of check workers whose run is gone (a kill -9): removed once empty."""
+    base = _pids_base()
+    for group in base.glob(f"{CGROUP_PREFIX}*") if base else ():
+        pid = group.name[len(CGROUP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive_since(int(pid), group):
+            remove_cgroup(group, tries=1)
