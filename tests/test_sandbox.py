@@ -246,3 +246,30 @@ def test_a_kill_9_of_eval_takes_a_hanging_check_and_its_children_with_it(tmp_pat
             proc.kill()
         for pid in running(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+# -- the target lock holds whatever the temp folder --------------------------------------------------
+
+def test_a_second_run_on_one_skill_with_another_tmpdir_is_refused_naming_the_holder(tmp_path, monkeypatch):
+    from autoresearch.runs.locks import target_lock
+
+    shutil.copytree(ROOT / "examples" / "meeting-notes", tmp_path / "examples" / "meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    skill = tmp_path / "examples" / "meeting-notes" / "SKILL.md"
+    before = skill.read_bytes()
+    (tmp_path / "tmp-a").mkdir()
+    (tmp_path / "tmp-b").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp-a"))
+    monkeypatch.setattr("tempfile.tempdir", None)  # the first run's temp folder
+    holder = target_lock(skill)
+    holder.acquire("first-run")
+    try:
+        done = subprocess.run([sys.executable, "-m", "autoresearch", "run", "evals/meeting-notes.yaml",
+                               "--max-experiments", "1"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TMPDIR": str(tmp_path / "tmp-b")})
+    finally:
+        holder.release()
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"pid {os.getpid()}, run first-run" in done.stderr
+    assert skill.read_bytes() == before
+    assert not (tmp_path / ".autoresearch").exists() or not any((tmp_path / ".autoresearch").glob("*/run.json"))
