@@ -227,8 +227,10 @@ async def _one(item: Input, run: int, skill: SkillUnderTest, evals: Sequence[Eva
 
 async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *, runs: Sequence[int] | None = None,
                    inputs: Sequence[Input] | None = None, concurrency: int | None = None,
-                   on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True) -> EvalResult:
-    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight."""
+                   on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True,
+                   spend: Spend | None = None) -> EvalResult:
+    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight;
+    each call is recorded in `spend` as it completes (a fresh Spend by default)."""
     started = time.perf_counter()
     if isinstance(skill, str):
         skill = SkillUnderTest(skill, suite.skill_path.parent, suite.distractors)
@@ -237,7 +239,7 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
     run_list = list(runs if runs is not None else range(suite.runs))
     work = iter([(item, run) for run in run_list for item in items])
     total = len(items) * len(run_list)
-    result = EvalResult([], {i.id: i.split for i in items})
+    result = EvalResult([], {i.id: i.split for i in items}, spend=spend if spend is not None else Spend())
     watch = JudgeWatch()
     done = 0
 

@@ -136,9 +136,10 @@ class Experiment:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
 
         report(0, len(inputs) * len(runs))
-        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report)
+        charged = self.inflight.live(experiment)  # each call is charged as it completes
+        result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report,
+                                spend=charged)
         spend.merge(result.spend)
-        self.inflight.charge(result.spend, experiment)
         return result
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
