@@ -273,3 +273,22 @@ def test_a_second_run_on_one_skill_with_another_tmpdir_is_refused_naming_the_hol
     assert f"pid {os.getpid()}, run first-run" in done.stderr
     assert skill.read_bytes() == before
     assert not (tmp_path / ".autoresearch").exists() or not any((tmp_path / ".autoresearch").glob("*/run.json"))
+
+
+# -- which sandbox a run uses, and a refusal where there is none -------------------------------------
+
+def test_validate_and_eval_json_name_the_sandbox_and_a_real_target_without_one_is_refused(tmp_path):
+    need_tools()
+    shutil.copytree(ROOT / "examples" / "harness", tmp_path / "p")
+    cli = [sys.executable, "-m", "autoresearch"]
+    found = subprocess.run(cli + ["validate", "suite.yaml"], cwd=tmp_path / "p", capture_output=True, text=True,
+                           env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert found.returncode == 0 and "sandbox: bwrap" in found.stdout, found.stdout + found.stderr
+    no_bwrap = {**os.environ, "PATH": f"{BIN}{os.pathsep}{Path(sys.executable).parent}"}  # no /usr/bin: no bwrap
+    refused = subprocess.run(cli + ["eval", "suite.yaml", "--model", "claude-code", "--json", "r.json"],
+                             cwd=tmp_path / "p", capture_output=True, text=True, env=no_bwrap)
+    assert refused.returncode == 2 and "--no-sandbox" in refused.stderr and "with your account" in refused.stderr
+    assert not (tmp_path / "p" / "r.json").exists()
+    shown = subprocess.run(cli + ["validate", "suite.yaml"], cwd=tmp_path / "p", capture_output=True, text=True,
+                           env={**no_bwrap, "PATH": no_bwrap["PATH"]})
+    assert "sandbox: none" in shown.stdout  # a :sim target may run unconfined (with a warning)
