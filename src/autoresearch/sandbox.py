@@ -155,11 +155,13 @@ def hidden_folders() -> tuple[Path, ...]:
 
 
 def check_argv(sandbox: Sandbox, argv: list[str], scratch: Path, folder: Path) -> list[str]:
-    """A python check worker's command in `sandbox`: it may write only in `scratch`, reads its suite's `folder`,
-    has no network, and everything it starts dies with it (unchanged when there is no sandbox)."""
+    """A python check worker's command in `sandbox`: it may write only in `scratch`; of the user's home it sees
+    only the top folder holding its suite's `folder` and the Python install; no network; everything it starts
+    dies with it (unchanged when there is no sandbox)."""
     if sandbox.kind != "bwrap":
         return argv
-    hidden = hidden_folders()
+    hidden = tuple(p for p in hidden_folders() if p != Path("/tmp"))  # /tmp stays visible (read-only): a suite
+    # there may import its files from beside its folder; in the home, the top folder holding the suite is shown
     needed = os.pathsep.join([str(folder), *(p for p in sys.path if p), sys.prefix, sys.base_prefix])
     shown = tuple(f for f in tool_folders(argv[0], needed, hidden, Path(os.path.expanduser("~")))
                   if not _holds(scratch, f))

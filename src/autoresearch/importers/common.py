@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import InputError, input_error
 from ..suite.userfiles import read_user_bytes
 from ..suite.yamlsource import load_located
+from .skill_creator import _within
 
 
 @dataclass
@@ -142,11 +143,19 @@ def _file_ref(value: Any) -> str | None:
     return value[len("file://"):] if isinstance(value, str) and value.startswith("file://") else None
 
 
+def _inside(base: Path, file: Path, ref: str, where: Where) -> Path:
+    """`file`, or InputError when it lies outside the source's folder (`file:///etc/passwd`, `../../x`)."""
+    if not _within(base, file):
+        raise input_error(str(where.path), f"file://{ref} is outside the folder of the file being imported "
+                          f"({base}); an import reads only files inside it: copy the file there", where.line)
+    return file
+
+
 def _expand(base: Path, ref: str, where: Where) -> list[Path]:
-    """A `file://` reference (glob patterns allowed) as existing files, relative to `base`."""
+    """A `file://` reference (glob patterns allowed) as existing files, relative to `base` and inside it."""
     pattern = str(base / ref)
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if glob.has_magic(ref) else [base / ref]
-    files = [f for f in files if f.is_file()]
+    files = [_inside(base, f, ref, where) for f in files if f.is_file()]
     if not files:
         raise input_error(str(where.path), f"file://{ref}: no such file (looked for {pattern})", where.line)
     return files

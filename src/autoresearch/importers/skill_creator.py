@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Problem, input_error
 from ..suite.yamlsource import LocatedDict, LocatedList
 from .common import Imported, Where, _fixture_destination, _is_text, _relative, _slug, _unique, load_json
+
+
+def _within(base: Path, file: Path) -> bool:
+    """Whether `file` (links followed) is inside the source's folder `base`: an import reads nothing else."""
+    return Path(os.path.realpath(file)).is_relative_to(os.path.realpath(base))
+
 
 SKILL_CREATOR_ITEM_KEYS = {"id", "prompt", "expected_output", "files", "expectations", "assertions", "checks",
                            "skill", "name", "description"}
@@ -62,6 +69,9 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
         at = where.at(item_line("files"))
         for name in files:
             source = next((p for p in (skill_dir / name, path.parent / name) if p.is_file()), None)
+            if source is not None and not (_within(skill_dir, source) or _within(path.parent, source)):
+                notes.append(f"{at}: {key}.files: {name} is outside the skill's folder; not read, not converted")
+                continue
             if source is None:
                 notes.append(f"{at}: {key}.files: {name} not found (looked in {skill_dir}); not converted")
                 continue
