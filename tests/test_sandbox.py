@@ -292,3 +292,26 @@ def test_validate_and_eval_json_name_the_sandbox_and_a_real_target_without_one_i
     shown = subprocess.run(cli + ["validate", "suite.yaml"], cwd=tmp_path / "p", capture_output=True, text=True,
                            env={**no_bwrap, "PATH": no_bwrap["PATH"]})
     assert "sandbox: none" in shown.stdout  # a :sim target may run unconfined (with a warning)
+
+
+def test_a_real_targets_credentials_are_shown_read_only_never_copied_and_its_config_is_copied(tmp_path, monkeypatch):
+    from autoresearch.sandbox import Sandbox, confine
+
+    need_python_sandbox()
+    home = tmp_path / "user"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / ".credentials.json").write_text('{"token": "TOP-SECRET"}')
+    (home / ".claude.json").write_text('{"theme": "dark"}')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    cell = tmp_path / "cell"
+    (cell / "work").mkdir(parents=True)
+    argv, env = confine(Sandbox("bwrap", find_bwrap()), "claude-code", cell,
+                        ["/bin/sh", "-c", 'cat "$CLAUDE_CONFIG_DIR/.credentials.json"; echo x > '
+                                          '"$CLAUDE_CONFIG_DIR/.credentials.json" || echo refused'], dict(os.environ),
+                        simulated=False)
+    done = subprocess.run(argv, cwd=cell / "work", env=env, capture_output=True, text=True)
+    assert "TOP-SECRET" in done.stdout and "refused" in done.stdout  # readable, not writable
+    assert (home / ".claude" / ".credentials.json").read_text() == '{"token": "TOP-SECRET"}'
+    assert "TOP-SECRET" not in (cell / "home" / ".claude" / ".credentials.json").read_text()  # no copy on disk
+    assert (cell / "home" / ".claude" / ".claude.json").read_text() == '{"theme": "dark"}'

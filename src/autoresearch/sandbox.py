@@ -122,13 +122,15 @@ def tool_folders(binary: str, path_var: str, hidden: tuple[Path, ...], home: Pat
 
 
 def bwrap_argv(bwrap: str, cell: Path, readonly: tuple[Path, ...], writable: tuple[Path, ...],
-               hidden: tuple[Path, ...], shown: tuple[Path, ...], network: bool = True) -> list[str]:
+               hidden: tuple[Path, ...], shown: tuple[Path, ...], network: bool = True,
+               files: tuple[tuple[Path, Path], ...] = ()) -> list[str]:
     """The bwrap prefix for a command that may write only inside `cell`.
 
     `readonly`: folders inside the cell made read-only again (the cell's home); `writable`: folders inside
     those made writable again (the harness's own config); `hidden`: host folders replaced by an empty
     read-only folder (the user's home, /tmp); `shown`: folders inside a hidden one shown read-only again;
-    without `network` the command gets its own network namespace (no network at all). Every capability is
+    without `network` the command gets its own network namespace (no network at all); `files`: (source,
+    destination) pairs shown read-only (the user's credentials, over placeholders). Every capability is
     dropped, so even root inside cannot raise its limits or remount.
     """
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
@@ -141,6 +143,8 @@ def bwrap_argv(bwrap: str, cell: Path, readonly: tuple[Path, ...], writable: tup
         argv += ["--ro-bind", str(folder), str(folder)]
     for folder in writable:
         argv += ["--bind", str(folder), str(folder)]
+    for source, destination in files:
+        argv += ["--ro-bind", str(source), str(destination)]
     for folder in sorted(hidden, key=lambda p: len(p.parts), reverse=True):
         argv += ["--remount-ro", str(folder)]
     argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
@@ -169,7 +173,7 @@ def check_argv(sandbox: Sandbox, argv: list[str], scratch: Path, folder: Path) -
 
 
 def cell_argv(sandbox: Sandbox, argv: list[str], cell: Path, home: Path, harness_dirs: tuple[str, ...],
-              env: dict[str, str]) -> list[str]:
+              env: dict[str, str], files: tuple[tuple[Path, Path], ...] = ()) -> list[str]:
     """`argv` wrapped in the sandbox for one harness cell (unchanged when there is none).
 
     `cell` is the cell's folder (workspace, home, tmp); `home` the cell's HOME, read-only but for the
@@ -181,7 +185,7 @@ def cell_argv(sandbox: Sandbox, argv: list[str], cell: Path, home: Path, harness
     shown = tuple(f for f in tool_folders(argv[0], env.get("PATH", ""), hidden, user_home) if not _holds(cell, f))
     writable = tuple(home / d for d in harness_dirs)
     command = [os.path.realpath(argv[0]), *argv[1:]]  # a link to it may sit in a hidden folder (.harness in /tmp)
-    return bwrap_argv(sandbox.binary, cell, (home,), writable, hidden, shown) + command
+    return bwrap_argv(sandbox.binary, cell, (home,), writable, hidden, shown, files=files) + command
 
 
 def _holds(folder: Path, path: Path) -> bool:
@@ -194,12 +198,15 @@ def _holds(folder: Path, path: Path) -> bool:
 # from the user's for a real target: (env var naming the folder, folder under HOME, files copied from the user's).
 HARNESS_HOME = {
     "claude-code": ("CLAUDE_CONFIG_DIR", ".claude", ((".claude.json", ".claude.json"),
-                                                     (".claude/.credentials.json", ".credentials.json"),
+                                                     (".claude/.credentials.json", ".credentials.json"),  # secret
                                                      (".claude/settings.json", "settings.json"))),
-    "pi": ("PI_CODING_AGENT_DIR", ".pi/agent", ((".pi/agent/auth.json", "auth.json"),
+    "pi": ("PI_CODING_AGENT_DIR", ".pi/agent", ((".pi/agent/auth.json", "auth.json"),  # secret
                                                 (".pi/agent/models.json", "models.json"),
                                                 (".pi/agent/settings.json", "settings.json"))),
 }
+
+
+SECRET_FILES = (".credentials.json", "auth.json")  # shown read-only in the cell, never copied
 
 
 def confine(sandbox: Sandbox, harness: str, cell: Path, argv: list[str], env: dict[str, str],
@@ -207,8 +214,9 @@ def confine(sandbox: Sandbox, harness: str, cell: Path, argv: list[str], env: di
     """The command and environment of one harness cell in `sandbox` (unchanged when there is none).
 
     The cell gets a private temp (`cell/tmp`, as TMPDIR) and a HOME of its own (`cell/home`) that is
-    read-only but for the harness's config folder; a real target's login files are copied into it, so
-    the harness logs in as the user does and nothing it writes reaches the user's own config."""
+    read-only but for the harness's config folder. For a real target the user's harness config is copied
+    into it and the credentials shown read-only (never copied: a kept workspace holds no secret), so the
+    harness logs in as the user does and nothing it writes reaches the user's own config."""
     if sandbox.kind != "bwrap":
         return argv, env
     variable, folder, logins = HARNESS_HOME[harness]
@@ -217,15 +225,17 @@ def confine(sandbox: Sandbox, harness: str, cell: Path, argv: list[str], env: di
     config.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp.mkdir(mode=0o700, exist_ok=True)
     env = {**env, "HOME": str(home), "TMPDIR": str(tmp), variable: str(config)}
-    if not simulated:
-        source = Path(os.environ.get(variable) or Path.home() / folder)
-        for rel, name in logins:
-            given = source / name if os.environ.get(variable) else Path.home() / rel
-            if given.is_file():
+    secrets = []
+    for rel, name in logins if not simulated else ():
+        given = Path(os.environ[variable]) / name if os.environ.get(variable) else Path.home() / rel
+        if given.is_file():
+            (config / name).touch(mode=0o600)
+            if name in SECRET_FILES:
+                secrets.append((given, config / name))
+            else:
                 shutil.copyfile(given, config / name)
-                os.chmod(config / name, 0o600)
     writable = home / folder.split("/")[0]
-    return cell_argv(sandbox, argv, cell, home, (writable.name,), env), env
+    return cell_argv(sandbox, argv, cell, home, (writable.name,), env, tuple(secrets)), env
 
 
 def describe(spec) -> str:
