@@ -39,10 +39,6 @@ class Sandbox:
     binary: str = ""
     note: str = ""
 
-    @property
-    def name(self) -> str:
-        return self.kind
-
 
 @functools.cache
 def for_checks() -> Sandbox:
