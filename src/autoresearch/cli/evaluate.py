@@ -120,7 +120,8 @@ def eval_command(suite_file: Path, runs: int | None, model_name: str | None, jud
     data = result_json(suite, result, skill_text)
     from ..sandbox import describe
 
-    data["sandbox"] = describe(suite.model)
+    if describe(suite.model) != "n/a":  # a harness target: which sandbox its cells ran in
+        data["sandbox"] = describe(suite.model)
     if triggers:
         from ..evaluate.triggers import trigger_misses, trigger_table, triggers_json
 
