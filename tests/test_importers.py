@@ -271,3 +271,35 @@ def test_promptfoo_assert_settings_an_eval_cannot_carry_are_reported(tmp_path):
     assert result.exit_code == 0
     assert f"{config}:4: assert 'llm-rubric': `provider` not converted" in result.output
     assert f"{config}:4: assert 'llm-rubric': `threshold` not converted" in result.output
+
+
+# -- confinement: an import reads only files inside the source's folder --------------------------------
+
+@pytest.mark.parametrize("reference", ["file:///etc/hostname", "file://../secret.txt"])
+def test_promptfoo_file_references_outside_the_configs_folder_are_refused(tmp_path, reference):
+    (tmp_path / "secret.txt").write_text("the secret\n")
+    (tmp_path / "pf").mkdir()
+    config = tmp_path / "pf" / "c.yaml"
+    config.write_text(f"prompts: ['{{{{q}}}}']\ntests:\n  - vars: {{q: '{reference}'}}\n    assert:\n"
+                      "      - {type: contains, value: x}\n")
+    out = tmp_path / "pf" / "s.yaml"
+    result = run("import", "promptfoo", config, "-o", out)
+    assert result.exit_code == 2 and "outside the folder" in result.output, result.output
+    assert not out.exists()
+
+
+def test_skill_creator_files_outside_the_skill_are_not_read_or_copied(tmp_path):
+    skill = tmp_path / "skill"
+    (skill / "evals").mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: skill\ndescription: Does things. Use for things.\n---\n\n# Skill\n")
+    (tmp_path / "secret.txt").write_text("TOP-SECRET-CONTENT-42\n")
+    (skill / "evals" / "evals.json").write_text(json.dumps({"skill_name": "skill", "evals": [
+        {"id": 1, "prompt": "do it", "expectations": ["It is done"], "files": [str(tmp_path / "secret.txt")]},
+        {"id": 2, "prompt": "again", "expectations": ["It is done"], "files": ["../../secret.txt"]}]}))
+    out = skill / "evals" / "suite.yaml"
+    result = run("import", "skill-creator", skill / "evals" / "evals.json", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("is outside the skill's folder") == 2
+    assert "TOP-SECRET-CONTENT-42" not in out.read_text()
+    assert all("files" not in i for i in __import__("yaml").safe_load(out.read_text())["inputs"])
+    assert not list((skill / "evals").glob("secret*"))

@@ -147,6 +147,9 @@ def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[...
                      "(.autoresearch/cache)."),
         click.option("--keep-workspaces", is_flag=True, expose_value=False, callback=_remember,
                      help="Harness targets: keep each cell's workspace folder (its path is stored with the outcome)."),
+        click.option("--no-sandbox", is_flag=True, expose_value=False, callback=_remember,
+                     help="Harness targets: run the agent under test without the bubblewrap sandbox (it can then "
+                          "change any file you can and leave processes running)."),
     ]
     if not mutator:
         options.pop(2)
@@ -177,6 +180,10 @@ def _with_models(suite: Any, model_name: str | None, judge_model: str | None, mu
         return current
 
     suite = dataclasses.replace(suite, model=pick(suite.model, model_name))
+    context = click.get_current_context(silent=True)
+    if context and context.meta.get("no_sandbox") and suite.model:
+        options = {**dict(suite.model.options), "sandbox": "none"}
+        suite = dataclasses.replace(suite, model=dataclasses.replace(suite.model, options=tuple(sorted(options.items()))))
     suite = dataclasses.replace(suite, judge_model=pick(suite.judge_model, judge_model, "judge"),
                                 mutator_model=pick(suite.mutator_model, mutator_model, "mutator"))
     if model_name or judge_model:  # the suite's model warnings were about its own choices: redo them

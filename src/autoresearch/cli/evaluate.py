@@ -175,6 +175,11 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     from ..evaluate.provenance import provenance
 
     data["provenance"] = provenance(suite, ("target", "judge"))
+
+    from ..targets import describe_sandbox
+
+    if describe_sandbox(suite.model) != "n/a":  # a harness target: which sandbox its cells ran in
+        data["sandbox"] = describe_sandbox(suite.model)
     if triggers:
         from ..evaluate.triggers import trigger_misses, trigger_table, triggers_json
 
@@ -360,6 +365,7 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
     """
     from ..errors import InputError
     from ..review.report import counted
+    from ..targets import describe_sandbox
     from ..suite.skill import load_skill, validate_skill
     from ..suite.suite import load_suite
 
@@ -375,7 +381,7 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
                 for outside in suite.outside:
                     click.echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
-                           f"{counted(len(suite.evals), 'eval')}")
+                           f"{counted(len(suite.evals), 'eval')}, sandbox: {describe_sandbox(suite.model)}")
             else:
                 doc = load_skill(path)
                 problems = validate_skill(doc, path.resolve().parent.name) + _folder_problems_for(None, path)

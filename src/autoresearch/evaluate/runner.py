@@ -233,8 +233,10 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
                    inputs: Sequence[Input] | None = None, concurrency: int | None = None,
                    on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True,
                    skip: Collection[tuple[str, int]] = (),
-                   on_output: Callable[[str, int, list[Cell], "EvalResult"], None] | None = None) -> EvalResult:
-    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight.
+                   on_output: Callable[[str, int, list[Cell], "EvalResult"], None] | None = None,
+                   spend: Spend | None = None) -> EvalResult:
+    """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight;
+    each call is recorded in `spend` as it completes (a fresh Spend by default).
 
     (input id, run) pairs in `skip` are not run (the caller has them); `on_output` hears of each pair once scored."""
     started = time.perf_counter()
@@ -246,7 +248,7 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
     pairs = [(item, run) for run in run_list for item in items if (item.id, run) not in skip]
     work = iter(pairs)
     total = len(pairs)
-    result = EvalResult([], {i.id: i.split for i in items})
+    result = EvalResult([], {i.id: i.split for i in items}, spend=spend if spend is not None else Spend())
     watch = JudgeWatch()
     done = 0
 

@@ -142,11 +142,19 @@ def _file_ref(value: Any) -> str | None:
     return value[len("file://"):] if isinstance(value, str) and value.startswith("file://") else None
 
 
+def _inside(base: Path, file: Path, ref: str, where: Where) -> Path:
+    """`file`, or InputError when it lies outside the source's folder (`file:///etc/passwd`, `../../x`)."""
+    if not _within(base, file):
+        raise input_error(str(where.path), f"file://{ref} is outside the folder of the file being imported "
+                          f"({base}); an import reads only files inside it: copy the file there", where.line)
+    return file
+
+
 def _expand(base: Path, ref: str, where: Where) -> list[Path]:
-    """A `file://` reference (glob patterns allowed) as existing files, relative to `base`."""
+    """A `file://` reference (glob patterns allowed) as existing files, relative to `base` and inside it."""
     pattern = str(base / ref)
     files = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if glob.has_magic(ref) else [base / ref]
-    files = [f for f in files if f.is_file()]
+    files = [_inside(base, f, ref, where) for f in files if f.is_file()]
     if not files:
         raise input_error(str(where.path), f"file://{ref}: no such file (looked for {pattern})", where.line)
     return files
@@ -167,3 +175,8 @@ def _is_text(path: Path) -> bool:
     except (UnicodeDecodeError, OSError):
         return False
     return True
+
+
+def _within(base: Path, file: Path) -> bool:
+    """Whether `file` (links followed) is inside the source's folder `base`: an import reads nothing else."""
+    return Path(os.path.realpath(file)).is_relative_to(os.path.realpath(base))

@@ -21,6 +21,7 @@ from .common import (
     Where,
     _expand,
     _file_ref,
+    _inside,
     _relative,
     _render,
     _render_all,
@@ -309,6 +310,8 @@ class _Promptfoo:
                 result[name] = [v[name] for v in values]
                 continue
             file = self.base / ref
+            if file.is_file():
+                _inside(self.base, file, ref, where)
             if file.suffix.lower() in (".py", ".js", ".ts", ".mjs", ".cjs"):
                 self.note(where, f"var {name}: file://{ref} is computed by code; this test is not converted")
                 return None
@@ -449,6 +452,7 @@ class _Promptfoo:
             if not (self.base / file).is_file():
                 self.problems.append(Problem(str(where.path), f"python assert file {file!r} not found", where.line))
                 return None
+            _inside(self.base, self.base / file, file, where)
             runner = f"_function({_relative(self.base / file, self.out_dir)!r}, {(function or 'get_assert')!r})"
             shown = file
         else:

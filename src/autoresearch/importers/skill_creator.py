@@ -7,7 +7,8 @@ from typing import Any
 
 from ..errors import InputError, Problem, input_error
 from ..suite.yamlsource import LocatedDict, LocatedList
-from .common import Imported, Where, _fixture_destination, _is_text, _relative, _slug, _unique, load_json
+from .common import Imported, Where, _fixture_destination, _is_text, _relative, _slug, _unique, _within, load_json
+
 
 SKILL_CREATOR_ITEM_KEYS = {"id", "prompt", "expected_output", "files", "expectations", "assertions", "checks",
                            "skill", "name", "description"}
@@ -66,6 +67,9 @@ def import_skill_creator(path: str | Path, skill: str | None = None, holdout_eve
             if source is None and folder is not None:
                 notes.append(f"{at}: {key}.files: {name} is a directory; `files` lists files, so it is not "
                              "converted (list the files in it)")
+                continue
+            if source is not None and not (_within(skill_dir, source) or _within(path.parent, source)):
+                notes.append(f"{at}: {key}.files: {name} is outside the skill's folder; not read, not converted")
                 continue
             if source is None:
                 notes.append(f"{at}: {key}.files: {name} not found (looked in {skill_dir}); not converted")

@@ -154,22 +154,18 @@ class Experiment:
         digest = sha256(text)
         stored = {} if self.read_only else self.partial.load(digest)
         skip = {(i.id, r) for r in runs for i in inputs if (i.id, r) in stored}
-        charged = Spend()
 
         def keep(input_id: str, run: int, cells: list, result: EvalResult) -> None:
-            """Each scored pair goes to disk with its spend at once: a kill loses neither."""
+            """Each scored pair goes to disk at once: a killed attempt resumes without redoing it."""
             self.partial.add(digest, input_id, run, cells, result.outputs.get((input_id, run), ""),
                              result.traces.get((input_id, run)))
-            delta = _spent_since(result.spend, charged)
-            self.inflight.charge(delta, experiment)
-            charged.merge(delta)
 
         report(0, len(inputs) * len(runs))
+        charged = self.inflight.live(experiment)  # each call is charged as it completes: a kill loses none
         result = await evaluate(self.suite, text, self.models, runs=runs, inputs=inputs, on_progress=report,
-                                skip=skip, on_output=None if self.read_only else keep)
+                                skip=skip, on_output=None if self.read_only else keep, spend=charged)
         _merge_stored(result, stored, skip, runs, inputs, self.suite)
         spend.merge(result.spend)
-        self.inflight.charge(_spent_since(result.spend, charged), experiment)
         return result
 
     async def _best_cells(self, runs: list[int], spend: Spend) -> dict:
@@ -730,12 +726,6 @@ class Experiment:
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry
-
-
-def _spent_since(total: Spend, charged: Spend) -> Spend:
-    """What `total` holds beyond `charged` (both only grow)."""
-    usage = type(total.usage)(*(a - b for a, b in zip(total.usage.astuple(), charged.usage.astuple())))
-    return Spend(total.calls - charged.calls, usage, total.cost - charged.cost, total.cache_hits - charged.cache_hits)
 
 
 def _merge_stored(result: EvalResult, stored: dict, pairs: set, runs: list[int], inputs, suite: Suite) -> None:

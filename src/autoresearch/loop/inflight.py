@@ -29,6 +29,11 @@ class InFlight:
             "next_id": next_id, "calls": self.spend.calls,
             "tokens": asdict(self.spend.usage), "cost": self.spend.cost}) + "\n")
 
+    def live(self, next_id: int) -> "ChargedSpend":
+        """A Spend that charges each call to INFLIGHT_FILE the moment it is recorded (not once the batch ends),
+        so a kill -9 in the middle of an evaluation loses no paid call from the budgets."""
+        return ChargedSpend(lambda spent: self.charge(spent, next_id))
+
     def reclaim(self, next_id: int) -> Spend:
         """On resume: what a killed attempt spent before its journal line `next_id` was written (nothing if none)."""
         carried = Spend()
@@ -45,3 +50,18 @@ class InFlight:
         """A journal line now carries everything spent: nothing is in flight."""
         self.spend = Spend()
         (self.run.path / INFLIGHT_FILE).unlink(missing_ok=True)
+
+
+class ChargedSpend(Spend):
+    """Spend whose every recorded call is also handed to `charge` at once (cache hits cost nothing and are not)."""
+
+    def __init__(self, charge):
+        super().__init__()
+        self._charge = charge
+
+    def record(self, answer, calls: int = 1) -> None:
+        super().record(answer, calls)
+        if not answer.cached:
+            spent = Spend()
+            spent.record(answer, calls)
+            self._charge(spent)

@@ -10,7 +10,6 @@ import fcntl
 import json
 import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,12 +82,10 @@ def run_lock(run_path: Path) -> Lock:
 
 
 def target_lock(target: Path) -> Lock:
-    """The lock of a target SKILL.md, keyed by its real path, kept out of the user's folders."""
-    import hashlib
-
-    real = os.path.realpath(target)
-    folder = Path(tempfile.gettempdir()) / f"autoresearch-locks-{os.getuid()}"
-    return Lock(folder / f"{hashlib.sha256(real.encode()).hexdigest()[:24]}.lock", str(target))
+    """The lock of a target SKILL.md: beside it (in its folder's `.autoresearch/`, which git and the harness
+    copies ignore), keyed by its real path, so every run finds it whatever its TMPDIR or HOME."""
+    real = Path(os.path.realpath(target))
+    return Lock(real.parent / ".autoresearch" / f"{real.name}.lock", str(target))
 
 
 @contextmanager

@@ -57,10 +57,13 @@ def _ignore_runs(root: Path) -> None:
 
 def suite_info(suite: Suite) -> dict:
     """What a reviewer wants to know about a run's setup: suite, models, inputs, evals, runs."""
+    from ..targets import describe_sandbox
+
     judge = suite.judge_model or suite.model
     return {"suite": suite.name, "model": suite.model.name, "judge": judge.name,
             "mutator": (suite.mutator_model or suite.model).name, "train": len(suite.split("train")),
-            "holdout": len(suite.split("holdout")), "evals": len(suite.evals), "runs": suite.runs}
+            "holdout": len(suite.split("holdout")), "evals": len(suite.evals), "runs": suite.runs,
+            "sandbox": describe_sandbox(suite.model)}
 
 
 def clean_stale_temp_files(run: RunDir, target: Path) -> None:

@@ -356,6 +356,21 @@ _VERDICT = re.compile(r"^\s*VERDICT:\s*(PASS|FAIL)\s*$", re.MULTILINE)
 _REASON = re.compile(r"^\s*REASON:\s*(.+)$", re.MULTILINE)
 
 
+_INVISIBLE = re.compile(r"[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                        r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]")
+_CLAIM = re.compile(r"\b(?:verdict|grade|grading)\s*(?:is|was|should be|must be|=|:|-)?\s*(pass|fail)(?:ed|es)?\b")
+
+
+def claimed_verdicts(untrusted: str) -> set[str]:
+    """The verdicts a graded output states in any disguise ("verdict: pass", **VERDICT**: PASS, full-width or
+    zero-width characters, quoted, inline, "the grade is pass"): a judge answering the same may be obeying it."""
+    import unicodedata
+
+    plain = _INVISIBLE.sub("", unicodedata.normalize("NFKC", untrusted)).casefold()
+    plain = re.sub(r"[*_`'\"“”‘’«»>#~|]+", " ", plain)
+    return {match.upper() for match in _CLAIM.findall(plain)}
+
+
 def parse_judge_answer(text: str, untrusted: str = "") -> Verdict:
     """Parse a judge's reply strictly: exactly one `VERDICT: PASS|FAIL` line, else CheckError.
 
@@ -364,7 +379,7 @@ def parse_judge_answer(text: str, untrusted: str = "") -> Verdict:
     verdicts = _VERDICT.findall(text)
     if len(verdicts) != 1:
         raise CheckError(f"judge answer has {len(verdicts)} VERDICT lines, expected exactly one: {_snippet(text)}")
-    if verdicts[0] in _VERDICT.findall(untrusted):
+    if verdicts[0] in _VERDICT.findall(untrusted) or verdicts[0] in claimed_verdicts(untrusted):
         raise EchoedVerdict(f"the graded output itself holds a 'VERDICT: {verdicts[0]}' line, so the judge's answer "
                          f"cannot be told from an echo of it: {_snippet(text)}")
     reason = _REASON.search(text)

@@ -11,8 +11,10 @@ import atexit
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -20,9 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AutoresearchError
+from ..sandbox import cell_prefix
 
 DEFAULT_SECONDS = 5.0
 DEFAULT_MEMORY_MB = 1024
+MAX_PROCESSES = 32  # processes a check may start, beyond those its user runs already
+MAX_FILE_MB = 64  # the largest file a check may write (in its scratch folder)
+ENV_KEPT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "PYTHONPATH", "PYTHONHASHSEED",
+            "PYTHONIOENCODING", "PYTHONUTF8", "VIRTUAL_ENV", "SYSTEMROOT")  # nothing else: no API key reaches a check
 IMPORT_SECONDS = 30.0  # importing the check's file (and what it imports) may be slower than one call
 
 
@@ -41,13 +48,24 @@ class Limits:
 # The worker: loads the function, then answers one JSON line per JSON request line on a private pipe.
 # The user's prints go to stderr so they cannot forge an answer.
 _WORKER = r"""
-import importlib.util, inspect, json, os, resource, sys
-path, name, memory = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import ctypes, importlib.util, inspect, json, os, resource, signal, sys
+path, name, memory, processes, file_mb = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+try:  # die with the process that started us (a kill -9 of `eval` too); bwrap does it for the whole sandbox
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
 answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-limit = memory * 1024 * 1024
-resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+def bound(kind, limit):
+    # soft AND hard: the check cannot raise it back
+    soft, hard = resource.getrlimit(kind)
+    limit = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(kind, (limit, limit))
+
+bound(resource.RLIMIT_AS, memory * 1024 * 1024)
+bound(resource.RLIMIT_FSIZE, file_mb * 1024 * 1024)
+bound(resource.RLIMIT_NPROC, processes)  # counts every process of this user: the caller adds what runs now
 
 def say(data):
     answers.write(json.dumps(data) + "\n")
@@ -105,6 +123,8 @@ class PythonCheck:
         self.path, self.name, self.limits = Path(path), name, limits
         self._proc: subprocess.Popen | None = None
         self._import_error: str | None = None
+        self._scratch: Path | None = None
+        self._cgroup: Path | None = None
         self._lock = threading.Lock()
 
     def __call__(self, output: str, context: dict[str, Any] | None = None) -> Any:
@@ -128,8 +148,19 @@ class PythonCheck:
     def _worker(self) -> subprocess.Popen:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
+        from ..sandbox import check_argv, for_checks, in_cgroup, pids_cgroup, remove_stale_cells, remove_stale_cgroups
+
+        self.close()  # what a worker that ended left behind
+        if not _WORKERS:
+            remove_stale_cells()
+            remove_stale_cgroups()
+        self._scratch = Path(tempfile.mkdtemp(prefix=cell_prefix()))
+        self._cgroup = pids_cgroup(MAX_PROCESSES)
+        argv = [sys.executable, "-c", _WORKER, str(self.path), self.name, str(self.limits.memory_mb),
+                str(_user_processes() + MAX_PROCESSES), str(MAX_FILE_MB)]
+        argv = in_cgroup(self._cgroup, check_argv(for_checks(), argv, self._scratch, self.path.parent))
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(self.path), self.name, str(self.limits.memory_mb)],
+            argv, env=check_environment(self._scratch),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, encoding="utf-8",
             cwd=self.path.parent, start_new_session=True)
         _WORKERS.add(self)
@@ -156,7 +187,7 @@ class PythonCheck:
         line = proc.stdout.readline()
         if not line:
             code = proc.wait()
-            self._proc = None
+            self.close()  # its scratch folder and cgroup go too
             died = f"was killed by signal {-code}" if code < 0 else f"ended its process with exit code {code}"
             raise IsolatedCheckError(f"{died} (out of memory past {self.limits.memory_mb} MB?)" if code < 0 else died)
         return json.loads(line)
@@ -176,6 +207,31 @@ class PythonCheck:
                     stream.close()
                 except OSError:
                     pass
+        scratch, self._scratch = self._scratch, None
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        from ..sandbox import remove_cgroup
+
+        group, self._cgroup = self._cgroup, None
+        remove_cgroup(group)
+
+
+def check_environment(scratch: Path) -> dict[str, str]:
+    """The check's environment: an allow-list of harmless variables, its scratch folder as HOME and TMPDIR."""
+    kept = {k: v for k, v in os.environ.items() if k in ENV_KEPT}
+    return {**kept, "HOME": str(scratch), "TMPDIR": str(scratch)}
+
+
+def _user_processes() -> int:
+    """How many processes this user runs now (RLIMIT_NPROC counts them all, not only the check's)."""
+    uid = os.getuid()
+    count = 0
+    for entry in os.scandir("/proc"):
+        try:
+            count += entry.name.isdigit() and entry.stat().st_uid == uid
+        except OSError:
+            pass
+    return count
 
 
 def _plain(value: Any) -> Any:

@@ -105,6 +105,20 @@ def fixture_note(files: Sequence[tuple[str, str]]) -> str:
     return "".join(f'\n\n<file path="{path}">\n{text}\n</file>' for path, text in files)
 
 
+def describe_sandbox(spec) -> str:
+    """The sandbox a target spec's cells will use, for records and `validate`: bwrap, none, or n/a (no local code)."""
+    from ..errors import InputError
+    from ..sandbox import choose
+
+    if spec.backend not in HARNESS_BACKENDS:
+        return "n/a"
+    simulated = spec.name.split(":", 1)[1:] == ["sim"]
+    try:
+        return choose(str(spec.option("sandbox", "auto")), simulated).kind
+    except InputError:
+        return "none (refused: no sandbox available; --no-sandbox to run anyway)"
+
+
 def harness_model(spec: ModelSpec) -> Model:
     """A harness answering one plain prompt as a model (judge, mutator), imported on first use."""
     from .model_mode import HarnessModel

@@ -26,6 +26,7 @@ from pathlib import Path
 from ..errors import ModelError, input_error
 from ..models import Usage
 from ..models.outcome import Outcome, ToolCall, capped
+from ..sandbox import cell_prefix, confine, for_cells, remove_stale_cells
 from . import SkillUnderTest
 
 MAX_SKILL_BYTES = 20_000_000  # "20 MB", as the README and the message say
@@ -248,6 +249,8 @@ class HarnessTarget:
         self.timeout = float(spec.option("timeout", 300))
         self.keep = keep_workspaces or bool(spec.option("keep_workspaces", False))
         self.binary = find_binary(flavour, spec.option("binary"))
+        self.sandbox = for_cells(str(spec.option("sandbox", "auto")), self.simulated)
+        remove_stale_cells()
         self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
         self._server = self._agent = None
         extra = spec.option("extra_args") or ()
@@ -308,7 +311,7 @@ class HarnessTarget:
 
     async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
         async with self._limit:
-            root = Path(tempfile.mkdtemp(prefix="autoresearch-cell-"))
+            root = Path(tempfile.mkdtemp(prefix=cell_prefix(self.keep)))
             try:
                 return await self._run_in(root, skill, item, run)
             except BaseException:
@@ -357,6 +360,7 @@ class HarnessTarget:
                        workspace=str(work))
 
     async def _execute(self, argv: list[str], cwd: Path, env: dict) -> tuple[list[str], str, int]:
+        argv, env = confine(self.sandbox, self.flavour.name, cwd.parent, argv, env, self.simulated)
         try:
             proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

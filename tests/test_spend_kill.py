@@ -1,0 +1,85 @@
+"""Spend that survives a kill -9: every model call a run received is in the resumed run's budget.
+
+`run` drives `anthropic:` models (target and mutator) over real HTTP against the package's local server,
+answered by the simulator; the run is killed -9 mid-evaluation several times and resumed."""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from conftest import ROOT
+
+from autoresearch.models import sim
+from autoresearch.runs.journal import RunDir
+from autoresearch.sim.server import MessagesServer
+
+CLI = [sys.executable, "-m", "autoresearch"]
+CONCURRENCY = 2  # calls in flight at once: all a kill -9 can still lose (answered, never received)
+
+
+def text_of(value) -> str:
+    return value if isinstance(value, str) else "".join(b.get("text", "") for b in value or [] if isinstance(b, dict))
+
+
+class CountingSim:
+    """The simulator as a server reply function, counting the calls it answered (what a provider bills)."""
+
+    def __init__(self):
+        self.answered = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict) -> str:
+        system, prompt = text_of(body.get("system")), text_of(body["messages"][-1]["content"])
+        rng = random.Random(f"{system}\0{prompt}")
+        if "<judge_task>" in prompt:
+            text = sim.judge(prompt, rng)
+        elif "<mutation_task>" in prompt:
+            text = sim.mutate(prompt, rng)
+        else:
+            text = sim.follow(system, prompt, rng)
+        with self.lock:
+            self.answered += 1
+        return text
+
+
+def test_kill_9s_mid_run_then_resume_charge_every_call_the_server_answered(tmp_path):
+    shutil.copytree(ROOT / "examples" / "meeting-notes", tmp_path / "examples" / "meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    suite = tmp_path / "evals" / "meeting-notes.yaml"
+    suite.write_text(suite.read_text().replace("model: sim ", "model: anthropic:claude-fake-1 ")
+                     .replace("runs: 8 ", "runs: 4 ") + f"judge: anthropic:claude-fake-1\nconcurrency: {CONCURRENCY}\n")
+    reply = CountingSim()
+    run_dir = tmp_path / ".autoresearch" / "spend"
+    with MessagesServer(reply=reply, latency=0.01) as server:
+        env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "test"}
+        args = ["run", str(suite), "--max-experiments", "3", "--plateau", "100", "--run-id", "spend",
+                "--mutator-model", "anthropic:claude-fake-1"]
+        kills = 0
+        for step in (7, 23, 11, 31, 5, 17):  # calls answered in this attempt before the kill: mid-evaluation
+            more = args if not (run_dir / "run.json").exists() else ["run", "--resume", "spend"]
+            before = reply.answered
+            proc = subprocess.Popen(CLI + more, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and reply.answered < before + step and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        done = subprocess.run(CLI + ["run", "--resume", "spend"], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        answered = reply.answered
+    assert kills >= 4
+    charged = sum(e.get("calls", 0) for e in RunDir(run_dir).entries())
+    assert not (run_dir / "inflight.json").exists()
+    # every call the run received is charged; only those in flight at a kill (answered by the server, never
+    # received by the killed run) can be missing: at most CONCURRENCY per kill (a whole evaluation before)
+    assert answered - kills * CONCURRENCY <= charged <= answered, f"answered {answered}, charged {charged}, {kills} kills"
+    print(f"answered {answered}, charged {charged}, {kills} kills")
