@@ -83,7 +83,7 @@ ROLE_MAX_TOKENS = {"judge": 1024, "mutator": 4096}
 def role_spec(target: ModelSpec, role: str) -> ModelSpec:
     """The judge's or mutator's model when the suite names none: the target's model with the role's own settings."""
     return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
-TARGET_BACKENDS = KNOWN_BACKENDS + ("claude-code", "pi")  # harness targets run a CLI (autoresearch.targets)
+TARGET_BACKENDS = KNOWN_BACKENDS + ("claude-code", "pi", "codex", "gemini", "opencode")  # harness targets run a CLI (autoresearch.targets)
 
 
 def name_problem(name: str, harness_ok: bool = True) -> str | None:
@@ -96,7 +96,8 @@ def name_problem(name: str, harness_ok: bool = True) -> str | None:
         close = difflib.get_close_matches(backend, backends, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return (f"unknown model {name!r}: {hint}use sim, anthropic:<model>, command:<cli>"
-                + (", claude-code[:MODEL] or pi[:PROVIDER/MODEL]" if harness_ok else ""))
+                + (", claude-code[:MODEL], pi[:PROVIDER/MODEL], codex[:MODEL], gemini[:MODEL] or "
+                   "opencode[:PROVIDER/MODEL]" if harness_ok else ""))
     if backend in ("anthropic", "command") and not rest.strip():
         return f"model {name!r} names no {'model' if backend == 'anthropic' else 'command'} after '{backend}:'"
     return None

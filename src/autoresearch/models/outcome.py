@@ -11,6 +11,9 @@ from typing import Any
 
 from . import Usage
 
+# The shell tools of the harnesses: Claude Code, pi and OpenCode (bash), Gemini CLI, Codex (its events and its tool).
+SHELL_TOOLS = ("bash", "run_shell_command", "command_execution", "exec_command")
+
 
 @dataclass(frozen=True)
 class ToolCall:
@@ -18,9 +21,9 @@ class ToolCall:
     input: dict[str, Any] = field(default_factory=dict)
 
     def command(self) -> str | None:
-        """The shell command of a Bash / bash call, else None."""
-        if self.name.lower() == "bash":
-            value = self.input.get("command")
+        """The shell command of a shell tool's call (Bash, bash, run_shell_command, command_execution), else None."""
+        if self.name.lower() in SHELL_TOOLS:
+            value = self.input.get("command", self.input.get("cmd"))
             return value if isinstance(value, str) else None
         return None
 

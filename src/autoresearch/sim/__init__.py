@@ -3,7 +3,14 @@
 May import: models and the base modules. Registers the `sim` backend with the model registry.
 """
 
-from ..models import register_backend
-from .model import SimModel
+from ..models import ModelSpec, register_backend
 
-register_backend("sim", SimModel)
+
+def simulator(spec: ModelSpec):
+    """The `sim` backend, imported on first use so that importing the package stays cheap."""
+    from .model import SimModel
+
+    return SimModel(spec)
+
+
+register_backend("sim", simulator, cached=False)

@@ -36,7 +36,14 @@ MAX_FILE_CHARS = 64 * 1024
 MAX_FILES = 100
 
 
+SKILL_ROOTS = (".claude", ".pi", ".agents", ".gemini", ".opencode")  # where the harnesses' skills are installed
+
+
 SIM_MODEL = "claude-sim-1"
+
+
+# Variables a `:sim` cell does not inherit: they could point a harness at a real service or a real login.
+SIM_CLEARED = ("ANTHROPIC_", "CLAUDE", "PI_", "OPENAI_", "CODEX_", "GEMINI_", "GOOGLE_", "OPENCODE_", "XDG_")
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     found = {}
     for path in root.rglob("*"):
         rel = path.relative_to(root).as_posix()
-        if rel.split("/")[0] in (".claude", ".pi") or not path.is_file() or path.is_symlink():
+        if rel.split("/")[0] in SKILL_ROOTS or not path.is_file() or path.is_symlink():
             continue
         stat = path.stat()
         found[rel] = (stat.st_size, stat.st_mtime_ns)
@@ -212,13 +219,17 @@ class HarnessTarget:
         return target / "SKILL.md"
 
     def _environment(self, root: Path, token: str) -> dict[str, str]:
+        # the binary's own folder first on PATH: `make harness` installs the node that pi 1.x needs beside it
+        path = os.pathsep.join([os.path.dirname(self.binary), os.environ.get("PATH", "")])
+        extra = self.flavour.env() if hasattr(self.flavour, "env") else {}
         if not self.simulated:
-            return dict(os.environ)
+            return {**os.environ, "PATH": path, **extra}
         home = root / "home"
         home.mkdir()
         server = self._ensure_server()
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "PI_"))}
-        return {**base, "HOME": str(home), **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(SIM_CLEARED)}
+        return {**base, "PATH": path, **extra, "HOME": str(home),
+                **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
 
     async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
         async with self._limit:
@@ -248,7 +259,8 @@ class HarnessTarget:
         argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns)
         started = time.perf_counter()
         try:
-            lines, stderr, code = await self._execute(argv, work, env)
+            stdin = str(prompt).encode() if getattr(self.flavour, "stdin_prompt", False) else None
+            lines, stderr, code = await self._execute(argv, work, env, stdin)
         finally:
             if self._agent:
                 self._agent.forget(token)
@@ -261,22 +273,25 @@ class HarnessTarget:
                              f"stderr: {stderr[-300:]}") from None
         if events.error or (code != 0 and not events.text):
             raise ModelError(f"{self.flavour.binary} exited with {code}: {events.error or ''} {stderr[-300:]}".strip())
-        if self.flavour.name == "pi" and events.turns > self.max_turns:
+        if getattr(self.flavour, "turn_event", None) and events.turns > self.max_turns:
             events = Events(events.text, events.calls, events.skill_used, events.turns, events.usage, events.cost,
                             "max_turns")
         return Outcome(events.text, workspace_relative(events.calls, work), events.skill_used,
                        changed_files(work, before), max(1, events.turns), events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
                        workspace=str(work))
 
-    async def _execute(self, argv: list[str], cwd: Path, env: dict) -> tuple[list[str], str, int]:
+    async def _execute(self, argv: list[str], cwd: Path, env: dict,
+                       stdin: bytes | None = None) -> tuple[list[str], str, int]:
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL
+                                                        if stdin is None else asyncio.subprocess.PIPE,
                                                         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                         start_new_session=True)
         except OSError as exc:
             raise ModelError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
         lines: list[str] = []
         turns = 0
+        marker = getattr(self.flavour, "turn_event", None)
 
         async def read_events() -> None:
             nonlocal turns
@@ -284,12 +299,16 @@ class HarnessTarget:
             async for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace")
                 lines.append(line)
-                if self.flavour.name == "pi" and '"type":"turn_start"' in line.replace(" ", ""):
+                if marker and marker in line.replace(" ", ""):
                     turns += 1
-                    if turns > self.max_turns:  # pi has no --max-turns: stop it here
+                    if turns > self.max_turns:  # no --max-turns flag (pi, Codex, Gemini CLI, OpenCode): stop it here
                         _kill(proc)
                         return
 
+        if stdin is not None:  # the prompt, for a harness that reads it there (OpenCode)
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
         try:
             stderr_task = asyncio.ensure_future(proc.stderr.read())  # type: ignore[union-attr]
             await asyncio.wait_for(read_events(), self.timeout)
@@ -301,7 +320,7 @@ class HarnessTarget:
             raise ModelError(f"{self.flavour.binary} timed out after {self.timeout:g}s (the model option `timeout`); "
                              f"last event: {(lines[-1] if lines else '(none)').strip()[:200]}") from None
         if turns > self.max_turns:
-            lines.append(json.dumps({"type": "agent_end"}))
+            lines.append(self.flavour.end_event)
         return lines, stderr, proc.returncode or 0
 
     def release(self, outcome: Outcome) -> Outcome:

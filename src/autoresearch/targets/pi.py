@@ -13,9 +13,11 @@ from .harness import SIM_MODEL, Events, _float, _int, _json_lines, _mapping, _sa
 class Pi:
     name = "pi"
     binary = "pi"
-    package = "@mariozechner/pi-coding-agent"
+    package = "@earendil-works/pi-coding-agent"  # 1.x; @mariozechner/pi-coding-agent (frozen at 0.73.1) works too
     tools = ("read", "bash", "edit", "write", "grep", "find", "ls")
     default_tools = ("read", "bash", "edit", "write")
+    turn_event = '"type":"turn_start"'  # pi has no --max-turns: a run is stopped after this many turns
+    end_event = '{"type": "agent_end"}'
 
     def skill_dir(self, work: Path, name: str) -> Path:
         return work / ".pi" / "skills" / name
