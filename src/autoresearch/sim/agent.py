@@ -41,6 +41,7 @@ _CONTEXT = ("<system-reminder>", "<session_context>", "<environment_context>", "
 # The tool that tells which harness sent a request, in the order they are tried.
 _HARNESS_TOOL = (("Skill", "claude-code"), ("activate_skill", "gemini"), ("exec_command", "codex"),
                  ("skill", "opencode"), ("read", "pi"))
+_NAMED_P = 0.97  # the chance the agent loads a skill the task names
 _SKILL_DIRS = re.compile(r"(?<![\w/.-])((?:scripts|references|assets)/[\w./-]+)")
 
 
@@ -229,6 +230,11 @@ def load_probability(task: str, description: str) -> float:
     return max(0.02, min(0.95, 1.3 * explained ** 2 * min(1.0, overlap / 3)))
 
 
+def _names(task: str, name: str) -> bool:
+    """The task asks for this skill by name ("Use the NAME skill", Gemini CLI's explicit mode)."""
+    return re.search(rf"\buse the `?{re.escape(name)}`? skill\b", task, re.I) is not None
+
+
 def _tool_use(convo: Conversation, name: str, arguments: dict) -> dict:
     call_id = f"toolu_sim_{len(convo.calls) + 1:04d}"
     return {"content": [{"type": "tool_use", "id": call_id, "name": name, "input": arguments}],
@@ -293,7 +299,8 @@ def agent_reply(body: dict, seed: int = 0, sample: int = 0) -> dict | str:
         return follow("", convo.task or "(empty)", _rng(seed, sample, "plain", convo.task))
     if convo.loaded is None or not convo.loaded[1]:
         if not convo.calls and convo.listed:
-            chances = [(load_probability(convo.task, s.description), s) for s in convo.listed]
+            chances = [(_NAMED_P if _names(convo.task, s.name) else load_probability(convo.task, s.description), s)
+                       for s in convo.listed]
             p, best = max(chances, key=lambda pair: pair[0])
             if _rng(seed, sample, "choose", convo.task).random() < p:
                 return _tool_use(convo, *_load_call(convo, best))
