@@ -250,7 +250,7 @@ class HarnessTarget:
             shutil.copyfile(source, work / rel)
         before = snapshot(work)
         token = secrets.token_hex(8)
-        env = self._environment(root, token)
+        env = {**self._environment(root, token), "PWD": str(work)}  # OpenCode takes its folder from PWD
         if self._agent:
             self._agent.register(token, run)
         explicit = self.mode == "explicit"

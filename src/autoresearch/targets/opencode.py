@@ -8,7 +8,9 @@ skill as a command (`--command NAME`, OpenCode makes every skill a command). The
 the outcome; `--auto` approves permission requests (a headless run would reject them) and `--title`
 spares the title-generation call. `opencode:sim` points OpenCode's built-in anthropic provider at the
 local server (`options.baseURL`, passed as `OPENCODE_CONFIG_CONTENT`) with the model declared in that
-config and `OPENCODE_DISABLE_MODELS_FETCH=1`, so it runs with no model catalogue and no network.
+config, `OPENCODE_DISABLE_MODELS_FETCH=1` (no model catalogue) and `OPENCODE_PURE=1` with
+`OPENCODE_DISABLE_DEFAULT_PLUGINS=1` (without them it installs its plugin package into the workspace's
+`.opencode/node_modules` from the npm registry at start, and fails offline), so it runs with no network.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class OpenCode:
                                                                     "limit": {"context": 200000, "output": 8192}}}}},
                   "model": f"anthropic/{SIM_MODEL}"}
         return {"OPENCODE_CONFIG_CONTENT": json.dumps(config), "OPENCODE_DISABLE_MODELS_FETCH": "1",
+                "OPENCODE_PURE": "1", "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
                 "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
                 "XDG_CACHE_HOME": str(home / ".cache"), "XDG_STATE_HOME": str(home / ".local" / "state")}
 
