@@ -131,7 +131,8 @@ def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[...
     """--model, --judge-model, --mutator-model (run only), --batch and --no-cache, shared by eval and run."""
     options = [
         click.option("--model", "model_name", metavar="NAME",
-                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL] (`:sim` runs the "
+                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL], codex[:MODEL], "
+                          "gemini[:MODEL], opencode[:PROVIDER/MODEL] (`:sim` runs the "
                           "real CLI offline on the simulator) or command:<cli> (default: the suite's)."),
         click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
                      "else the target). A judge that is not the model under test is recommended."),
@@ -222,7 +223,8 @@ def _triggers_mode(suite: Any) -> bool:
 
     if not is_harness(suite.model):
         raise click.UsageError(f"--triggers needs a harness target, where the agent chooses the skill: "
-                               f"--model claude-code:sim or pi:sim offline (the suite's is {suite.model.name})")
+                               f"--model claude-code:sim, pi:sim, codex:sim, gemini:sim or opencode:sim offline "
+                               f"(the suite's is {suite.model.name})")
     return True
 
 
