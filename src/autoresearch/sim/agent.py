@@ -107,6 +107,7 @@ def read_conversation(body: dict) -> Conversation:
         convo.listed = [Listed(n.strip(), d.strip(), loc.strip()) for n, d, loc in _PI_SKILL.findall(system)]
         joined = "\n".join(everything)  # pi, OpenCode; Gemini CLI names its workspace in the first user message
         cwd = re.search(r"(?:Current working directory|Working directory): (\S+)", joined) \
+            or re.search(r"<cwd>\s*([^<\n]+?)\s*</cwd>", joined) \
             or re.search(r"Workspace Directories:\*\*\n\s*- (\S+)", joined)
     convo.cwd = cwd.group(1) if cwd else os.getcwd()
     pending_skill = None

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -58,6 +61,19 @@ class Events:
     cost: float
     stop_reason: str
     error: str | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def major_version(binary: str) -> int:
+    """The major version a harness CLI reports (`BINARY --version`), 0 when it says none."""
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(binary), os.environ.get("PATH", "")])}
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, env=env,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    match = re.search(r"(\d+)\.\d+", done.stdout + done.stderr)
+    return int(match.group(1)) if match else 0
 
 
 def _same_file(path: str, skill_file: Path) -> bool:

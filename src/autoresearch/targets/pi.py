@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..models import Usage
 from ..models.outcome import ToolCall
-from .harness import SIM_MODEL, Events, _float, _int, _json_lines, _mapping, _same_file
+from .harness import SIM_MODEL, Events, _float, _int, _json_lines, _mapping, _same_file, major_version
 
 
 class Pi:
@@ -24,6 +24,8 @@ class Pi:
 
     def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
         argv = [binary, "-p", prompt, "--mode", "json", "--no-session", "--tools", ",".join(tools)]
+        if major_version(binary) >= 1:  # pi 1.x loads project skills only in a trusted project; -p cannot ask
+            argv.append("--approve")
         provider, _, name = model.partition("/")
         if name:
             argv += ["--provider", provider, "--model", name]
