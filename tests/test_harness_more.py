@@ -197,3 +197,17 @@ def test_the_responses_and_gemini_adapters_carry_the_simulators_tool_calls_over_
     assert chunk["candidates"][0]["content"]["parts"][0]["functionCall"]["name"] == "activate_skill"
     assert whole["candidates"][0]["content"]["parts"][0]["functionCall"]["args"] == {"name": "tally"}
     assert count["totalTokens"] > 0
+
+
+def test_the_makefile_pins_the_versions_the_package_names():
+    """One pinned version per harness: `make harness` installs what HARNESS_VERSIONS (in records) says."""
+    import re
+
+    from autoresearch.targets import HARNESS_VERSIONS, HARNESSES
+
+    makefile = (ROOT / "Makefile").read_text()
+    block = re.search(r"^HARNESS_PACKAGES := (.*?)(?<!\\)\n", makefile, re.M | re.S).group(1)
+    pinned = dict(p.rsplit("@", 1) for p in block.replace("\\\n", " ").split())
+    assert set(HARNESS_VERSIONS) == set(HARNESSES)
+    for package, version in HARNESS_VERSIONS.values():
+        assert pinned[package] == version, package

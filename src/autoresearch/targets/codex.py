@@ -82,9 +82,9 @@ class Codex:
             elif kind == "turn.completed":
                 ended = True
                 raw = _mapping(data.get("usage"))
-                cached = _int(raw.get("cached_input_tokens"))
-                usage = usage + Usage(max(0, _int(raw.get("input_tokens")) - cached), _int(raw.get("output_tokens")),
-                                      cached, 0)
+                cached, written = _int(raw.get("cached_input_tokens")), _int(raw.get("cache_write_input_tokens"))
+                usage = usage + Usage(max(0, _int(raw.get("input_tokens")) - cached - written),
+                                      _int(raw.get("output_tokens")), cached, written)
             elif kind == "turn.failed":
                 ended = True
                 error = f"codex reported an error: {str(_mapping(data.get('error')).get('message'))[:300]}"
