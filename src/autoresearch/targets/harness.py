@@ -188,8 +188,8 @@ def check_skill_folder(folder: Path, limit: int = MAX_SKILL_BYTES) -> None:
 
 
 class HarnessTarget:
-    """`claude-code[:MODEL]` or `pi[:PROVIDER/MODEL]`; options: mode (explicit | implicit), allowed_tools,
-    max_turns, timeout (seconds), binary, concurrency."""
+    """A harness CLI as a target (`claude-code`, `pi`, `codex`, `gemini`, `opencode`: the flavour says how to run and
+    read it); options: mode (explicit | implicit), allowed_tools, max_turns, timeout (seconds), binary, concurrency."""
 
     def __init__(self, spec, flavour, keep_workspaces: bool = False):
         self.spec, self.flavour = spec, flavour
