@@ -102,7 +102,8 @@ def read_conversation(body: dict) -> Conversation:
                     if not m:
                         break
                     convo.listed.append(Listed(m.group(1), m.group(2)))
-        cwd = re.search(r"(?:Primary working directory|working directory): (\S+)", system)
+        # 2.1.332 sends its environment as a system-role message among the messages, 2.1.197 in `system`
+        cwd = re.search(r"(?:Primary working directory|working directory): (\S+)", "\n".join(everything))
     else:
         convo.listed = [Listed(n.strip(), d.strip(), loc.strip()) for n, d, loc in _PI_SKILL.findall(system)]
         joined = "\n".join(everything)  # pi, OpenCode; Gemini CLI names its workspace in the first user message
