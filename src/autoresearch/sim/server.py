@@ -1,14 +1,14 @@
 """A small local server that speaks the Anthropic Messages API on 127.0.0.1: the offline model's door.
 
-The harness targets `claude-code:sim` and `pi:sim` point the real CLIs at it, answered by the
-tool-using simulator; tests and benchmarks script its replies.
+The harness targets `claude-code:sim`, `pi:sim`, `codex:sim`, `gemini:sim` and `opencode:sim` point the real CLIs
+at it, answered by the tool-using simulator; tests and benchmarks script its replies.
 
 It answers POST /v1/messages (JSON, or SSE when "stream" is true), /v1/messages/count_tokens and
 the Message Batches endpoints; HEAD /api/hello for Claude Code; and, through protocol adapters, the
 OpenAI Responses API (POST /v1/responses, for Codex: autoresearch.responses_api) and the Gemini API
-(POST /v1beta/models/M:generateContent, :streamGenerateContent, :countTokens: autoresearch.gemini_api). Replies come from a script
-(a function of the request body); a base URL of the form `URL/cell/<token>` tags every request of one
-cell with its token (passed to the reply as `body["_cell"]`); every request is logged, the most requests in flight at once
+(POST /v1beta/models/M:generateContent, :streamGenerateContent, :countTokens: autoresearch.gemini_api).
+Replies come from a script (a function of the request body); a base URL of the form `URL/cell/<token>` tags
+every request of one cell with its token (passed to the reply as `body["_cell"]`); every request is logged, the most requests in flight at once
 are recorded, and faults are served on demand: 429 with retry-after, 529, 500, slow replies,
 truncated and garbage bodies.
 """
