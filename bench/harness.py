@@ -57,9 +57,10 @@ def bare_call(target, skill, item, run) -> float:
         target._agent.register("bare", run)
         prompt = target.flavour.explicit(skill.name, item.text)
         argv = target.flavour.argv(target.binary, prompt, target.flavour.sim_model(), target.tools, target.max_turns)
-        stdin = str(prompt).encode() if getattr(target.flavour, "stdin_prompt", False) else b""
+        stdin = {"input": str(prompt).encode()} if getattr(target.flavour, "stdin_prompt", False) \
+            else {"stdin": subprocess.DEVNULL}  # as the cell has it
         started = time.perf_counter()
-        subprocess.run(argv, cwd=work / "work", env=env, capture_output=True, check=True, input=stdin)
+        subprocess.run(argv, cwd=work / "work", env=env, capture_output=True, check=True, **stdin)
         return time.perf_counter() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
