@@ -57,7 +57,9 @@ class Codex:
             f'[model_providers.autoresearch-sim]\nname = "autoresearch sim"\nbase_url = "{url}/v1"\n'
             f'wire_api = "responses"\nenv_key = "{SIM_KEY_VARIABLE}"\nrequest_max_retries = 0\n'
             f'stream_max_retries = 0\n', encoding="utf-8")
-        return {"CODEX_HOME": str(codex_home), SIM_KEY_VARIABLE: "sim"}
+        tmp = home / "tmp"  # Codex keeps a daemon's socket folder in the temp dir (codex-daemon-UID): one per cell
+        tmp.mkdir(exist_ok=True)
+        return {"CODEX_HOME": str(codex_home), SIM_KEY_VARIABLE: "sim", "TMPDIR": str(tmp)}
 
     def sim_model(self) -> str:
         return SIM_MODEL
