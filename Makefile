@@ -6,8 +6,12 @@ STAMP := $(VENV)/.installed
 
 HARNESS := .harness
 HARNESS_STAMP := $(HARNESS)/.installed
-# The real harnesses the skill tests drive (offline, against a local Messages API server).
-HARNESS_PACKAGES := @anthropic-ai/claude-code@2.1.197 @mariozechner/pi-coding-agent@0.73.1
+# The real harnesses the skill tests drive (offline, against the package's local server): one pinned version each.
+# Keep in step with HARNESS_VERSIONS in src/autoresearch/targets/__init__.py.
+HARNESS_PACKAGES := @anthropic-ai/claude-code@2.1.332 @earendil-works/pi-coding-agent@1.6.0 \
+	@openai/codex@0.171.0 @google/gemini-cli@0.61.0 opencode-ai@1.18.33 \
+	node@22.23.3
+# node@22: pi 1.6 needs node >= 22.19; a harness target puts the binary's own folder (.harness/node_modules/.bin) first on PATH.
 
 .PHONY: demo test bench clean harness
 
@@ -20,7 +24,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
-$(HARNESS_STAMP):
+$(HARNESS_STAMP): Makefile
 	mkdir -p $(HARNESS)
 	npm install --prefix $(HARNESS) --no-audit --no-fund --loglevel=error $(HARNESS_PACKAGES)
 	touch $(HARNESS_STAMP)

@@ -1,4 +1,5 @@
-"""Harness target overhead: a `claude-code:sim` cell against the bare `claude -p` call it wraps.
+"""Harness target overhead: a `claude-code:sim` cell against the bare `claude -p` call it wraps, and the same
+for each other installed harness (`pi`, `codex`, `gemini`, `opencode`: fewer pairs and cells, see BENCH_MORE_PAIRS).
 
 Both talk to the same local Messages-API server answered by the simulator. A cell adds: a fresh
 workspace, the skill folder and fixtures copied in, the event stream parsed, the files read back,
@@ -31,6 +32,8 @@ from autoresearch.suite.suite import load_suite  # noqa: E402
 from autoresearch.targets import SkillUnderTest  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", 8))
+MORE_PAIRS = int(os.environ.get("BENCH_MORE_PAIRS", 3))
+MORE = {"pi": "pi", "codex": "codex", "gemini": "gemini", "opencode": "opencode"}  # harness -> binary
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 
 
@@ -50,12 +53,14 @@ def bare_call(target, skill, item, run) -> float:
         for rel, source in item.fixture_paths():
             (work / "work" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, work / "work" / rel)
-        env = target._environment(work, "bare")
+        env = {**target._environment(work, "bare"), "PWD": str(work / "work")}
         target._agent.register("bare", run)
-        argv = target.flavour.argv(target.binary, target.flavour.explicit(skill.name, item.text),
-                                   target.flavour.sim_model(), target.tools, target.max_turns)
+        prompt = target.flavour.explicit(skill.name, item.text)
+        argv = target.flavour.argv(target.binary, prompt, target.flavour.sim_model(), target.tools, target.max_turns)
+        stdin = {"input": str(prompt).encode()} if getattr(target.flavour, "stdin_prompt", False) \
+            else {"stdin": subprocess.DEVNULL}  # as the cell has it
         started = time.perf_counter()
-        subprocess.run(argv, cwd=work / "work", env=env, capture_output=True, check=True)
+        subprocess.run(argv, cwd=work / "work", env=env, capture_output=True, check=True, **stdin)
         return time.perf_counter() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -114,10 +119,46 @@ async def main() -> None:
                "seconds_per_query": round(seconds / decisions, 2), "error_cells": len(result.errors)}
     print(f"triggers: {decisions} queries, {trigger['calls_per_decision']} model calls per trigger decision, "
           f"{trigger['seconds_per_query']}s per query at concurrency 1")
+    others = {name: await measure(name, suite, skill) for name, binary in MORE.items() if (BIN / binary).exists()}
     out = ROOT / "bench" / "results" / "harness.json"
-    out.write_text(json.dumps({"machine_cores": os.cpu_count(), "overhead": overhead, "throughput": throughput,
-                               "triggers": trigger}, indent=1) + "\n")
+    out.write_text(json.dumps({"machine_cores": os.cpu_count(), "load_average": os.getloadavg()[0],
+                               "overhead": overhead, "throughput": throughput, "triggers": trigger,
+                               "harnesses": others}, indent=1) + "\n")
     print(f"wrote {out}")
+
+
+async def measure(name: str, suite, skill) -> dict:
+    """One harness's `:sim` cell against its bare CLI call (paired, median ratio), then cells per minute at
+    concurrency 1, 4 and 8 (as many cells as the concurrency, two at least: short, not precise)."""
+    models = Models(ModelSpec(f"{name}:sim"))
+    target, item = models.target, suite.inputs[0]
+    target.check(skill)
+    await one_cell(target, skill, item, 0)  # warm-up
+    ratios, cells, bares = [], [], []
+    for i in range(MORE_PAIRS):
+        cells.append(await one_cell(target, skill, item, i))
+        bares.append(await asyncio.to_thread(bare_call, target, skill, item, i))
+        ratios.append(cells[-1] / bares[-1])
+    await models.aclose()
+    overhead = {"pairs": MORE_PAIRS, "cell_seconds_median": round(statistics.median(cells), 3),
+                "bare_seconds_median": round(statistics.median(bares), 3),
+                "ratio_median": round(statistics.median(ratios), 3)}
+    throughput = {}
+    for concurrency in (1, 4, 8):
+        models = Models(ModelSpec(f"{name}:sim", options=(("concurrency", concurrency),)))
+        runs = list(range(max(2, concurrency) // len(suite.inputs)))
+        started = time.perf_counter()
+        result = await evaluate(suite, skill, models, runs=runs, concurrency=concurrency)
+        seconds = time.perf_counter() - started
+        await models.aclose()
+        count = len(runs) * len(suite.inputs)
+        throughput[str(concurrency)] = {"cells": count, "seconds": round(seconds, 2),
+                                        "cells_per_minute": round(60 * count / seconds, 1),
+                                        "error_cells": len(result.errors)}
+    print(f"{name}: cell {overhead['cell_seconds_median']}s vs bare {overhead['bare_seconds_median']}s (median ratio "
+          f"{overhead['ratio_median']} of {MORE_PAIRS} pairs; goal <= 1.15); cells/min at 1/4/8: "
+          + "/".join(str(throughput[c]["cells_per_minute"]) for c in ("1", "4", "8")))
+    return {"overhead": overhead, "throughput": throughput}
 
 
 if __name__ == "__main__":

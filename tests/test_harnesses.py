@@ -17,6 +17,7 @@ from conftest import ROOT
 
 from autoresearch.runs.journal import RunDir, sha256
 from autoresearch.sim.server import MessagesServer
+from autoresearch.targets.harness import major_version
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 SKILLS = ["autoresearch", "autoresearch-create", "autoresearch-finalize", "autoresearch-status"]
@@ -50,7 +51,8 @@ def project(tmp_path):
 
 
 def environment(home: Path, url: str) -> dict:
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `autoresearch` for the Bash tool
+    # `autoresearch` for the Bash tool; .harness/node_modules/.bin first for the node that pi 1.x needs
+    path = f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     return {**{k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE"))},
             "HOME": str(home), "PATH": path, "ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test",
             "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1"}
@@ -69,7 +71,9 @@ def pi(project, server, *args):
     (config / "models.json").write_text(json.dumps({"providers": {"fake": {
         "baseUrl": server.url, "api": "anthropic-messages", "apiKey": "test",
         "models": [{"id": "claude-fake-1", "contextWindow": 200000, "maxTokens": 8192}]}}}))
-    return subprocess.run([str(harness("pi")), *args, "--provider", "fake", "--model", "claude-fake-1", "--no-session"],
+    approve = ["--approve"] if major_version(str(harness("pi"))) >= 1 else []  # pi 1.x: trust the project for -p
+    return subprocess.run([str(harness("pi")), *args, *approve, "--provider", "fake", "--model", "claude-fake-1",
+                           "--no-session"],
                           cwd=root, env=environment(home, server.url), capture_output=True, text=True, timeout=180)
 
 

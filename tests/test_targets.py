@@ -190,7 +190,7 @@ def test_a_missing_binary_is_a_clear_error_naming_how_to_install(project, monkey
     done = subprocess.run([sys.executable, "-m", "autoresearch", "eval", "suite.yaml", "--model", "pi:sim"],
                           cwd=project, capture_output=True, text=True, env={**os.environ, "PATH": "/nonexistent"})
     assert done.returncode == 2
-    assert "npm install -g @mariozechner/pi-coding-agent" in done.stderr and "Traceback" not in done.stderr
+    assert "npm install -g @earendil-works/pi-coding-agent" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("edit,message", [

@@ -133,8 +133,9 @@ def _model_options(fn: Callable[..., Any], mutator: bool = True) -> Callable[...
     eval takes --model more than once: one suite measured on each target (a matrix)."""
     options = [
         click.option("--model", "model_name", metavar="NAME", multiple=not mutator,
-                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL] (`:sim` runs the "
-                          "real CLI offline on the simulator) or command:<cli> (default: the suite's)."
+                     help="Target: sim, anthropic:<model>, claude-code[:MODEL], pi[:PROVIDER/MODEL], codex[:MODEL], "
+                          "gemini[:MODEL], opencode[:PROVIDER/MODEL] (`:sim` runs the real CLI offline on the "
+                          "simulator) or command:<cli> (default: the suite's)."
                           + ("" if mutator else " Repeat it to measure every target named, evals x targets (a "
                                                 "matrix); the suite key `targets:` does the same.")),
         click.option("--judge-model", metavar="NAME", help="Model for judge evals (default: the suite's `judge`, "
@@ -263,7 +264,8 @@ def _triggers_mode(suite: Any) -> bool:
 
     if not is_harness(suite.model):
         raise click.UsageError(f"--triggers needs a harness target, where the agent chooses the skill: "
-                               f"--model claude-code:sim or pi:sim offline (the suite's is {suite.model.name})")
+                               f"--model claude-code:sim, pi:sim, codex:sim, gemini:sim or opencode:sim offline "
+                               f"(the suite's is {suite.model.name})")
     return True
 
 

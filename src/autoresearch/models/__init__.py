@@ -87,12 +87,18 @@ HARNESS_ROLE_OPTIONS = ("binary", "concurrency")  # what a harness target's opti
 def role_spec(target: ModelSpec, role: str) -> ModelSpec:
     """The judge's or mutator's model when the suite names none: the target's model with the role's own settings
     (a harness target: that harness as a model, keeping only its binary and concurrency)."""
+    if target.backend in HARNESS_BACKENDS and target.backend not in MODEL_MODE_HARNESSES:
+        # no model mode yet: offline (`:sim`) the simulator answers; a real target's judge and mutator must be named
+        return ModelSpec("sim", ROLE_MAX_TOKENS[role]) if target.name.endswith(":sim") else \
+            replace(target, max_tokens=ROLE_MAX_TOKENS[role])
     if target.backend in HARNESS_BACKENDS:
         options = {k: v for k, v in target.options if k in HARNESS_ROLE_OPTIONS}
         return replace(target, max_tokens=ROLE_MAX_TOKENS[role],
                        options=tuple(sorted({**options, "timeout": ROLE_TIMEOUTS[role]}.items())))
     return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
-HARNESS_BACKENDS = ("claude-code", "pi")  # a CLI: a target or a model (autoresearch.targets)
+# The harnesses: each a target (autoresearch.targets); those in MODEL_MODE_HARNESSES also answer as judge or mutator.
+HARNESS_BACKENDS = ("claude-code", "pi", "codex", "gemini", "opencode")
+MODEL_MODE_HARNESSES = ("claude-code", "pi")
 TARGET_BACKENDS = KNOWN_BACKENDS + HARNESS_BACKENDS
 
 
@@ -104,8 +110,8 @@ def name_problem(name: str) -> str | None:
     if backend not in TARGET_BACKENDS:
         close = difflib.get_close_matches(backend, TARGET_BACKENDS, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        return (f"unknown model {name!r}: {hint}use sim, anthropic:<model>, command:<cli>, claude-code[:MODEL] "
-                "or pi[:PROVIDER/MODEL]")
+        return (f"unknown model {name!r}: {hint}use sim, anthropic:<model>, command:<cli>, claude-code[:MODEL], "
+                "pi[:PROVIDER/MODEL], codex[:MODEL], gemini[:MODEL] or opencode[:PROVIDER/MODEL]")
     if backend in ("anthropic", "command") and not rest.strip():
         return f"model {name!r} names no {'model' if backend == 'anthropic' else 'command'} after '{backend}:'"
     return None

@@ -12,6 +12,8 @@ from typing import Any
 from . import Usage
 
 MAX_RESULT_CHARS = 4000  # a tool call's output as stored: its start and its end (where errors are)
+# The shell tools of the harnesses: Claude Code, pi and OpenCode (bash), Gemini CLI, Codex (its events and its tool).
+SHELL_TOOLS = ("bash", "run_shell_command", "command_execution", "exec_command")
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,9 @@ class ToolCall:
         return f"{head}: {output}" if output else head
 
     def command(self) -> str | None:
-        """The shell command of a Bash / bash call, else None."""
-        if self.name.lower() == "bash":
-            value = self.input.get("command")
+        """The shell command of a shell tool's call (Bash, bash, run_shell_command, command_execution), else None."""
+        if self.name.lower() in SHELL_TOOLS:
+            value = self.input.get("command", self.input.get("cmd"))
             return value if isinstance(value, str) else None
         return None
 

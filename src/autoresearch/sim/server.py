@@ -1,12 +1,14 @@
 """A small local server that speaks the Anthropic Messages API on 127.0.0.1: the offline model's door.
 
-The harness targets `claude-code:sim` and `pi:sim` point the real CLIs at it, answered by the
-tool-using simulator; tests and benchmarks script its replies.
+The harness targets `claude-code:sim`, `pi:sim`, `codex:sim`, `gemini:sim` and `opencode:sim` point the real CLIs
+at it, answered by the tool-using simulator; tests and benchmarks script its replies.
 
 It answers POST /v1/messages (JSON, or SSE when "stream" is true), /v1/messages/count_tokens and
-the Message Batches endpoints; HEAD /api/hello for Claude Code. Replies come from a script
-(a function of the request body); a base URL of the form `URL/cell/<token>` tags every request of one
-cell with its token (passed to the reply as `body["_cell"]`); every request is logged, the most requests in flight at once
+the Message Batches endpoints; HEAD /api/hello for Claude Code; and, through protocol adapters, the
+OpenAI Responses API (POST /v1/responses, for Codex: autoresearch.responses_api) and the Gemini API
+(POST /v1beta/models/M:generateContent, :streamGenerateContent, :countTokens: autoresearch.gemini_api).
+Replies come from a script (a function of the request body); a base URL of the form `URL/cell/<token>` tags
+every request of one cell with its token (passed to the reply as `body["_cell"]`); every request is logged, the most requests in flight at once
 are recorded, and faults are served on demand: 429 with retry-after, 529, 500, slow replies,
 truncated and garbage bodies.
 """
@@ -22,6 +24,8 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from . import gemini_api, responses_api
 
 Reply = Callable[[dict], "str | dict"]
 FAULTS = ("429", "529", "500", "slow", "truncated", "garbage")
@@ -167,8 +171,11 @@ class MessagesServer:
                     return self._send(200, {"input_tokens": sum(v for k, v in usage.items() if k != "output_tokens")})
                 if path == "/v1/messages/batches":
                     return self._send(200, server._create_batch(body))
-                if path != "/v1/messages":
+                protocol = _protocol(path)
+                if protocol is None:
                     return self._error(404, "not_found_error")
+                if protocol == "gemini:countTokens":
+                    return self._send(200, gemini_api.count_tokens(body))
                 with server._lock:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -180,12 +187,12 @@ class MessagesServer:
                 try:
                     if server.latency:
                         time.sleep(server.latency)
-                    self._answer(body, fault)
+                    self._answer(body, fault, protocol)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
-            def _answer(self, body: dict, fault: str | None) -> None:
+            def _answer(self, body: dict, fault: str | None, protocol: str = "messages") -> None:
                 if fault == "429":
                     return self._error(429, "rate_limit_error", {"retry-after": "0.05"})
                 if fault == "529":
@@ -196,6 +203,8 @@ class MessagesServer:
                     time.sleep(server.slow_seconds)
                 if fault == "garbage":
                     return self._send(200, b"<html>502 bad gateway</html>")
+                if protocol != "messages":
+                    return self._answer_other(body, protocol)
                 message = server.message(body)
                 if fault == "truncated":
                     data = json.dumps(message).encode()
@@ -210,6 +219,31 @@ class MessagesServer:
                 if body.get("stream"):
                     return self._stream(message)
                 self._send(200, message)
+
+            def _answer_other(self, body: dict, protocol: str) -> None:
+                """The Responses API (Codex) or the Gemini API: the same simulator, another wire format."""
+                if protocol == "responses":
+                    message = server.message(_with_cell(responses_api.to_messages(body), body))
+                    if not body.get("stream"):
+                        return self._send(200, responses_api.response(message))
+                    return self._sse(responses_api.events(message), named=True)
+                model, method = protocol.split(":", 1)[1], self.path.split("?")[0].rsplit(":", 1)[1]
+                message = server.message(_with_cell(gemini_api.to_messages(body, model), body))
+                reply = gemini_api.response(message)
+                if method == "streamGenerateContent":
+                    return self._sse([("", reply)], named=False)
+                self._send(200, reply)
+
+            def _sse(self, events: list, named: bool) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                for name, data in events:
+                    self.wfile.write(((f"event: {name}\n" if named else "") + f"data: {json.dumps(data)}\n\n").encode())
+                self.wfile.flush()
 
             def _stream(self, message: dict) -> None:
                 self.send_response(200)
@@ -275,6 +309,24 @@ class MessagesServer:
         counts["processing"] = 0
         batch.update(processing_status="ended", ended_at=_iso(time.time()),
                      results_url=f"{self.url}/v1/messages/batches/{batch['id']}/results")
+
+
+def _protocol(path: str) -> str | None:
+    """Which API a model request path speaks: messages, responses, `gemini:MODEL` or `gemini:countTokens`."""
+    if path == "/v1/messages":
+        return "messages"
+    if path == "/v1/responses":
+        return "responses"
+    route = gemini_api.route(path)
+    if route is None:
+        return None
+    return "gemini:countTokens" if route[1] == "countTokens" else f"gemini:{route[0]}"
+
+
+def _with_cell(converted: dict, body: dict) -> dict:
+    if "_cell" in body:
+        converted["_cell"] = body["_cell"]
+    return converted
 
 
 def _split_cell(path: str) -> tuple[str | None, str]:

@@ -2,7 +2,8 @@
 
 - a model target (`sim`, `anthropic:<model>`, `command:<cli>`) sends the skill as a harness shows an
   invoked skill and scores the reply text;
-- a harness target (`claude-code[:MODEL]`, `pi[:PROVIDER/MODEL]`) runs the real CLI in a fresh
+- a harness target (`claude-code[:MODEL]`, `pi[:PROVIDER/MODEL]`, `codex[:MODEL]`, `gemini[:MODEL]`,
+  `opencode[:PROVIDER/MODEL]`) runs the real CLI in a fresh
   workspace with the whole skill folder installed, and records its tool calls and files too.
 Models (judge, mutator) only answer prompts; see `autoresearch.models`.
 
@@ -18,10 +19,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from ..models import HARNESS_BACKENDS, Model, ModelSpec, register_backend
+from ..models import HARNESS_BACKENDS, MODEL_MODE_HARNESSES, Model, ModelSpec, register_backend
 from ..models.outcome import Outcome
 
 HARNESSES = HARNESS_BACKENDS  # one list of the harnesses, kept where model names are checked
+# The harness versions `make harness` installs and the tests run (the Makefile's HARNESS_PACKAGES says the same).
+HARNESS_VERSIONS = {"claude-code": ("@anthropic-ai/claude-code", "2.1.332"),
+                    "pi": ("@earendil-works/pi-coding-agent", "1.6.0"),
+                    "codex": ("@openai/codex", "0.171.0"),
+                    "gemini": ("@google/gemini-cli", "0.61.0"),
+                    "opencode": ("opencode-ai", "1.18.33")}
 MODEL_BACKENDS = ("sim", "anthropic", "command")
 
 
@@ -95,6 +102,23 @@ def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> T
         from .pi import Pi
 
         return HarnessTarget(spec, Pi(), keep_workspaces)
+    if spec.backend == "codex":
+        from .codex import Codex
+        from .harness import HarnessTarget
+
+        # `:sim` keeps CODEX_HOME in a temp folder, where Codex refuses to set up its sandbox helper
+        sandbox = spec.option("sandbox", "danger-full-access" if spec.name.endswith(":sim") else "workspace-write")
+        return HarnessTarget(spec, Codex(str(sandbox)), keep_workspaces)
+    if spec.backend == "gemini":
+        from .gemini import Gemini
+        from .harness import HarnessTarget
+
+        return HarnessTarget(spec, Gemini(), keep_workspaces)
+    if spec.backend == "opencode":
+        from .harness import HarnessTarget
+        from .opencode import OpenCode
+
+        return HarnessTarget(spec, OpenCode(), keep_workspaces)
     from .model import ModelTarget
 
     return ModelTarget(open_model(spec))
@@ -126,5 +150,5 @@ def harness_model(spec: ModelSpec) -> Model:
     return HarnessModel(spec)
 
 
-for _harness in HARNESSES:  # the model registry builds these by name: the models wing never imports this one
+for _harness in MODEL_MODE_HARNESSES:  # the model registry builds these by name: the models wing never imports this
     register_backend(_harness, harness_model)

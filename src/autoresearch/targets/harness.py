@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -41,7 +43,14 @@ MAX_FILE_CHARS = 64 * 1024
 MAX_FILES = 100
 
 
+SKILL_ROOTS = (".claude", ".pi", ".agents", ".gemini", ".opencode")  # where the harnesses' skills are installed
+
+
 SIM_MODEL = "claude-sim-1"
+
+
+# Variables a `:sim` cell does not inherit: they could point a harness at a real service or a real login.
+SIM_CLEARED = ("ANTHROPIC_", "CLAUDE", "PI_", "OPENAI_", "CODEX_", "GEMINI_", "GOOGLE_", "OPENCODE_", "XDG_")
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,19 @@ def _with_result(call: ToolCall, output: str, is_error: bool, exit_pattern: re.P
         exit_code = int(found.group(1)) if found else (None if is_error else 0)
         output = exit_pattern.sub("", output, count=1) if found else output
     return dataclasses.replace(call, output=capped(output), is_error=is_error, exit_code=exit_code)
+
+
+@functools.lru_cache(maxsize=None)
+def major_version(binary: str) -> int:
+    """The major version a harness CLI reports (`BINARY --version`), 0 when it says none."""
+    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(binary), os.environ.get("PATH", "")])}
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, env=env,
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    match = re.search(r"(\d+)\.\d+", done.stdout + done.stderr)
+    return int(match.group(1)) if match else 0
 
 
 def _same_file(path: str, skill_file: Path) -> bool:
@@ -158,7 +180,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     found = {}
     for path in root.rglob("*"):
         rel = path.relative_to(root).as_posix()
-        if rel.split("/")[0] in (".claude", ".pi") or not path.is_file() or path.is_symlink():
+        if rel.split("/")[0] in SKILL_ROOTS or not path.is_file() or path.is_symlink():
             continue
         stat = path.stat()
         found[rel] = (stat.st_size, stat.st_mtime_ns)
@@ -235,8 +257,9 @@ def link_tree(staged: Path, target: Path) -> None:
 
 
 class HarnessTarget:
-    """`claude-code[:MODEL]` or `pi[:PROVIDER/MODEL]`; options: mode (explicit | implicit), allowed_tools,
-    max_turns, timeout (seconds), binary, concurrency, extra_args (more command-line arguments)."""
+    """A harness CLI as a target (`claude-code`, `pi`, `codex`, `gemini`, `opencode`: the flavour says how to run and
+    read it); options: mode (explicit | implicit), allowed_tools, max_turns, timeout (seconds), binary, concurrency,
+    extra_args (more command-line arguments), sandbox."""
 
     def __init__(self, spec, flavour, keep_workspaces: bool = False):
         self.spec, self.flavour = spec, flavour
@@ -301,13 +324,17 @@ class HarnessTarget:
         return self._stages[key]
 
     def _environment(self, root: Path, token: str) -> dict[str, str]:
+        # the binary's own folder first on PATH: `make harness` installs the node that pi 1.x needs beside it
+        path = os.pathsep.join([os.path.dirname(self.binary), os.environ.get("PATH", "")])
+        extra = self.flavour.env() if hasattr(self.flavour, "env") else {}
         if not self.simulated:
-            return dict(os.environ)
+            return {**os.environ, "PATH": path, **extra}
         home = root / "home"
         home.mkdir()
         server = self._ensure_server()
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "PI_"))}
-        return {**base, "HOME": str(home), **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(SIM_CLEARED)}
+        return {**base, "PATH": path, **extra, "HOME": str(home),
+                **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
 
     async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:
         async with self._limit:
@@ -328,7 +355,7 @@ class HarnessTarget:
             shutil.copyfile(source, work / rel)
         before = snapshot(work)
         token = secrets.token_hex(8)
-        env = self._environment(root, token)
+        env = {**self._environment(root, token), "PWD": str(work)}  # OpenCode takes its folder from PWD
         if self._agent:
             self._agent.register(token, run)
         explicit = self.mode == "explicit" and skill.installed
@@ -337,7 +364,8 @@ class HarnessTarget:
         argv = self.flavour.argv(self.binary, prompt, model, self.tools, self.max_turns) + list(self.extra_args)
         started = time.perf_counter()
         try:
-            lines, stderr, code = await self._execute(argv, work, env)
+            stdin = str(prompt).encode() if getattr(self.flavour, "stdin_prompt", False) else None
+            lines, stderr, code = await self._execute(argv, work, env, stdin)
         finally:
             if self._agent:
                 self._agent.forget(token)
@@ -352,23 +380,26 @@ class HarnessTarget:
                              f"stderr: {stderr[-300:]}") from None
         if events.error or (code != 0 and not events.text):
             raise ModelError(f"{self.flavour.binary} exited with {code}: {events.error or ''} {stderr[-300:]}".strip())
-        if self.flavour.name == "pi" and events.turns > self.max_turns:
+        if getattr(self.flavour, "turn_event", None) and events.turns > self.max_turns:
             events = Events(events.text, events.calls, events.skill_used, events.turns, events.usage, events.cost,
                             "max_turns")
         return Outcome(events.text, workspace_relative(events.calls, work), events.skill_used,
                        changed_files(work, before), max(1, events.turns), events.usage, 0.0 if self.simulated else events.cost, seconds, events.stop_reason,
                        workspace=str(work))
 
-    async def _execute(self, argv: list[str], cwd: Path, env: dict) -> tuple[list[str], str, int]:
+    async def _execute(self, argv: list[str], cwd: Path, env: dict,
+                       stdin: bytes | None = None) -> tuple[list[str], str, int]:
         argv, env = confine(self.sandbox, self.flavour.name, cwd.parent, argv, env, self.simulated)
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL
+                                                        if stdin is None else asyncio.subprocess.PIPE,
                                                         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                         start_new_session=True)
         except OSError as exc:
             raise ModelError(f"cannot run {argv[0]!r}: {exc.strerror}") from None
         lines: list[str] = []
         turns = 0
+        marker = getattr(self.flavour, "turn_event", None)
 
         async def read_events() -> None:
             nonlocal turns
@@ -376,12 +407,16 @@ class HarnessTarget:
             async for raw in proc.stdout:
                 line = raw.decode("utf-8", errors="replace")
                 lines.append(line)
-                if self.flavour.name == "pi" and '"type":"turn_start"' in line.replace(" ", ""):
+                if marker and marker in line.replace(" ", ""):
                     turns += 1
-                    if turns > self.max_turns:  # pi has no --max-turns: stop it here
+                    if turns > self.max_turns:  # no --max-turns flag (pi, Codex, Gemini CLI, OpenCode): stop it here
                         _kill(proc)
                         return
 
+        if stdin is not None:  # the prompt, for a harness that reads it there (OpenCode)
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
         try:
             stderr_task = asyncio.ensure_future(proc.stderr.read())  # type: ignore[union-attr]
             await asyncio.wait_for(read_events(), self.timeout)
@@ -393,7 +428,7 @@ class HarnessTarget:
             raise ModelError(f"{self.flavour.binary} timed out after {self.timeout:g}s (the model option `timeout`); "
                              f"last event: {(lines[-1] if lines else '(none)').strip()[:200]}") from None
         if turns > self.max_turns:
-            lines.append(json.dumps({"type": "agent_end"}))
+            lines.append(self.flavour.end_event)
         return lines, stderr, proc.returncode or 0
 
     def release(self, outcome: Outcome) -> Outcome:

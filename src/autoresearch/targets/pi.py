@@ -18,21 +18,26 @@ from .harness import (
     _mapping,
     _same_file,
     _with_result,
+    major_version,
 )
 
 
 class Pi:
     name = "pi"
     binary = "pi"
-    package = "@mariozechner/pi-coding-agent"
+    package = "@earendil-works/pi-coding-agent"  # 1.x; @mariozechner/pi-coding-agent (frozen at 0.73.1) works too
     tools = ("read", "bash", "edit", "write", "grep", "find", "ls")
     default_tools = ("read", "bash", "edit", "write")
+    turn_event = '"type":"turn_start"'  # pi has no --max-turns: a run is stopped after this many turns
+    end_event = '{"type": "agent_end"}'
 
     def skill_dir(self, work: Path, name: str) -> Path:
         return work / ".pi" / "skills" / name
 
     def argv(self, binary: str, prompt: str, model: str, tools: tuple[str, ...], max_turns: int) -> list[str]:
         argv = [binary, "-p", prompt, "--mode", "json", "--no-session", "--tools", ",".join(tools)]
+        if major_version(binary) >= 1:  # pi 1.x loads project skills only in a trusted project; -p cannot ask
+            argv.append("--approve")
         provider, _, name = model.partition("/")
         if name:
             argv += ["--provider", provider, "--model", name]
