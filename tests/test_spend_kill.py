@@ -14,8 +14,8 @@ import time
 
 from conftest import ROOT
 
-from autoresearch.models import sim
 from autoresearch.runs.journal import RunDir
+from autoresearch.sim import model as sim
 from autoresearch.sim.server import MessagesServer
 
 CLI = [sys.executable, "-m", "autoresearch"]
