@@ -56,6 +56,12 @@ def test_the_canary_passes_on_a_working_harness_and_counts_its_calls(project):
     assert "claude-code 2.1" in done.stderr
 
 
+def test_doctor_checks_each_target_named_with_model(project):
+    done = cli(project, "doctor", "suite.yaml", "--model", "pi:sim", "--model", "claude-code:sim")
+    assert done.returncode == 0, done.stderr
+    assert "suite.yaml: ready on pi:sim" in done.stdout and "suite.yaml: ready on claude-code:sim" in done.stdout
+
+
 def test_a_skill_the_harness_does_not_list_is_caught_with_its_frontmatter_named(project):
     skill = project / "tally/SKILL.md"  # valid for the Agent Skills rules; Claude Code does not list it
     text = skill.read_text()

@@ -137,7 +137,7 @@ def test_an_output_whose_evals_flip_together_counts_once():
 def test_run_uplift_measures_no_skill_once_and_shows_what_the_best_adds(make_suite, tmp_path):
     from conftest import BASIC_SUITE
 
-    suite = make_suite(BASIC_SUITE)
+    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5"))
     runs_dir = tmp_path / ".autoresearch"
     done = cli(tmp_path, "run", suite, "--uplift", "--max-experiments", "3", "--runs-dir", runs_dir, "--run-id", "u")
     assert done.returncode == 0, done.stderr

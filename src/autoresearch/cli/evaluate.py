@@ -433,8 +433,8 @@ def sections(skill_file: Path) -> None:
 @_eval_model_options
 @click.option("--allow-outside", is_flag=True, help="Let the suite read files from outside its own folder.")
 @_reports_errors
-def doctor(suite_file: Path | None, model_name: str | None, judge_model: str | None, batch: bool, no_cache: bool,
-           allow_outside: bool) -> None:
+def doctor(suite_file: Path | None, model_name: tuple[str, ...], judge_model: str | None, batch: bool,
+           no_cache: bool, allow_outside: bool) -> None:
     """The preflight canary: does the measurement work here, before anything is paid?
 
     For a harness target the CLI starts with a probe skill beside yours: it must start (logged in), our
@@ -458,9 +458,11 @@ def doctor(suite_file: Path | None, model_name: str | None, judge_model: str | N
                 click.echo(str(exc), err=True)
                 failed = True
         sys.exit(EXIT_ERROR if failed else EXIT_OK)
-    suite = _with_models(load_suite(suite_file, allow_outside=allow_outside), model_name, judge_model, None, batch)
-    _preflight_canary(suite, _open_models(suite, no_cache), mutator=True, always=True)
-    click.echo(f"{suite_file}: ready")
+    loaded = load_suite(suite_file, allow_outside=allow_outside)
+    for name in model_name or (None,):  # --model may be given for several targets: each is checked
+        suite = _with_models(loaded, name, judge_model, None, batch)
+        _preflight_canary(suite, _open_models(suite, no_cache), mutator=True, always=True)
+        click.echo(f"{suite_file}: ready on {suite.model.name}")
 
 
 def _probe_suite(model: str) -> Any:

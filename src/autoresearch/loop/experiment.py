@@ -151,7 +151,8 @@ class Experiment:
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
 
-        digest = sha256(text)
+        # the version's own key: a SKILL.md text, or another arm (the no-skill arm is no text at all)
+        digest = sha256(text if isinstance(text, str) else f"{text.text}\0installed={text.installed}")
         stored = {} if self.read_only else self.partial.load(digest)
         skip = {(i.id, r) for r in runs for i in inputs if (i.id, r) in stored}
 
