@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
-from .evaluate import doctor, eval_command, sections, validate
+from .agent import next_command, try_command, wait_command, work_command
+from .check import doctor, sections, validate
+from .evaluate import eval_command
 from .importing import import_group
 from .install import install
-from .optimise import finalize, next_command, run, try_command, wait_command, work_command
 from .review import diff, report, status, statusline, view
+from .run import finalize, run
 
 
 class _WorkflowOrder(click.Group):
