@@ -187,7 +187,7 @@ def regression_case(tmp_path, make_suite, flipped, run_id):
     """A baseline measured on 8 runs, then a keep whose stored cells are the baseline's with `flipped` passing
     cells of `bounded` made failing: the journal's per-eval rate drops either way; the test decides."""
     from autoresearch.evaluate.cells import Cell
-    from autoresearch.review.report import html_report, run_files
+    from autoresearch.review.html import html_report, run_files
 
     suite = make_suite("model: sim\n" + BASIC_SUITE.replace("runs: 2", "runs: 8"))
     assert invoke("run", suite, "--baseline-only", "--run-id", run_id).exit_code == 0

@@ -166,7 +166,7 @@ def test_report_has_setup_overall_diff_holdout_steps_and_failing_outputs(meeting
 
 
 def test_report_marks_regressions_and_a_holdout_drop(meeting):
-    from autoresearch.review.report import html_report
+    from autoresearch.review.html import html_report
 
     suite = load_suite(meeting / "evals/meeting-notes.yaml")
     run_dir, _ = run_loop(suite, LoopConfig(budget=Budget(experiments=8)), meeting / ".autoresearch", lambda line: None)

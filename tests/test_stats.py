@@ -23,7 +23,8 @@ from autoresearch.decide.stats import (
     sign_test,
     verdict,
 )
-from autoresearch.review.report import compare_results, holdout_findings, holdout_words, suite_size_findings
+from autoresearch.review.report import holdout_findings, holdout_words, suite_size_findings
+from autoresearch.review.results import compare_results
 
 
 def brute_force(differences):

@@ -87,15 +87,8 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     from ..evaluate.cost import estimate, previewable
     from ..evaluate.runner import evaluate
     from ..fsio import atomic_write
-    from ..review.report import (
-        counted,
-        eval_table,
-        failing_thresholds,
-        flakiness_of,
-        profile_text,
-        read_result,
-        result_json,
-    )
+    from ..review.report import counted, eval_table, failing_thresholds, flakiness_of, profile_text
+    from ..review.results import read_result, result_json
     from ..suite.suite import load_suite
     from ..suite.userfiles import read_user_text
 
@@ -129,7 +122,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     _check_failure_filters(suite, show_failures, failures_eval, failures_input, failures_limit)
     baseline = read_result(compare_file) if compare_file else None
     if baseline is not None:
-        from ..review.report import refuse_unrelated
+        from ..review.results import refuse_unrelated
 
         refuse_unrelated(baseline, compare_file, suite, suite.inputs if split == "all" else suite.split(split))
     for warning in suite.warnings:
@@ -208,7 +201,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
 
         atomic_write(html_file, matrix_html(matrix_json(suite, [TargetRun(suite, result)], skill_text, skill_path)))
     if junit_file:
-        from ..review.report import junit_xml
+        from ..review.results import junit_xml
 
         junit = junit_xml(suite, result)
         if uplift is not None:
@@ -218,7 +211,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         atomic_write(junit_file, junit)
     regression = False
     if baseline is not None:
-        from ..review.report import compare_results
+        from ..review.results import compare_results
 
         comparison = compare_results(data, baseline, alpha)
         click.echo(str(comparison))

@@ -85,7 +85,8 @@ def statusline(runs_dir: str) -> None:
               show_default=True, help="markdown is ready to paste into a PR comment; html is a standalone page.")
 def diff(run_ref: str, runs_dir: Path, fmt: str) -> None:
     """Baseline against best, section by section, with a header per section (default: newest run)."""
-    from ..review.report import render_diff, section_diff
+    from ..review.diffs import section_diff
+    from ..review.html import render_diff
     from ..runs.journal import RunDir
 
     run_dir = RunDir.find(run_ref, runs_dir)
@@ -102,7 +103,7 @@ def diff(run_ref: str, runs_dir: Path, fmt: str) -> None:
 def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
     """Write a single static HTML report of a run: score chart, per-eval breakdown, every attempt."""
     from ..fsio import atomic_write
-    from ..review.report import html_report, run_files
+    from ..review.html import html_report, run_files
     from ..runs.journal import RunDir
     from ..runs.live import run_state
 

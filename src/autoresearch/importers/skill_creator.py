@@ -9,7 +9,6 @@ from ..errors import InputError, Problem, input_error
 from ..suite.yamlsource import LocatedDict, LocatedList
 from .common import Imported, Where, _fixture_destination, _is_text, _relative, _slug, _unique, _within, load_json
 
-
 SKILL_CREATOR_ITEM_KEYS = {"id", "prompt", "expected_output", "files", "expectations", "assertions", "checks",
                            "skill", "name", "description"}
 

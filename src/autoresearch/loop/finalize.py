@@ -77,7 +77,9 @@ def finalize_run(run: RunDir, branch: str | None = None, say=lambda line: None, 
 
 
 def _summarise(run: RunDir, entries: list[dict], config: dict, baseline: str, best: str, done: Finalized) -> None:
-    from ..review.report import html_report, render_diff, run_files, section_diff, status_text
+    from ..review.diffs import section_diff
+    from ..review.html import html_report, render_diff, run_files
+    from ..review.report import status_text
 
     done.status = status_text(run.id, entries, config)
     changes = section_diff(baseline, best)

@@ -136,7 +136,7 @@ def matrix_json(suite: Suite, columns: Sequence[TargetRun], skill_text: str,
                 skill_path: Any = None) -> dict[str, Any]:
     """The matrix as JSON (schema `autoresearch.matrix/1`): the rates, then each target's full eval/1 result;
     `skill_path`: the SKILL.md measured when it is not the suite's own (eval --skill)."""
-    from .report import result_json
+    from .results import result_json
 
     return {"schema": MATRIX_SCHEMA, "suite": suite.name, "suite_path": str(suite.path),
             "skill_path": str(skill_path or suite.skill_path), "skill_sha256": hashlib.sha256(skill_text.encode()).hexdigest(),
@@ -149,7 +149,7 @@ def matrix_junit(columns: Sequence[TargetRun]) -> str:
     import dataclasses
     import xml.etree.ElementTree as ET
 
-    from .report import junit_xml
+    from .results import junit_xml
 
     root = ET.Element("testsuites", name="autoresearch")
     for c in columns:
@@ -164,7 +164,7 @@ def matrix_junit(columns: Sequence[TargetRun]) -> str:
 
 def matrix_html(data: dict[str, Any]) -> str:
     """A standalone page of a matrix JSON: evals x targets, each rate with its interval, overall per target."""
-    from .report import _page
+    from .html import _page
 
     esc = html.escape
     targets = data["targets"]

@@ -18,7 +18,9 @@ from urllib.parse import parse_qs, urlparse
 
 from ..evaluate.cells import Cell
 from ..runs.journal import RunDir, best_entry
-from .report import _page, _pct, outputs_table, read_result, report_body
+from .html import _page, outputs_table, report_body
+from .report import _pct
+from .results import read_result
 
 POLL_MS = 1000
 
@@ -117,7 +119,7 @@ class RunSource:
     def snapshot(self) -> dict:
         """The body HTML, version list and token, rendered once per change of the token."""
         from ..runs.live import run_state
-        from .report import run_files
+        from .html import run_files
 
         liveness = run_state(self.run.path)
         token = self._token(liveness)
@@ -151,7 +153,7 @@ class RunSource:
 
     def diff(self, attempt: str) -> str:
         """One attempt's section diff, fetched when its <details> is opened."""
-        from .report import diff_html
+        from .diffs import diff_html
 
         entries = self.entries()
         index = int(attempt) if attempt.isdigit() else -1
