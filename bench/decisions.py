@@ -35,10 +35,12 @@ import random
 import time
 from pathlib import Path
 
+from autoresearch.decide.intervals import interval_of
 from autoresearch.decide.keep import decide
+from autoresearch.decide.profile import flakiness
 from autoresearch.decide.run_layout import RunLayout
 from autoresearch.decide.sequential import MAX_RUNS_FACTOR, suite_power
-from autoresearch.decide.stats import KeepRule, flakiness, interval_of
+from autoresearch.decide.stats import KeepRule
 from autoresearch.suite.suite import DEFAULT_RUNS
 
 INPUTS, EVALS, BASE = 10, 5, 0.70
@@ -283,7 +285,7 @@ def coverage(trials: int, seed: int) -> dict:
                         cells[(i, e, r)] = (shared if shared is not None else rng.random()) < rates[(i, e)]
             lo, hi = interval_of(cells, unit)
             hit_new += lo <= truth <= hi
-            from autoresearch.decide.stats import wilson
+            from autoresearch.decide.intervals import wilson
 
             lo, hi = wilson(sum(cells.values()), len(cells))
             hit_old += lo <= truth <= hi

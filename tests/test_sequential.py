@@ -10,8 +10,9 @@ import sys
 import yaml
 from conftest import ROOT
 
+from autoresearch.decide.intervals import interval_of, wilson
 from autoresearch.decide.sequential import bet, decide_sequential, log_evidence, output_differences, size_refusal
-from autoresearch.decide.stats import KeepRule, interval_of, wilson
+from autoresearch.decide.stats import KeepRule
 
 INPUTS, EVALS = 10, 5
 

@@ -12,17 +12,8 @@ import pytest
 from conftest import ROOT
 
 from autoresearch.decide.keep import decide
-from autoresearch.decide.stats import (
-    KeepRule,
-    binomial_tail,
-    confirmation_length,
-    eval_drops,
-    flakiness,
-    flip_test,
-    pair,
-    sign_test,
-    verdict,
-)
+from autoresearch.decide.profile import confirmation_length, flakiness
+from autoresearch.decide.stats import KeepRule, binomial_tail, eval_drops, flip_test, pair, sign_test, verdict
 from autoresearch.review.report import holdout_findings, holdout_words, suite_size_findings
 from autoresearch.review.results import compare_results
 

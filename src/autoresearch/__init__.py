@@ -25,7 +25,7 @@ _PUBLIC = {
     "ModelSpec": "models", "open_model": "models",
     "evaluate": "evaluate.runner", "evaluate_sync": "evaluate.runner", "EvalResult": "evaluate.runner",
     "Models": "evaluate.runner", "Budget": "evaluate.cost", "estimate": "evaluate.cost",
-    "KeepRule": "decide.stats", "Rate": "decide.stats",
+    "KeepRule": "decide.stats", "Rate": "decide.intervals",
     "LoopConfig": "runs.config", "RunDir": "runs.journal",
     "run_loop": "loop.experiment", "Experiment": "loop.experiment", "finalize_run": "loop.finalize",
     "import_promptfoo": "importers.promptfoo", "import_skill_creator": "importers.skill_creator",
@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
-    from .decide.stats import KeepRule, Rate
+    from .decide.intervals import Rate
+    from .decide.stats import KeepRule
     from .errors import AutoresearchError, InputError
     from .evaluate.cost import Budget, estimate
     from .evaluate.runner import EvalResult, Models, evaluate, evaluate_sync

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .stats import confirmation_length
+from .profile import confirmation_length
 
 
 @dataclass(frozen=True)

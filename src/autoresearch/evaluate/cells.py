@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..decide.stats import Rate, clustered_size
+from ..decide.intervals import Rate, clustered_size
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 

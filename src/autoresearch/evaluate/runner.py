@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Sequence
 
-from ..decide.stats import Rate
+from ..decide.intervals import Rate
 from ..errors import AutoresearchError
 from ..models import Model, ModelSpec, Usage, open_model, role_spec
 from ..models.outcome import Outcome

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..decide.stats import Rate
+from ..decide.intervals import Rate
 from ..suite.checks import Check
 
 TRIGGER_EVAL, NO_TRIGGER_EVAL = "triggers", "no-false-trigger"

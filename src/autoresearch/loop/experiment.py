@@ -4,6 +4,10 @@ Each experiment: pick a section from the failures, ask the mutator for a new bod
 race the candidate against the best on the same train cells, let the keep rule decide, log it.
 Holdout inputs are never shown to the mutator nor used to decide; they are measured for every kept
 version so overfitting shows. The journal line is written before the target file changes.
+
+Over 500 lines for one concept: the Experiment is the run's state machine (baseline, attempts, rounds of
+parallel candidates, keeps, resume), whose steps share its state; the pieces with names of their own
+live beside it (mutation, stopping, entries, history, holdout, guard, in-flight spend, publishing).
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..decide.keep import decide
+from ..decide.profile import flakiness
 from ..decide.run_layout import RunLayout
-from ..decide.stats import flakiness
 from ..errors import AutoresearchError
 from ..evaluate.cells import cells_map
 from ..evaluate.cost import Budget

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..decide.stats import Rate
+from ..decide.intervals import Rate
 from ..evaluate.runner import Spend
 from ..models import ModelSpec
 from ..runs.config import LoopConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..decide.stats import Rate
+from ..decide.intervals import Rate
 from ..evaluate.runner import EvalResult
 from ..runs.journal import best_entry
 from ..suite.suite import Suite
@@ -47,7 +47,7 @@ def eval_table(suite: Suite, result: EvalResult) -> str:
 
 def flakiness_of(result: EvalResult, runs: int) -> dict:
     """Per-input flakiness and the evals' correlation of one evaluation (see `stats.flakiness`)."""
-    from ..decide.stats import flakiness
+    from ..decide.profile import flakiness
     from ..evaluate.cells import cells_map
 
     return flakiness(cells_map(result.cells), runs)
