@@ -83,7 +83,7 @@ class _LiveProgress:
         self._draw(force=True)
 
     def progress(self, p: Any) -> None:
-        from ..loop.experiment import progress_line
+        from ..loop.progress import progress_line
 
         racing = p.stage in ("screening", "confirmation", "testing")
         stage = (p.experiment, p.stage, "" if racing else p.detail)

@@ -254,8 +254,7 @@ async def _judge_checks(suite: Suite, models: Models, report: CanaryReport) -> N
 async def _mutator_check(suite: Suite, models: Models, skill: SkillUnderTest, report: CanaryReport) -> None:
     """One mutator call on the suite's own skill; its answer must parse as a proposal."""
     from ..suite.skill import parse_skill
-    from .experiment import MUTATOR_SYSTEM
-    from .mutation import MutationRefused, editable_sections, mutation_prompt, parse_proposal
+    from .mutation import MUTATOR_SYSTEM, MutationRefused, editable_sections, mutation_prompt, parse_proposal
 
     doc = parse_skill(skill.text, suite.skill_path)
     sections = editable_sections(doc, None, False)

@@ -23,6 +23,8 @@ from ..suite.checks import describe
 from ..suite.skill import PREAMBLE_ID, SkillDocument, parse_skill, validate_skill
 from ..suite.suite import Suite
 
+MUTATOR_SYSTEM = "You are a careful researcher improving an agent skill by controlled experiments."
+
 DESCRIPTION_ID = "_description"
 
 
