@@ -191,18 +191,25 @@ def _holds(folder: Path, path: Path) -> bool:
 
 
 # The harness's own folders in the cell's HOME (writable in the sandbox) and the login files copied into them
-# from the user's for a real target: (env var naming the folder, folder under HOME, files copied from the user's).
+# from the user's for a real target: (env var naming the folder or None, folder under HOME, files copied from the
+# user's, other top-level folders of HOME the harness writes).
 HARNESS_HOME = {
     "claude-code": ("CLAUDE_CONFIG_DIR", ".claude", ((".claude.json", ".claude.json"),
                                                      (".claude/.credentials.json", ".credentials.json"),  # secret
-                                                     (".claude/settings.json", "settings.json"))),
+                                                     (".claude/settings.json", "settings.json")), ()),
     "pi": ("PI_CODING_AGENT_DIR", ".pi/agent", ((".pi/agent/auth.json", "auth.json"),  # secret
                                                 (".pi/agent/models.json", "models.json"),
-                                                (".pi/agent/settings.json", "settings.json"))),
+                                                (".pi/agent/settings.json", "settings.json")), ()),
+    "codex": ("CODEX_HOME", ".codex", ((".codex/auth.json", "auth.json"),  # secret
+                                       (".codex/config.toml", "config.toml")), ()),
+    "gemini": (None, ".gemini", ((".gemini/oauth_creds.json", "oauth_creds.json"),  # secret
+                                 (".gemini/settings.json", "settings.json")), ()),
+    "opencode": (None, ".local/share/opencode", ((".local/share/opencode/auth.json", "auth.json"),),  # secret
+                 (".config", ".cache")),
 }
 
 
-SECRET_FILES = (".credentials.json", "auth.json")  # shown read-only in the cell, never copied
+SECRET_FILES = (".credentials.json", "auth.json", "oauth_creds.json")  # shown read-only in the cell, never copied
 
 
 def confine(sandbox: Sandbox, harness: str, cell: Path, argv: list[str], env: dict[str, str],
@@ -215,23 +222,25 @@ def confine(sandbox: Sandbox, harness: str, cell: Path, argv: list[str], env: di
     harness logs in as the user does and nothing it writes reaches the user's own config."""
     if sandbox.kind != "bwrap":
         return argv, env
-    variable, folder, logins = HARNESS_HOME[harness]
+    variable, folder, logins, others = HARNESS_HOME[harness]
     home, tmp = cell / "home", cell / "tmp"
     config = home / folder
     config.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for other in others:
+        (home / other).mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp.mkdir(mode=0o700, exist_ok=True)
-    env = {**env, "HOME": str(home), "TMPDIR": str(tmp), variable: str(config)}
+    env = {**env, "HOME": str(home), "TMPDIR": str(tmp), **({variable: str(config)} if variable else {})}
     secrets = []
     for rel, name in logins if not simulated else ():
-        given = Path(os.environ[variable]) / name if os.environ.get(variable) else Path.home() / rel
+        given = Path(os.environ[variable]) / name if variable and os.environ.get(variable) else Path.home() / rel
         if given.is_file():
             (config / name).touch(mode=0o600)
             if name in SECRET_FILES:
                 secrets.append((given, config / name))
             else:
                 shutil.copyfile(given, config / name)
-    writable = home / folder.split("/")[0]
-    return cell_argv(sandbox, argv, cell, home, (writable.name,), env, tuple(secrets)), env
+    writable = (folder.split("/")[0], *others)
+    return cell_argv(sandbox, argv, cell, home, writable, env, tuple(secrets)), env
 
 
 CELL_PREFIX = "autoresearch-cell-"

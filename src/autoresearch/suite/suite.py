@@ -32,7 +32,8 @@ SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs
               "allow_outside", "targets", "guard_targets"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
-              "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces", "extra_args", "sandbox"}
+              "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces", "extra_args", "sandbox",
+              "codex_sandbox"}
 INPUT_KEYS = {"id", "text", "file", "split", "files"}
 EVAL_KEYS = {"id", "question", "check", "judge", "threshold", "inputs"}
 CHECK_KEYS = {"type", "value", "min", "max", "path", "pattern", "timeout"}

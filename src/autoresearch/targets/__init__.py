@@ -107,7 +107,9 @@ def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> T
         from .harness import HarnessTarget
 
         # `:sim` keeps CODEX_HOME in a temp folder, where Codex refuses to set up its sandbox helper
-        sandbox = spec.option("sandbox", "danger-full-access" if spec.name.endswith(":sim") else "workspace-write")
+        # Codex's own sandbox (`codex_sandbox`), apart from ours (`sandbox`: the bubblewrap cage around the cell)
+        sandbox = spec.option("codex_sandbox",
+                              "danger-full-access" if spec.name.endswith(":sim") else "workspace-write")
         return HarnessTarget(spec, Codex(str(sandbox)), keep_workspaces)
     if spec.backend == "gemini":
         from .gemini import Gemini

@@ -25,7 +25,7 @@ class Codex:
     name = "codex"
     binary = "codex"
     package = "@openai/codex"
-    # Codex has no per-tool allow list; the sandbox option (read-only | workspace-write | danger-full-access)
+    # Codex has no per-tool allow list; the codex_sandbox option (read-only | workspace-write | danger-full-access)
     # bounds what its shell may do. These are the names its events use.
     tools = ("command_execution", "file_change", "mcp_tool_call", "web_search")
     default_tools = ("command_execution", "file_change")

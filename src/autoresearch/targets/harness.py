@@ -325,7 +325,8 @@ class HarnessTarget:
 
     def _environment(self, root: Path, token: str) -> dict[str, str]:
         # the binary's own folder first on PATH: `make harness` installs the node that pi 1.x needs beside it
-        path = os.pathsep.join([os.path.dirname(self.binary), os.environ.get("PATH", "")])
+        # (its real folder: a project's .harness may be a link into a folder the sandbox hides, such as /tmp)
+        path = os.pathsep.join([os.path.realpath(os.path.dirname(self.binary)), os.environ.get("PATH", "")])
         extra = self.flavour.env() if hasattr(self.flavour, "env") else {}
         if not self.simulated:
             return {**os.environ, "PATH": path, **extra}
