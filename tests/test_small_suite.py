@@ -9,7 +9,7 @@ from autoresearch.cli.main import main
 
 def test_the_small_suite_note_is_said_once_where_it_helps(make_suite, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    suite = make_suite(BASIC_SUITE)
+    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5"))  # the fewest runs the keep rule can keep on
     cli = CliRunner()
     started = cli.invoke(main, ["run", str(suite), "--max-experiments", "2", "--run-id", "r"])
     assert started.exit_code == 0, started.output

@@ -14,10 +14,10 @@ from autoresearch.sim.server import MessagesServer
 PROBE = ("import atexit, sys\n"
          "atexit.register(lambda: print('LOADED ' + json.dumps(sorted(m for m in sys.modules "
          "if m.split('.')[0] == 'anthropic')), file=sys.stderr))\n"
-         "import json\nfrom autoresearch.cli import main\nmain()\n")
+         "import json\nfrom autoresearch.cli.main import main\nmain()\n")
 SUITE = """\
 skill: notes/SKILL.md
-runs: 1
+runs: 5
 model: anthropic:claude-sonnet-4-5
 judge: sim
 inputs:
