@@ -26,7 +26,7 @@ from autoresearch.suite.suite import load_suite
 from autoresearch.targets.model_mode import HarnessModel
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
-AGENT = {"claude-code:sim": "claude-cli/", "pi:sim": "Anthropic/JS"}  # the User-Agent each harness sends
+AGENT = {"claude-code:sim": "claude-cli/", "pi:sim": "pi/"}  # the User-Agent each harness sends (pi 1.6)
 JUDGED = """\
   - id: judged
     question: Does the answer report the open items?

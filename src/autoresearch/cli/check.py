@@ -138,9 +138,10 @@ def _probe_suite(model: str) -> Any:
     import tempfile
 
     from ..loop.canary import PROBE_NAME, PROBE_SKILL
+    from ..sandbox import cell_prefix
     from ..suite.suite import load_suite
 
-    folder = Path(tempfile.mkdtemp(prefix="autoresearch-doctor-"))
+    folder = Path(tempfile.mkdtemp(prefix=cell_prefix() + "doctor"))  # removed at the next start if killed
     (folder / PROBE_NAME).mkdir()
     (folder / PROBE_NAME / "SKILL.md").write_text(PROBE_SKILL, encoding="utf-8")
     (folder / "suite.yaml").write_text(f"skill: {PROBE_NAME}/SKILL.md\nmodel: {model}\nruns: 1\ninputs:\n"

@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import json
 import re
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,8 +21,10 @@ from pathlib import Path
 
 from ..errors import AutoresearchError, InputError
 from ..evaluate.runner import Models, Spend
+from ..sandbox import cell_prefix
 from ..suite.suite import Input, Suite
 from ..targets import SkillUnderTest, is_harness, open_target
+from ..targets.harness import version_text
 
 PROBE_NAME = "autoresearch-canary"
 PROBE_SKILL = f"""---
@@ -61,16 +62,6 @@ class CanaryReport:
         cell = f", probe cell {self.cell_seconds:.1f}s" if self.cell_seconds is not None else ""
         return (f"preflight: {'ok' if not self.problems else f'{len(self.problems)} problem(s)'}; "
                 f"{self.spend.calls} call(s) made{cell}, {self.seconds:.1f}s")
-
-
-def harness_version(binary: str) -> str:
-    """`<binary> --version`, first line ('' when it does not answer)."""
-    try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return ((done.stdout.strip() or done.stderr.strip()).splitlines() or [""])[0]
 
 
 def _init_event(lines: list[str]) -> dict:
@@ -120,7 +111,7 @@ async def _harness_checks(models: Models, skill: SkillUnderTest, report: CanaryR
     except InputError as exc:
         report.problems.append(f"{name}: binary missing: {exc.problems[0].message if exc.problems else exc}")
         return
-    version = harness_version(target.binary)
+    version = version_text(target.binary)
     where = f"{name} {version or '(version unknown)'} ({target.binary})"
     report.notes.append(f"harness: {where}")
     target.check(skill)
@@ -286,7 +277,7 @@ async def canary(suite: Suite, models: Models, *, mutator: bool = True, skill_te
     started = time.perf_counter()
     report = CanaryReport()
     text = skill_text if skill_text is not None else suite.skill_path.read_text(encoding="utf-8")
-    with tempfile.TemporaryDirectory(prefix="autoresearch-canary-") as folder:
+    with tempfile.TemporaryDirectory(prefix=cell_prefix() + "canary") as folder:  # a kill -9's is removed later
         probe = Path(folder) / PROBE_NAME
         probe.mkdir()
         (probe / "SKILL.md").write_text(PROBE_SKILL, encoding="utf-8")

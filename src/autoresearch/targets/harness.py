@@ -90,16 +90,29 @@ def _with_result(call: ToolCall, output: str, is_error: bool, exit_pattern: re.P
     return dataclasses.replace(call, output=capped(output), is_error=is_error, exit_code=exit_code)
 
 
+def node_env(binary: str) -> dict[str, str]:
+    """What a harness process needs in its environment: the binary's own folder first on PATH (`make harness`
+    installs the node that pi 1.x needs beside it; resolved, as a project's .harness may be a link into a folder
+    the sandbox hides), and no node compile cache left behind in the user's temp folder."""
+    return {"PATH": os.pathsep.join([os.path.realpath(os.path.dirname(binary)), os.environ.get("PATH", "")]),
+            "NODE_DISABLE_COMPILE_CACHE": "1"}
+
+
 @functools.lru_cache(maxsize=None)
-def major_version(binary: str) -> int:
-    """The major version a harness CLI reports (`BINARY --version`), 0 when it says none."""
-    env = {**os.environ, "PATH": os.pathsep.join([os.path.dirname(binary), os.environ.get("PATH", "")])}
+def version_text(binary: str) -> str:
+    """What `BINARY --version` prints, first line of stdout or else stderr ('' when it does not answer)."""
+    env = {**os.environ, **node_env(binary)}
     try:
         done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, env=env,
                               stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    match = re.search(r"(\d+)\.\d+", done.stdout + done.stderr)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return ((done.stdout.strip() or done.stderr.strip()).splitlines() or [""])[0]
+
+
+def major_version(binary: str) -> int:
+    """The major version a harness CLI reports, 0 when it says none."""
+    match = re.search(r"(\d+)\.\d+", version_text(binary))
     return int(match.group(1)) if match else 0
 
 
@@ -318,23 +331,21 @@ class HarnessTarget:
         key = (Path(folder).resolve(), keep_skill_md)
         if key not in self._stages:
             if self._stage_root is None:
-                self._stage_root = Path(tempfile.mkdtemp(prefix="autoresearch-skills-"))
+                # named as a cell of this process is, so the next start removes it if a kill -9 left it
+                self._stage_root = Path(tempfile.mkdtemp(prefix=cell_prefix(self.keep) + "skills"))
             self._stages[key] = stage_skill_folder(Path(folder), self._stage_root / str(len(self._stages)),
                                                    keep_skill_md)
         return self._stages[key]
 
     def _environment(self, root: Path, token: str) -> dict[str, str]:
-        # the binary's own folder first on PATH: `make harness` installs the node that pi 1.x needs beside it
-        # (its real folder: a project's .harness may be a link into a folder the sandbox hides, such as /tmp)
-        path = os.pathsep.join([os.path.realpath(os.path.dirname(self.binary)), os.environ.get("PATH", "")])
-        extra = self.flavour.env() if hasattr(self.flavour, "env") else {}
+        extra = {**node_env(self.binary), **(self.flavour.env() if hasattr(self.flavour, "env") else {})}
         if not self.simulated:
-            return {**os.environ, "PATH": path, **extra}
+            return {**os.environ, **extra}
         home = root / "home"
         home.mkdir()
         server = self._ensure_server()
         base = {k: v for k, v in os.environ.items() if not k.startswith(SIM_CLEARED)}
-        return {**base, "PATH": path, **extra, "HOME": str(home),
+        return {**base, **extra, "HOME": str(home),
                 **self.flavour.sim_env(f"{server.url}/cell/{token}", home)}
 
     async def run(self, skill: SkillUnderTest, item, run: int) -> Outcome:

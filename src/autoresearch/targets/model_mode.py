@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..models import Completion, ModelSpec
 from ..models.command import parse_output
+from ..sandbox import cell_prefix
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -54,12 +54,9 @@ def harness_identity(binary: str) -> tuple[str, str]:
             if isinstance(data, dict) and data.get("name") and data.get("version"):
                 return str(data["name"]), str(data["version"])
             break
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    return "", (out.split() or ["unknown"])[0]
+    from .harness import version_text
+
+    return "", (version_text(binary).split() or ["unknown"])[0]
 
 
 def model_argv(flavour, binary: str, system: str, model: str) -> list[str]:
@@ -124,8 +121,11 @@ class HarnessModel:
         return {"harness": self.flavour.name, "version": self.version}
 
     def _environment(self, root: Path, sample: int, token: str) -> dict[str, str]:
-        extra = {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(self.spec.max_tokens)} if self.flavour.name == "claude-code" \
-            else {}
+        from .harness import node_env
+
+        extra = {**node_env(self.binary),
+                 **({"CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(self.spec.max_tokens)} if self.flavour.name == "claude-code"
+                    else {})}
         if not self.simulated:
             return {**os.environ, **extra}
         if self._server is None:
@@ -142,7 +142,7 @@ class HarnessModel:
 
     async def complete(self, system: str, prompt: str, *, sample: int = 0) -> Completion:
         async with self._limit:
-            root = Path(tempfile.mkdtemp(prefix="autoresearch-model-"))
+            root = Path(tempfile.mkdtemp(prefix=cell_prefix() + "model"))  # removed at the next start if killed
             token = secrets.token_hex(8)
             try:
                 work = root / "work"
