@@ -11,11 +11,11 @@ from fractions import Fraction
 import pytest
 from conftest import ROOT
 
+from autoresearch.decide.keep import decide
 from autoresearch.decide.stats import (
     KeepRule,
     binomial_tail,
     confirmation_length,
-    decide,
     eval_drops,
     flakiness,
     flip_test,
