@@ -79,7 +79,7 @@ def test_a_candidate_that_breaks_the_guard_harness_is_refused_with_harness_and_e
     assert entry["decision"] == "discard" and "guard target pi:sim" in entry["reason"]
     assert "eval 'prefix' fell" in entry["reason"] or "overall rate fell" in entry["reason"]
     # without the guard it is kept: the keep rule itself said keep on claude-code:sim, only the guard refused
-    assert "the gain on claude-code:sim was: gain significant" in entry["reason"]
+    assert "the gain on claude-code:sim was: gain: " in entry["reason"]  # the sequential rule's keep
     assert entry["scores"]["train"]["rate"] > entry["best_scores"]["train"]["rate"]
     verdict = entry["guards"]["pi:sim"]
     assert verdict["verdict"] == "regressed" and verdict["after"] < verdict["before"]
