@@ -32,6 +32,7 @@ from ..runs.partial import PartialCells
 from ..runs.rundirs import clean_stale_temp_files, new_run
 from ..suite.skill import SkillDocument, parse_skill
 from ..suite.suite import Suite
+from ..targets import SkillUnderTest
 from .entries import (
     focus_of,
     is_near_miss,
@@ -142,7 +143,7 @@ class Experiment:
         self.partial = PartialCells(run)  # cells scored since the last journal line: a killed attempt resumes
 
     # -- evaluation helpers -------------------------------------------------------------------
-    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
+    async def _evaluate(self, text: str | SkillUnderTest, runs: list[int], inputs, spend: Spend, stage: str = "",
                         detail: str = "") -> EvalResult:
         experiment = getattr(getattr(self, "state", None), "next_id", 0)
         planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.block(0)
@@ -151,7 +152,7 @@ class Experiment:
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
 
-        digest = sha256(text)
+        digest = _partial_key(text)
         stored = {} if self.read_only else self.partial.load(digest)
         skip = {(i.id, r) for r in runs for i in inputs if (i.id, r) in stored}
         charged = Spend()
@@ -270,13 +271,25 @@ class Experiment:
         return measure(train.cells, none.cells, [e.id for e in self.suite.evals], NO_SKILL,
                        self.config.rule.alpha).to_dict()
 
-    def _uplift_of(self, result: EvalResult) -> dict | None:
-        """A kept version's uplift over the no-skill arm measured with the baseline (no new calls)."""
-        from ..review.uplift import NO_SKILL, measure
+    async def _uplift_of(self, scored: EvalResult, spend: Spend) -> dict | None:
+        """A kept version's uplift over no skill, paired on the runs of its score (which did not choose it, and
+        under the sequential rule lie in a block the baseline's no-skill runs never reach); the no-skill arm is
+        measured on those runs first when it lacks them, and stored (the arm grows with the runs asked of it)."""
+        if not self.config.uplift:
+            return None
+        from ..review.uplift import NO_SKILL, measure, other_arm
 
-        stored = self.run.load_cells(NO_SKILL) if self.config.uplift else None
-        return measure(result.cells, stored[0], [e.id for e in self.suite.evals], NO_SKILL,
-                       self.config.rule.alpha).to_dict() if stored else None
+        runs = sorted({c.run for c in scored.cells})
+        stored = self.run.load_cells(NO_SKILL)
+        none = EvalResult(stored[0], {i.id: i.split for i in self.train}, stored[1]) if stored else None
+        missing = [r for r in runs if none is None or r not in {c.run for c in none.cells}]
+        if missing:
+            extra = await self._evaluate(other_arm(self.suite, NO_SKILL), missing, self.train, spend, "fresh runs",
+                                         "no skill, on the kept score's runs")
+            none = none.merged(extra) if none else extra
+            self._save(NO_SKILL, none)
+        return measure(scored.cells, none.select(runs=runs), [e.id for e in self.suite.evals],
+                       NO_SKILL, self.config.rule.alpha).to_dict()
 
     def _unselected(self) -> list[int]:
         """The best's runs that played no part in choosing it (its honest score's), under either rule's layout."""
@@ -480,7 +493,7 @@ class Experiment:
         scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
-        holdout_test, per_eval_holdout, guards, guard_holdout = None, {}, None, None
+        holdout_test, per_eval_holdout, guards, guard_holdout, uplift = None, {}, None, None, None
         if decision == "keep" and self.guards:
             from .guard import guard_refusal
 
@@ -514,6 +527,7 @@ class Experiment:
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
+            uplift = await self._uplift_of(fresh, spend)
         self._save(digest, train)  # a discard's outputs too: why it lost
         errors = outcome.errors
         fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.p_value, 6),
@@ -525,7 +539,7 @@ class Experiment:
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
                       holdout_test=holdout_test, per_eval_holdout=per_eval_holdout, guards=guards,
-                      guard_holdout=guard_holdout, uplift=self._uplift_of(train) if decision == "keep" else None)
+                      guard_holdout=guard_holdout, uplift=uplift if decision == "keep" else None)
         entry = new_entry(self.state, **fields, scores=scores,
                           best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)
@@ -730,6 +744,13 @@ class Experiment:
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry
+
+
+def _partial_key(skill: str | SkillUnderTest) -> str:
+    """Whose in-progress cells an evaluation resumes: a version's text digest, or the no-skill arm's own key."""
+    if isinstance(skill, str):
+        return sha256(skill)
+    return sha256(skill.text) if skill.installed else "no-skill"
 
 
 def _spent_since(total: Spend, charged: Spend) -> Spend:
