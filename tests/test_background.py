@@ -35,7 +35,8 @@ def project(tmp_path):
     shutil.copytree(ROOT / "examples/meeting-notes", root / "examples/meeting-notes")
     (root / "evals").mkdir()
     suite = (ROOT / "evals/meeting-notes.yaml").read_text()  # a remote model's pace, so a try can be killed midway
-    (root / "evals/meeting-notes.yaml").write_text(suite.replace("\nmodel: sim ", "\nmodel: {name: sim, latency: 0.15}\nconcurrency: 4 "))
+    # (slow enough for ten kills: the sequential rule decides this try on its first 8 runs, a third of the paired's)
+    (root / "evals/meeting-notes.yaml").write_text(suite.replace("\nmodel: sim ", "\nmodel: {name: sim, latency: 0.5}\nconcurrency: 4 "))
     return root
 
 
