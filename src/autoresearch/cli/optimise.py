@@ -183,7 +183,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 click.echo(f"warning: {suite_file}: {refusal}", err=True)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
-        models = _open_models(suite, no_cache)
+        models = _open_models(suite, no_cache or estimate_only)  # a preview writes nothing, not even the cache
         if background and not baseline_only:
             raise click.UsageError("--background goes with --baseline-only (a whole run: start it with nohup ... &)")
         probe = _preflight_canary(suite, models, mutator=not baseline_only)
