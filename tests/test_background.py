@@ -35,7 +35,8 @@ def project(tmp_path):
     shutil.copytree(ROOT / "examples/meeting-notes", root / "examples/meeting-notes")
     (root / "evals").mkdir()
     suite = (ROOT / "evals/meeting-notes.yaml").read_text()  # a remote model's pace, so a try can be killed midway
-    (root / "evals/meeting-notes.yaml").write_text(suite.replace("\nmodel: sim ", "\nmodel: {name: sim, latency: 0.15}\nconcurrency: 4 "))
+    # (slow enough for ten kills: the sequential rule decides this try on its first 8 runs, a third of the paired's)
+    (root / "evals/meeting-notes.yaml").write_text(suite.replace("\nmodel: sim ", "\nmodel: {name: sim, latency: 0.5}\nconcurrency: 4 "))
     return root
 
 
@@ -131,7 +132,9 @@ def harness_project(tmp_path):
         pytest.skip("claude is not installed (run `make harness`)")
     root = tmp_path / "project"
     shutil.copytree(ROOT / "examples/harness", root / "evals")
-    (root / "evals/suite.yaml").rename(root / "evals/meeting-notes.yaml")  # the name the skill's placeholders give
+    suite = (root / "evals/suite.yaml").read_text().replace("runs: 2", "runs: 5")  # a suite the keep rule can keep on
+    (root / "evals/meeting-notes.yaml").write_text(suite)  # the name the skill's placeholders give
+    (root / "evals/suite.yaml").unlink()
     return root
 
 
@@ -202,9 +205,15 @@ def test_a_background_try_killed_on_claude_code_sim_resumes_with_the_same_decisi
     assert "state: running (attempt #1 in progress: " in running, running
     status = subprocess.run(CLI + ["status", "h"], cwd=root, env=env, capture_output=True, text=True).stdout
     assert "crashed" not in status and "attempt #1" in status
-    done = subprocess.run(CLI + ["wait", "h", "--timeout", "110"], cwd=root, env=env, capture_output=True, text=True)
-    assert done.returncode == straight.returncode, done.stdout + done.stderr
-    assert "resumed where it stopped" in done.stderr
+    said = ""
+    for _ in range(10):  # `wait` exits 4 while the work goes on: the agent runs it again
+        done = subprocess.run(CLI + ["wait", "h", "--timeout", "110"], cwd=root, env=env, capture_output=True,
+                              text=True)
+        said += done.stderr
+        if done.returncode != 4:
+            break
+    assert done.returncode == straight.returncode, done.stdout + said
+    assert "resumed where it stopped" in said
     ours, theirs = (RunDir(p / ".autoresearch/h").entries()[-1] for p in (root, clean))
     assert {k: ours[k] for k in ("decision", "scores", "wins", "losses", "calls")} == \
         {k: theirs[k] for k in ("decision", "scores", "wins", "losses", "calls")}

@@ -79,7 +79,7 @@ def test_a_candidate_that_breaks_the_guard_harness_is_refused_with_harness_and_e
     assert entry["decision"] == "discard" and "guard target pi:sim" in entry["reason"]
     assert "eval 'prefix' fell" in entry["reason"] or "overall rate fell" in entry["reason"]
     # without the guard it is kept: the keep rule itself said keep on claude-code:sim, only the guard refused
-    assert "the gain on claude-code:sim was: gain significant" in entry["reason"]
+    assert "the gain on claude-code:sim was: gain: " in entry["reason"]  # the sequential rule's keep
     assert entry["scores"]["train"]["rate"] > entry["best_scores"]["train"]["rate"]
     verdict = entry["guards"]["pi:sim"]
     assert verdict["verdict"] == "regressed" and verdict["after"] < verdict["before"]
@@ -105,13 +105,13 @@ def test_guard_verdict_tests_the_overall_rate_and_each_eval():
 def test_the_holdout_is_measured_on_every_target(make_suite, tmp_path):
     from conftest import BASIC_SUITE
 
-    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 4"))
+    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5"))  # the fewest runs the keep rule can keep on
     runs_dir = tmp_path / "runs"
     done = cli(tmp_path, "run", suite, "--also-on", "sim", "--max-experiments", "6", "--runs-dir", runs_dir,
                "--run-id", "h")
     assert done.returncode == 0, done.stderr
     entries = [json.loads(line) for line in (runs_dir / "h" / "journal.jsonl").read_text().splitlines()]
-    assert entries[0]["guards"]["sim"]["holdout"]["passed"] + entries[0]["guards"]["sim"]["holdout"]["failed"] == 8  # 1 input x 4 runs x 2 evals
+    assert entries[0]["guards"]["sim"]["holdout"]["passed"] + entries[0]["guards"]["sim"]["holdout"]["failed"] == 10  # 1 input x 5 runs x 2 evals
     keeps = [e for e in entries if e["decision"] == "keep"]
     assert keeps and all(e["guards"]["sim"]["verdict"] == "holds" and e["guard_holdout"]["sim"] for e in keeps)
     assert "guard sim holds" in done.stdout

@@ -116,7 +116,10 @@ def test_run_json_eval_json_and_junit_name_the_harness_that_judged(project):
 
 def test_a_headless_run_with_the_harness_as_mutator_completes_five_experiments(project):
     """Path A on claude-code:sim, offline: every proposal comes from the real claude binary answering as a model."""
-    done = cli(project, "run", "suite.yaml", "--run-id", "a", "--max-experiments", "5", "--no-confirm")
+    (project / "suite.yaml").write_text((project / "suite.yaml").read_text().replace("runs: 2", "runs: 5"))  # keepable
+    # the mutator's plumbing, not the keep decision: the paired screen alone (5 runs a candidate, not up to 30)
+    done = cli(project, "run", "suite.yaml", "--run-id", "a", "--max-experiments", "5", "--keep-rule", "paired",
+               "--no-confirm")
     assert done.returncode == 0, done.stderr
     run = RunDir(project / ".autoresearch" / "a")
     entries = run.entries()

@@ -95,7 +95,8 @@ def test_a_missing_binary_is_caught(project):
 
 def test_a_judge_that_never_answers_in_the_verdict_format_is_caught(project):
     suite = project / "suite.yaml"
-    suite.write_text(suite.read_text().replace("model: claude-code:sim\n", "model: claude-code:sim\n"
+    suite.write_text(suite.read_text().replace("runs: 2", "runs: 5")  # a size the keep rule is not refused at
+                     .replace("model: claude-code:sim\n", "model: claude-code:sim\n"
                                                "judge: command:echo I think it is fine\n")
                      + "  - id: clear\n    question: Is the answer clear?\n    judge:\n      pass: It is clear.\n"
                        "      fail: It is not clear.\n")

@@ -22,9 +22,9 @@ def snapshot(folder):
 
 @pytest.fixture
 def baseline_run(make_suite, tmp_path, monkeypatch):
-    """A sim suite with its baseline measured as run `r`, in tmp_path."""
+    """A sim suite with its baseline measured as run `r`, in tmp_path (5 runs: the fewest `try` is not refused at)."""
     monkeypatch.chdir(tmp_path)
-    suite = make_suite("model: sim\n" + BASIC_SUITE)
+    suite = make_suite("model: sim\n" + BASIC_SUITE.replace("runs: 2", "runs: 5"))
     done = invoke("run", suite, "--baseline-only", "--run-id", "r", "--max-experiments", "3")
     assert done.exit_code == 0, done.output
     return suite
@@ -37,7 +37,7 @@ def baseline_run(make_suite, tmp_path, monkeypatch):
                          "    check: {type: word-count, max: 400}\n", ""), "eval 'bounded' removed"),
     (lambda s: s.replace("max: 400", "max: 300"), "eval 'bounded' changed"),
     (lambda s: s.replace("    split: holdout\n", ""), "input 'two' moved from holdout to train"),
-    (lambda s: s.replace("runs: 2", "runs: 3"), "runs 2 -> 3"),
+    (lambda s: s.replace("runs: 5", "runs: 6"), "runs 5 -> 6"),
 ])
 def test_next_try_and_resume_refuse_a_suite_changed_since_the_baseline(baseline_run, tmp_path, edit, words):
     assert "fingerprint" in json.loads((tmp_path / ".autoresearch/r/run.json").read_text())

@@ -137,7 +137,7 @@ def test_an_output_whose_evals_flip_together_counts_once():
 def test_run_uplift_measures_no_skill_once_and_shows_what_the_best_adds(make_suite, tmp_path):
     from conftest import BASIC_SUITE
 
-    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5"))
+    suite = make_suite(BASIC_SUITE.replace("runs: 2", "runs: 5"))  # the fewest runs the keep rule can keep on
     runs_dir = tmp_path / ".autoresearch"
     done = cli(tmp_path, "run", suite, "--uplift", "--max-experiments", "3", "--runs-dir", runs_dir, "--run-id", "u")
     assert done.returncode == 0, done.stderr
@@ -146,6 +146,12 @@ def test_run_uplift_measures_no_skill_once_and_shows_what_the_best_adds(make_sui
     assert base["with_skill"] == pytest.approx(entries[0]["scores"]["train"]["rate"])
     assert (runs_dir / "u" / "cells" / "none.json").exists()
     assert all("uplift" not in e or e["uplift"] is None for e in entries[1:] if e["decision"] != "keep")
+    keeps = [e for e in entries if e["decision"] == "keep"]
+    assert keeps  # the sim keeps a gain here: what a kept best adds is measured
+    none_runs = {cell[2] for cell in json.loads((runs_dir / "u" / "cells" / "none.json").read_text())["cells"]}
+    for keep in keeps:  # paired on the runs its score comes from, which did not choose it: 1 input x 5 runs
+        assert len(none_runs - set(keep["runs"]) - set(entries[0]["runs"])) >= 5
+        assert keep["uplift"]["overall"]["outputs"] == 5 and keep["uplift"]["overall"]["cells"] == 10
     assert "uplift: the skill adds" in done.stdout and f"(baseline: {100 * base['difference']:+.1f})" in done.stdout
     status = cli(tmp_path, "status", "u", "--runs-dir", runs_dir)
     assert "the skill adds" in status.stdout

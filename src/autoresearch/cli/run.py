@@ -167,6 +167,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         run_id = run_id or default_run_id(suite)
         preflight(suite, config)  # everything that can be wrong, before the run exists or a call is paid
         suite = _as_trigger_suite(_with_models(suite, model_name, judge_model, mutator_model, batch), chosen)
+        _roles_can_answer(suite, ("judge",) if baseline_only else ("judge", "mutator"))  # a broken role first
         if keep_rule != "naive":  # before the baseline: a suite that can never keep spends nothing
             from ..decide.sequential import size_refusal
             from ..errors import AutoresearchError
@@ -179,8 +180,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 click.echo(f"warning: {suite_file}: {refusal}", err=True)
         for warning in suite.warnings:
             click.echo(str(warning), err=True)
-        _roles_can_answer(suite, ("judge",) if baseline_only else ("judge", "mutator"))
-        models = _open_models(suite, no_cache)
+        models = _open_models(suite, no_cache or estimate_only)  # a preview writes nothing, not even the cache
         if background and not baseline_only:
             raise click.UsageError("--background goes with --baseline-only (a whole run: start it with nohup ... &)")
         probe = _preflight_canary(suite, models, mutator=not baseline_only)

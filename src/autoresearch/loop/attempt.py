@@ -188,7 +188,7 @@ class AttemptStages:
         scores = scores_of(train, None)
         scores["train_decision"] = scores["train"]
         paired_evals = paired_by_eval(train.cells, best_same)
-        holdout_test, per_eval_holdout, guards, guard_holdout = None, {}, None, None
+        holdout_test, per_eval_holdout, guards, guard_holdout, uplift = None, {}, None, None, None
         if decision == "keep" and self.guards:
             from .guard import guard_refusal
 
@@ -222,6 +222,7 @@ class AttemptStages:
                                          "the kept candidate's score, on runs not used to choose it")
             train = train.merged(fresh)
             scores["train"] = fresh.rate().to_dict()
+            uplift = await self._uplift_of(fresh, spend)
         self._save(digest, train)  # a discard's outputs too: why it lost
         errors = outcome.errors
         fields = dict(base, decision=decision, reason=reason, p_value=round(outcome.p_value, 6),
@@ -233,7 +234,7 @@ class AttemptStages:
                       flips=list(outcome.flips),
                       errors={"candidate": errors.candidate, "best": errors.best, "cells": errors.cells},
                       holdout_test=holdout_test, per_eval_holdout=per_eval_holdout, guards=guards,
-                      guard_holdout=guard_holdout, uplift=self._uplift_of(train) if decision == "keep" else None)
+                      guard_holdout=guard_holdout, uplift=uplift if decision == "keep" else None)
         entry = new_entry(self.state, **fields, scores=scores,
                           best_scores={"train": rate_dict(best_same), "holdout": self.state.best_holdout})
         self._record(entry, spend, started)

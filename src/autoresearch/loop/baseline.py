@@ -64,10 +64,22 @@ class BaselineStep:
         return measure(train.cells, none.cells, [e.id for e in self.suite.evals], NO_SKILL,
                        self.config.rule.alpha).to_dict()
 
-    def _uplift_of(self, result: EvalResult) -> dict | None:
-        """A kept version's uplift over the no-skill arm measured with the baseline (no new calls)."""
-        from ..review.uplift import NO_SKILL, measure
+    async def _uplift_of(self, scored: EvalResult, spend: Spend) -> dict | None:
+        """A kept version's uplift over no skill, paired on the runs of its score (which did not choose it, and
+        under the sequential rule lie in a block the baseline's no-skill runs never reach); the no-skill arm is
+        measured on those runs first when it lacks them, and stored (the arm grows with the runs asked of it)."""
+        if not self.config.uplift:
+            return None
+        from ..review.uplift import NO_SKILL, measure, other_arm
 
-        stored = self.run.load_cells(NO_SKILL) if self.config.uplift else None
-        return measure(result.cells, stored[0], [e.id for e in self.suite.evals], NO_SKILL,
-                       self.config.rule.alpha).to_dict() if stored else None
+        runs = sorted({c.run for c in scored.cells})
+        stored = self.run.load_cells(NO_SKILL)
+        none = EvalResult(stored[0], {i.id: i.split for i in self.train}, stored[1]) if stored else None
+        missing = [r for r in runs if none is None or r not in {c.run for c in none.cells}]
+        if missing:
+            extra = await self._evaluate(other_arm(self.suite, NO_SKILL), missing, self.train, spend, "fresh runs",
+                                         "no skill, on the kept score's runs")
+            none = none.merged(extra) if none else extra
+            self._save(NO_SKILL, none)
+        return measure(scored.cells, none.select(runs=runs), [e.id for e in self.suite.evals],
+                       NO_SKILL, self.config.rule.alpha).to_dict()

@@ -35,6 +35,7 @@ from ..runs.partial import PartialCells
 from ..runs.rundirs import clean_stale_temp_files, new_run
 from ..suite.skill import parse_skill
 from ..suite.suite import Suite
+from ..targets import SkillUnderTest
 from .attempt import AttemptStages
 from .baseline import BaselineStep
 from .entries import (
@@ -102,7 +103,7 @@ class Experiment(BaselineStep, AttemptStages):
         self.partial = PartialCells(run)  # cells scored since the last journal line: a killed attempt resumes
 
     # -- evaluation helpers -------------------------------------------------------------------
-    async def _evaluate(self, text: str, runs: list[int], inputs, spend: Spend, stage: str = "",
+    async def _evaluate(self, text: str | SkillUnderTest, runs: list[int], inputs, spend: Spend, stage: str = "",
                         detail: str = "") -> EvalResult:
         experiment = getattr(getattr(self, "state", None), "next_id", 0)
         planned = len(self.layout.confirmation if stage == "confirmation" else self.layout.block(0)
@@ -111,8 +112,7 @@ class Experiment(BaselineStep, AttemptStages):
         def report(done: int, total: int) -> None:
             self.on_progress(Progress(experiment, stage, done, total, detail, planned))
 
-        # the version's own key: a SKILL.md text, or another arm (the no-skill arm is no text at all)
-        digest = sha256(text if isinstance(text, str) else f"{text.text}\0installed={text.installed}")
+        digest = _partial_key(text)
         stored = {} if self.read_only else self.partial.load(digest)
         skip = {(i.id, r) for r in runs for i in inputs if (i.id, r) in stored}
 
@@ -424,6 +424,13 @@ class Experiment(BaselineStep, AttemptStages):
             beat.stopped(f"attempt #{entry['id']} decided ({entry['decision']}); the agent proposes the next with "
                          "`autoresearch try`", "waiting for try")
         return entry
+
+
+def _partial_key(skill: str | SkillUnderTest) -> str:
+    """Whose in-progress cells an evaluation resumes: a version's text digest, or the no-skill arm's own key."""
+    if isinstance(skill, str):
+        return sha256(skill)
+    return sha256(skill.text) if skill.installed else "no-skill"
 
 
 def _merge_stored(result: EvalResult, stored: dict, pairs: set, runs: list[int], inputs, suite: Suite) -> None:
