@@ -286,9 +286,10 @@ async def canary(suite: Suite, models: Models, *, mutator: bool = True, skill_te
             skill = SkillUnderTest(text, suite.skill_path.parent, (probe, *suite.distractors))
         if is_harness(models.target_spec):
             await _harness_checks(models, skill, report)
-        await _judge_checks(suite, models, report)
-        if mutator:
-            await _mutator_check(suite, models, skill, report)
+        if not any(": binary missing:" in problem for problem in report.problems):  # judge and mutator need it too
+            await _judge_checks(suite, models, report)
+            if mutator:
+                await _mutator_check(suite, models, skill, report)
     report.seconds = time.perf_counter() - started
     return report
 
