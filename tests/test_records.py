@@ -324,7 +324,7 @@ def test_next_on_a_finalized_run_does_not_suggest_finalize(baseline_run):
 
 def test_a_try_refused_after_the_budget_keeps_the_runs_stopped_state(make_suite, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    suite = make_suite("model: sim\n" + BASIC_SUITE)
+    suite = make_suite("model: sim\n" + BASIC_SUITE.replace("runs: 2", "runs: 5"))
     assert invoke("run", suite, "--max-experiments", "0", "--run-id", "z").exit_code == 0
     assert "stopped (budget)" in invoke("status", "z").output
     (tmp_path / "new.md").write_text("- Start with the summary, always.\n")

@@ -411,9 +411,9 @@ class Experiment(BaselineStep, AttemptStages):
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
-        from ..runs.live import run_state
+        from ..runs.live import last_stop
 
-        before, attempting = run_state(self.run.path), []
+        before, attempting = last_stop(self.run.path), []  # `try` has written its own request as pending
         with holding(self._locks(), self.run.id), self._on_branch(), self._heartbeat() as beat:
             try:
                 entry = self._sync(go())

@@ -185,10 +185,15 @@ def run_state(run_path: Path) -> RunState:
                         f"last beat {beat.get('beat')} during {beat.get('stage')}", beat)
     if (path / "STOP").exists():
         return RunState("finalized", "finalized")
-    stopped = _read_json(path / STOPPED)
-    if stopped is not None:
-        return RunState("stopped", str(stopped.get("kind", "stopped")), str(stopped.get("reason", "")))
-    return RunState("stopped")
+    return last_stop(path)
+
+
+def last_stop(run_path: Path) -> RunState:
+    """How the run last stopped, from its stop record alone (not a request in progress, such as this one's)."""
+    stopped = _read_json(Path(run_path) / STOPPED)
+    if stopped is None:
+        return RunState("stopped")
+    return RunState("stopped", str(stopped.get("kind", "stopped")), str(stopped.get("reason", "")))
 
 
 def _unfinished(path: Path) -> dict | None:
