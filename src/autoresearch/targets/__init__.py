@@ -106,8 +106,11 @@ def open_target(spec: ModelSpec, open_model, keep_workspaces: bool = False) -> T
         from .codex import Codex
         from .harness import HarnessTarget
 
-        # `:sim` keeps CODEX_HOME in a temp folder, where Codex refuses to set up its sandbox helper
-        sandbox = spec.option("sandbox", "danger-full-access" if spec.name.endswith(":sim") else "workspace-write")
+        # `:sim` keeps CODEX_HOME in a temp folder, where Codex refuses to set up its sandbox helper; `sandbox:` is
+        # also the cells' own confinement (auto | bwrap | none, `--no-sandbox`): only Codex's modes go to Codex
+        sandbox = spec.option("sandbox")
+        if sandbox not in ("read-only", "workspace-write", "danger-full-access"):
+            sandbox = "danger-full-access" if spec.name.endswith(":sim") else "workspace-write"
         return HarnessTarget(spec, Codex(str(sandbox)), keep_workspaces)
     if spec.backend == "gemini":
         from .gemini import Gemini
