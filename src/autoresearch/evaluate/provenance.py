@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 from ..errors import InputError
-from ..models import ModelSpec, role_spec
+from ..models import HARNESS_BACKENDS, ModelSpec, role_spec
 from ..suite.suite import Suite
 
 ROLES = ("target", "judge", "mutator")
@@ -19,7 +19,7 @@ def describe(spec: ModelSpec, role: str) -> dict[str, Any]:
     """One role's model as it runs: backend, model, and the harness binary, version and package (or the SDK)."""
     model = spec.name.split(":", 1)[1] if ":" in spec.name else ""
     out: dict[str, Any] = {"name": spec.name, "backend": spec.backend, "model": model or "default"}
-    if spec.backend in ("claude-code", "pi"):
+    if spec.backend in HARNESS_BACKENDS:
         from ..targets.harness import find_binary
         from ..targets.model_mode import flavour_of, harness_identity
 

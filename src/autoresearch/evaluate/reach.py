@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from ..errors import AutoresearchError, InputError, Problem
-from ..models import HARNESS_BACKENDS, MODEL_MODE_HARNESSES, ModelSpec, role_spec
+from ..models import HARNESS_BACKENDS, ModelSpec, role_spec
 from ..suite.suite import Suite
 
 
@@ -33,10 +33,7 @@ def unreachable(spec: ModelSpec) -> str | None:
     if spec.backend == "anthropic" and not (os.environ.get("ANTHROPIC_API_KEY")
                                             or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
         return "ANTHROPIC_API_KEY is not set"
-    if spec.backend in HARNESS_BACKENDS and spec.backend not in MODEL_MODE_HARNESSES:
-        return (f"{spec.backend} cannot answer as a judge or mutator yet (only {' and '.join(MODEL_MODE_HARNESSES)} "
-                "can): name one with judge:/mutator: in the suite, e.g. claude-code or anthropic:<model>")
-    if spec.backend in MODEL_MODE_HARNESSES:
+    if spec.backend in HARNESS_BACKENDS:
         from ..targets.harness import find_binary
         from ..targets.model_mode import flavour_of
 

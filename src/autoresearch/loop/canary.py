@@ -92,8 +92,11 @@ def frontmatter_hint(text: str) -> str:
 
 def _login_problem(harness: str, message: str) -> str | None:
     if LOGIN_WORDS.search(message):
-        fix = ("run `claude` once and log in (or set ANTHROPIC_API_KEY)" if harness == "claude-code"
-               else "configure a provider and its key for pi (`pi` then /login, or ~/.pi/agent/models.json)")
+        fix = {"claude-code": "run `claude` once and log in (or set ANTHROPIC_API_KEY)",
+               "codex": "run `codex login` (or set OPENAI_API_KEY)",
+               "gemini": "run `gemini` once and log in (or set GEMINI_API_KEY)",
+               "opencode": "run `opencode auth login` for the model's provider"}.get(
+            harness, "configure a provider and its key for pi (`pi` then /login, or ~/.pi/agent/models.json)")
         return f"{harness}: not logged in ({message[:160]}); fix: {fix}"
     return None
 
@@ -116,7 +119,7 @@ async def _harness_checks(models: Models, skill: SkillUnderTest, report: CanaryR
     report.notes.append(f"harness: {where}")
     target.check(skill)
     target.transcripts = []
-    loading_tool = "Skill" if name == "claude-code" else "read"
+    loading_tool = LOADING_TOOLS.get(name, "read")
     if loading_tool not in target.tools:
         report.problems.append(f"{name}: the `{loading_tool}` tool is not in allowed_tools: the agent cannot load a "
                                f"skill; fix: add {loading_tool} to the model's allowed_tools")
@@ -141,10 +144,22 @@ async def _run_once(target, skill: SkillUnderTest, text: str, run: int, report: 
     return outcome, target.transcripts[before], ""
 
 
+# The tool with which each harness's agent loads a skill (Codex: a shell command that reads its SKILL.md).
+LOADING_TOOLS = {"claude-code": "Skill", "pi": "read", "codex": "command_execution", "gemini": "activate_skill",
+                 "opencode": "skill"}
+
+
 def _probe_loaded(name: str, outcome) -> bool:
-    """Did the agent load the probe: Claude Code's Skill tool naming it, pi's read of its SKILL.md."""
+    """Did the agent load the probe: Claude Code's Skill tool naming it, pi's read of its SKILL.md, Gemini CLI's
+    activate_skill or OpenCode's skill tool naming it, a Codex command reading its SKILL.md."""
     for call in outcome.tool_calls:
         if name == "claude-code" and call.name == "Skill" and call.input.get("skill") == PROBE_NAME:
+            return True
+        if name in ("gemini", "opencode") and call.name == LOADING_TOOLS[name] \
+                and call.input.get("name") == PROBE_NAME:
+            return True
+        if name == "codex" and call.name == "command_execution" \
+                and f"{PROBE_NAME}/SKILL.md" in str(call.input.get("command", "")):
             return True
         path = str(call.input.get("path", ""))
         if name == "pi" and call.name == "read" and path.endswith(f"{PROBE_NAME}/SKILL.md"):

@@ -17,8 +17,9 @@ from ..errors import AutoresearchError
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Which model and how to call it. `name` is `sim`, `anthropic:<model>`, `command:<cli>`, `claude-code[:MODEL]`
-    or `pi[:PROVIDER/MODEL]` (a harness answering as a model, see `autoresearch.targets.model_mode`)."""
+    """Which model and how to call it. `name` is `sim`, `anthropic:<model>`, `command:<cli>`, `claude-code[:MODEL]`,
+    `pi[:PROVIDER/MODEL]`, `codex[:MODEL]`, `gemini[:MODEL]` or `opencode[:PROVIDER/MODEL]` (a harness answering
+    as a model, see `autoresearch.targets.model_mode`)."""
 
     name: str = "sim"
     max_tokens: int = 1024
@@ -87,18 +88,13 @@ HARNESS_ROLE_OPTIONS = ("binary", "concurrency")  # what a harness target's opti
 def role_spec(target: ModelSpec, role: str) -> ModelSpec:
     """The judge's or mutator's model when the suite names none: the target's model with the role's own settings
     (a harness target: that harness as a model, keeping only its binary and concurrency)."""
-    if target.backend in HARNESS_BACKENDS and target.backend not in MODEL_MODE_HARNESSES:
-        # no model mode yet: offline (`:sim`) the simulator answers; a real target's judge and mutator must be named
-        return ModelSpec("sim", ROLE_MAX_TOKENS[role]) if target.name.endswith(":sim") else \
-            replace(target, max_tokens=ROLE_MAX_TOKENS[role])
     if target.backend in HARNESS_BACKENDS:
         options = {k: v for k, v in target.options if k in HARNESS_ROLE_OPTIONS}
         return replace(target, max_tokens=ROLE_MAX_TOKENS[role],
                        options=tuple(sorted({**options, "timeout": ROLE_TIMEOUTS[role]}.items())))
     return replace(target, max_tokens=ROLE_MAX_TOKENS[role])
-# The harnesses: each a target (autoresearch.targets); those in MODEL_MODE_HARNESSES also answer as judge or mutator.
+# The harnesses: each a target (autoresearch.targets) that also answers as judge or mutator (its model mode).
 HARNESS_BACKENDS = ("claude-code", "pi", "codex", "gemini", "opencode")
-MODEL_MODE_HARNESSES = ("claude-code", "pi")
 TARGET_BACKENDS = KNOWN_BACKENDS + HARNESS_BACKENDS
 
 

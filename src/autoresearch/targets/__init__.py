@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from ..models import HARNESS_BACKENDS, MODEL_MODE_HARNESSES, Model, ModelSpec, register_backend
+from ..models import HARNESS_BACKENDS, Model, ModelSpec, register_backend
 from ..models.outcome import Outcome
 
 HARNESSES = HARNESS_BACKENDS  # one list of the harnesses, kept where model names are checked
@@ -152,5 +152,5 @@ def harness_model(spec: ModelSpec) -> Model:
     return HarnessModel(spec)
 
 
-for _harness in MODEL_MODE_HARNESSES:  # the model registry builds these by name: the models wing never imports this
+for _harness in HARNESS_BACKENDS:  # the model registry builds these by name: the models wing never imports this
     register_backend(_harness, harness_model)
