@@ -278,7 +278,7 @@ def test_a_short_run_on_claude_code_sim_keeps_a_change_that_raises_a_file_check(
     inputs = "".join(f"  - id: in{i}\n    text: \"Tally the open action items in notes.txt, batch {i}.\"\n"
                      f"    files: [inputs/notes.txt]\n" + ("    split: holdout\n" if i == 4 else "") for i in range(5))
     (project / "loop.yaml").write_text(LOOP_SUITE.format(inputs=inputs))
-    done = cli(project, "run", "loop.yaml", "--run-id", "h", "--max-experiments", "2", timeout=600)
+    done = cli(project, "run", "loop.yaml", "--run-id", "h", "--max-experiments", "1", timeout=600)
     assert done.returncode == 0, done.stderr
     entries = RunDir(project / ".autoresearch" / "h").entries()
     keep = next(e for e in entries if e["decision"] == "keep")

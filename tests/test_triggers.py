@@ -239,7 +239,7 @@ triggers:
 
 def test_run_triggers_keeps_a_description_that_raises_recall_without_losing_precision(project):
     write(project, "loop.yaml", LOOP)
-    done = cli(project, "run", "loop.yaml", "--triggers", "--run-id", "t", "--max-experiments", "2")
+    done = cli(project, "run", "loop.yaml", "--triggers", "--run-id", "t", "--max-experiments", "1")
     assert done.returncode == 0, done.stderr
     run = RunDir(project / ".autoresearch" / "t")
     entries = run.entries()
