@@ -1,7 +1,8 @@
 """Decision-quality benchmark (issues 3, 11 and 23): how often, and at what cost, each keep rule keeps a candidate.
 
 Every simulated suite has 10 train inputs x 5 evals at the default 8 runs, driven through the loop's own
-`decide` (the `sequential` rule, the default, beside `paired`, the rule before it). Noise models:
+`decide` (the `sequential` rule, the default, beside `sequential alpha 0.01`, `sequential-v1`, its design
+before, and `paired`, the rule before it). Noise models:
 - correlation w: with probability w an output's evals share one uniform draw (pass or fail together),
   else each eval draws its own; w is the binary correlation of two evals of one output (0 .. 0.63);
 - Beta: each (input, eval) rate drawn from Beta(2.8, 1.2) (mean 0.7) instead of 0.7;
@@ -20,7 +21,8 @@ for that decision beyond its first 8 (per no-better candidate the best's runs ar
 "Wald": the expected calls per no-better candidate of Wald's SPRT for +0 against +10 at alpha 0.05,
 power 0.84 (normal approximation on outputs, the true variance): the least any test with those errors
 can spend on average. Every figure comes with its Monte-Carlo standard error.
-Usage: python bench/decisions.py [--trials 200] [--nights 50] [--coverage 500] [--seed 1]
+Usage: python bench/decisions.py [--trials 200] [--nights 50] [--coverage 500] [--seed 1] [--rules a,b]
+[--parts decisions,overnight,...] [--out FILE]
 (the defaults keep a run to a few minutes; bench/results/decisions.json holds a run at --trials 500
 --nights 100 --coverage 1000, its settings recorded in it)
 """
