@@ -1,7 +1,8 @@
 """Decision-quality benchmark (issues 3, 11 and 23): how often, and at what cost, each keep rule keeps a candidate.
 
 Every simulated suite has 10 train inputs x 5 evals at the default 8 runs, driven through the loop's own
-`decide` (the `sequential` rule, the default, beside `paired`, the rule before it). Noise models:
+`decide` (the `sequential` rule, the default, beside `sequential alpha 0.01`, `sequential-v1`, its design
+before, and `paired`, the rule before it). Noise models:
 - correlation w: with probability w an output's evals share one uniform draw (pass or fail together),
   else each eval draws its own; w is the binary correlation of two evals of one output (0 .. 0.63);
 - Beta: each (input, eval) rate drawn from Beta(2.8, 1.2) (mean 0.7) instead of 0.7;
@@ -20,7 +21,8 @@ for that decision beyond its first 8 (per no-better candidate the best's runs ar
 "Wald": the expected calls per no-better candidate of Wald's SPRT for +0 against +10 at alpha 0.05,
 power 0.84 (normal approximation on outputs, the true variance): the least any test with those errors
 can spend on average. Every figure comes with its Monte-Carlo standard error.
-Usage: python bench/decisions.py [--trials 200] [--nights 50] [--coverage 500] [--seed 1]
+Usage: python bench/decisions.py [--trials 200] [--nights 50] [--coverage 500] [--seed 1] [--rules a,b]
+[--parts decisions,overnight,...] [--out FILE]
 (the defaults keep a run to a few minutes; bench/results/decisions.json holds a run at --trials 500
 --nights 100 --coverage 1000, its settings recorded in it)
 """
@@ -46,7 +48,8 @@ from autoresearch.suite.suite import DEFAULT_RUNS
 INPUTS, EVALS, BASE = 10, 5, 0.70
 RUNS = DEFAULT_RUNS
 FULL = INPUTS * RUNS  # target calls of one full evaluation
-RULES = {"sequential": KeepRule(), "paired": KeepRule("paired", 0.06)}
+RULES = {"sequential": KeepRule(), "sequential alpha 0.01": KeepRule(alpha=0.01), "sequential-v1": KeepRule("sequential-v1"),
+         "paired": KeepRule("paired", 0.06)}  # alpha 0.01 = 0.10 / the plateau stop's 10 attempts: see overnight()
 
 
 def _logit(p: float) -> float:
@@ -135,7 +138,7 @@ async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS) -> t
         return cand.cells(run_list)
 
     rule = RULES[rule_name]
-    if rule.name == "sequential":
+    if rule.sequential:
         outcome = await decide(rule, [[r] for r in range(MAX_RUNS_FACTOR * runs)], candidate, best, min_runs=runs)
     else:
         screen = set(range(runs))
@@ -179,7 +182,7 @@ async def table(trials: int, seed: int) -> dict:
     report: dict = {}
     print(f"best at {BASE:.0%}; {INPUTS} inputs x {EVALS} evals x {RUNS} runs; {trials} trials per cell; calls in "
           f"full evaluations; ± one Monte-Carlo standard error")
-    print(f"{'noise':<26} {'rule':<11} {'false keeps':>14} {'power +10':>14} {'calls/no-better':>16} {'Wald':>5} "
+    print(f"{'noise':<26} {'rule':<22} {'false keeps':>14} {'power +10':>14} {'calls/no-better':>16} {'Wald':>5} "
           f"{'calls/winner':>13}")
     for label, (w, beta, by_input, by_eval, drift, errors) in SCENARIOS.items():
         for rule_name in RULES:
@@ -216,7 +219,7 @@ async def table(trials: int, seed: int) -> dict:
                 row["wald_calls_per_no_better"] = round(wald_calls(w), 3)
             report.setdefault(label, {})[rule_name] = row
             wald = f"{row['wald_calls_per_no_better']:.2f}" if "wald_calls_per_no_better" in row else "–"
-            print(f"{label:<26} {rule_name:<11} {fk:>7.1%} ±{_se(fk, no_better):>4.1%} {power:>7.1%} ±"
+            print(f"{label:<26} {rule_name:<22} {fk:>7.1%} ±{_se(fk, no_better):>4.1%} {power:>7.1%} ±"
                   f"{_se(power, trials):>4.1%} {cl:>9.2f} ±{cl_se:>4.2f} {wald:>5} {cw:>7.2f} ±{cw_se:>4.2f}", flush=True)
     return report
 
@@ -238,11 +241,14 @@ async def night(rule_name: str, rng: random.Random, w: float, attempts: int, pla
 
 
 async def overnight(nights: int, seed: int, w: float = 0.34, attempts: int = 100) -> dict:
+    """P(any false keep) in runs of no-better candidates. With the plateau stop at P attempts, a run of no-better
+    candidates makes at most P attempts before its first false keep, so P(any) <= P x alpha (the union bound):
+    alpha 0.01 at the default plateau 10 bounds it by 10%."""
     print(f"\n{attempts} attempts of no-better candidates per run (correlation {w}), {nights} runs per rule")
-    print(f"{'rule':<11} {'plateau':>8} {'false keeps/run':>16} {'P(any false keep)':>18}")
+    print(f"{'rule':<22} {'plateau':>8} {'false keeps/run':>16} {'P(any false keep)':>18}")
     out: dict = {}
     for rule_name in RULES:
-        for plateau in (10, None) if rule_name == "sequential" else (10,):  # the paired rule's 100 attempts: slow
+        for plateau in (10, None) if rule_name != "paired" else (10,):  # the paired rule's 100 attempts: slow
             rng = random.Random(seed)
             counts = [await night(rule_name, rng, w, attempts, plateau) for _ in range(nights)]
             per_run, per_run_se = _mean_se([float(c) for c in counts])
@@ -252,7 +258,7 @@ async def overnight(nights: int, seed: int, w: float = 0.34, attempts: int = 100
                                                   "false_keeps_per_run_se": round(per_run_se, 3),
                                                   "p_any_false_keep": round(any_fk, 3),
                                                   "p_any_false_keep_se": round(_se(any_fk, nights), 3)}
-            print(f"{rule_name:<11} {str(plateau or '-'):>8} {per_run:>10.2f} ±{per_run_se:.2f} {any_fk:>11.0%} ±"
+            print(f"{rule_name:<22} {str(plateau or '-'):>8} {per_run:>10.2f} ±{per_run_se:.2f} {any_fk:>11.0%} ±"
                   f"{_se(any_fk, nights):.0%}", flush=True)
     return out
 
@@ -369,23 +375,34 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=50)
     parser.add_argument("--coverage", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rules", default=",".join(RULES), help="the rules compared, by name, comma-separated")
+    parser.add_argument("--parts", default=",".join(PARTS), help="the parts run, comma-separated: " + ", ".join(PARTS))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results/decisions.json")
     args = parser.parse_args()
+    for name in set(RULES) - set(args.rules.split(",")):
+        del RULES[name]
     started = time.perf_counter()
 
     async def go():
-        return {"decisions": await table(args.trials, args.seed),
-                "overnight": await overnight(args.nights, args.seed),
-                "coverage": coverage(args.coverage, args.seed),
-                "power_check": await power_check(args.trials // 2, args.seed),
-                "triggers": await trigger_power(args.trials // 2, args.seed)}
+        runners = {"decisions": lambda: table(args.trials, args.seed), "overnight": lambda: overnight(args.nights, args.seed),
+                   "coverage": lambda: _now(coverage(args.coverage, args.seed)),
+                   "power_check": lambda: power_check(args.trials // 2, args.seed),
+                   "triggers": lambda: trigger_power(args.trials // 2, args.seed)}
+        return {part: await runners[part]() for part in args.parts.split(",")}
 
     report = asyncio.run(go())
     report["settings"] = {"trials": args.trials, "nights": args.nights, "coverage": args.coverage, "seed": args.seed,
-                          "seconds": round(time.perf_counter() - started, 1)}
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "decisions.json").write_text(json.dumps(report, indent=1) + "\n")
+                          "rules": list(RULES), "seconds": round(time.perf_counter() - started, 1)}
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+PARTS = ("decisions", "overnight", "coverage", "power_check", "triggers")
+
+
+async def _now(value):
+    return value
 
 
 if __name__ == "__main__":

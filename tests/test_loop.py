@@ -87,8 +87,8 @@ def test_a_kept_version_is_scored_and_stopped_on_runs_that_did_not_select_it(wor
     keeps = [e for e in entries if e["decision"] == "keep"]
     assert keeps and reason.startswith("target reached") and "confirmed on 16 runs not used to select it" in reason
     layout = RunLayout.for_suite(8, 8, sequential=True)
-    for n, e in enumerate(keeps, 1):  # the runs that chose the winner (>= 8); its score: the first 8 of a fresh block
-        assert len(e["runs"]) >= 8 and e["scores"]["train_decision"]["rate"] == \
+    for n, e in enumerate(keeps, 1):  # the runs that chose the winner (>= 2); its score: the first 8 of a fresh block
+        assert len(e["runs"]) >= 2 and e["scores"]["train_decision"]["rate"] == \
             pytest.approx(rate_on(run, e["skill_after"], e["runs"]), abs=1e-6)
         fresh = layout.block(block_index(n, e["id"] + 1))
         assert not set(fresh) & set(e["runs"])

@@ -2,6 +2,7 @@
 refused; clustered intervals that cover; a suite too small to keep refused before the baseline."""
 
 import asyncio
+import math
 import random
 import shutil
 import subprocess
@@ -11,7 +12,9 @@ import yaml
 from conftest import ROOT
 
 from autoresearch.decide.intervals import interval_of, wilson
-from autoresearch.decide.sequential import bet, decide_sequential, log_evidence, output_differences, size_refusal
+from autoresearch.decide.sequential import (EARLIEST_KEEP, FLOOR_POWER, LOWEST_FLOOR, Power, bet, decide_sequential,
+                                            flip_bet, flip_evidence, futility_floor, log_evidence, null_differences,
+                                            output_differences, size_refusal)
 from autoresearch.decide.stats import KeepRule
 
 INPUTS, EVALS = 10, 5
@@ -69,10 +72,44 @@ def test_the_bet_makes_every_output_a_fair_game_under_no_effect():
         assert game <= 1.0
 
 
-def test_a_clear_gain_is_kept_on_the_suite_runs_with_an_anytime_p_below_alpha():
+def test_the_flip_bet_makes_every_output_an_exact_fair_game_and_never_punishes_a_larger_gain():
+    """E[exp(x - ln cosh x)] = 1 over x = +-lambda*d (a martingale under the flip null), and the evidence
+    rises with d however large the bet (no cap needed, unlike lambda*d - lambda^2 d^2/2)."""
+    for lam in (flip_bet(4.0, EVALS, 0.10), 0.9):
+        for d in range(1, EVALS + 1):
+            game = (math.exp(flip_evidence([d], lam)) + math.exp(flip_evidence([-d], lam))) / 2
+            assert abs(game - 1.0) < 1e-12
+        assert all(flip_evidence([d + 1], lam) > flip_evidence([d], lam) for d in range(-EVALS, EVALS))
+
+
+def test_a_clear_gain_is_kept_before_the_suite_runs_with_an_anytime_p_below_alpha():
+    """The e-process is valid at any look: a clear gain is kept as soon as it shows (from EARLIEST_KEEP runs),
+    not only after the suite's 8 runs (the design before, still selectable, waits for them)."""
     outcome = duel(flat(0.9), flat(0.6), random.Random(3))
-    assert outcome.decision == "keep" and len(outcome.candidate_runs) == 8 and outcome.anytime_p < 0.05
-    assert "e-value" in outcome.reason
+    assert outcome.decision == "keep" and EARLIEST_KEEP <= len(outcome.candidate_runs) < 8
+    assert outcome.anytime_p < 0.05 and "e-value" in outcome.reason
+    before = duel(flat(0.9), flat(0.6), random.Random(3), rule=KeepRule("sequential-v1"))
+    assert before.decision == "keep" and len(before.candidate_runs) == 8
+
+
+def test_the_futility_floor_spends_spare_power_on_quick_discards():
+    """The floor is set per best: with uncorrelated evals (power to spare) a loser is dropped at a higher
+    e-value than with correlated ones, and the predicted power at the design gain stays near FLOOR_POWER."""
+    floors = {}
+    for w in (0.0, 0.63):
+        cells = version(flat(0.7), w, random.Random(21))(range(8))
+        power = suite_power_of(cells)
+        lam = flip_bet(power.variance, EVALS, 0.10)
+        floors[w] = futility_floor(null_differences(cells), lam, EVALS, INPUTS, 8, 0.05, 0.10)
+        assert math.log(LOWEST_FLOOR) <= floors[w] < 0
+        assert abs(power.power(0.10) - FLOOR_POWER) < 0.05
+    assert floors[0.0] > floors[0.63]
+
+
+def suite_power_of(cells) -> Power:
+    from autoresearch.decide.sequential import suite_power
+
+    return suite_power(cells, INPUTS, 8, KeepRule())
 
 
 def test_a_candidate_far_behind_is_stopped_early():

@@ -60,10 +60,10 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--triggers", "triggers_only", is_flag=True, expose_value=False, callback=_remember,
               help="Optimise the description on the suite's trigger queries: only the description changes, "
                    "decided on per-(query, run) triggers; holdout queries are measured for every keep.")
-@click.option("--keep-rule", type=click.Choice(["sequential", "paired", "naive"]), default="sequential",
+@click.option("--keep-rule", type=click.Choice(["sequential", "sequential-v1", "paired", "naive"]), default="sequential",
               show_default=True,
               help="sequential: anytime-valid paired test on outputs, run by run, stopping as soon as it can; "
-                   "paired: the earlier rule (screen, confirmation, racing); naive: any higher raw score (comparison only).")
+                   "sequential-v1: its design before (fixed futility floor, keeps from the suite's runs); paired: the earlier rule (screen, confirmation, racing); naive: any higher raw score (comparison only).")
 @click.option("--alpha", type=click.FloatRange(0.0001, 0.5), default=KEEP_ALPHA, show_default=True,
               help="The largest share of no-better candidates that may be kept, however long a test runs "
                    "(paired: the level on all runs; its screen is at 6x, at most 0.5).")
@@ -172,7 +172,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             from ..decide.sequential import size_refusal
             from ..errors import AutoresearchError
 
-            runs = suite.runs if keep_rule == "sequential" or no_confirm else 2 * suite.runs
+            runs = suite.runs if keep_rule.startswith("sequential") or no_confirm else 2 * suite.runs
             refusal = size_refusal(len(suite.split("train")), runs, alpha)
             if refusal and not (baseline_only or estimate_only):
                 raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")

@@ -16,7 +16,7 @@ async def decide(rule: KeepRule, stages: list[list[int]], candidate: Callable[[l
     The sequential rule tests run by run over all the stages' runs, keeping from `min_runs` on (default:
     a MAX_RUNS_FACTOR-th of them); the paired and naive rules go stage by stage (`decide_staged`).
     """
-    if rule.name == "sequential":
+    if rule.sequential:
         runs = [r for stage in stages for r in stage]
         return await decide_sequential(rule, runs, candidate, best, min_runs or max(1, len(runs) // MAX_RUNS_FACTOR))
     return await decide_staged(rule, stages, candidate, best, confirm_runs=confirm_runs)

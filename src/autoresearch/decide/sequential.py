@@ -3,17 +3,24 @@
 After each run the candidate's and the best's outputs on that run are paired: d = the candidate's
 passes minus the best's passes on one output (one input, one run). A candidate error counts as a
 fail (errors cannot hide failures); a cell where the best erred is left out. The evidence is the
-e-process L = sum over outputs of (lambda*d - lambda^2*d^2/2), its bet lambda fixed per best from
-the best's own per-output variance and the design gain. If the candidate is no better, each
-output's sign is a fair coin, so exp(L) is a supermartingale (cosh x <= exp(x^2/2)) and by Ville's
-inequality P(L ever >= ln 1/alpha) <= alpha, whatever the number of looks and wherever it stops.
-Keep at L >= ln(1/alpha) after at least the suite's runs, when no eval fell (a one-sided sign test
-per eval at alpha) and the errors pass their checks; discard at L <= ln(FUTILITY) or after
-MAX_RUNS_FACTOR x the suite's runs. 1/max exp(L) is an anytime-valid p-value.
+e-process L = sum over outputs of (lambda*d - ln cosh(lambda*d)), its bet lambda = mu / sigma^2 fixed per
+best from the best's own per-output variance and the design gain. If the candidate is no better, each
+output's sign is a fair coin given its size, so exp(L) is a martingale (E exp(x - ln cosh x) = 1 over
+x = +-lambda*d) and by Ville's inequality P(L ever >= ln 1/alpha) <= alpha, whatever the number of
+looks and wherever it stops. Keep at L >= ln(1/alpha) from run EARLIEST_KEEP on, when no eval fell (a
+one-sided sign test per eval at alpha) and the errors pass their checks; discard when L falls to the
+futility floor (set per best so that a candidate `min_gain` better is still kept with FLOOR_POWER, as
+predicted from the best's own output differences: `futility_floor`) or after MAX_RUNS_FACTOR x the
+suite's runs. 1/max exp(L) is an anytime-valid p-value.
+
+`sequential-v1` (the design before, for comparison): L = sum of (lambda*d - lambda^2*d^2/2) (a
+supermartingale, cosh x <= exp(x^2/2)), lambda = mu / (sigma^2 + mu^2) at most 1/evals, floor ln(FUTILITY),
+keeps from the suite's runs on.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -22,7 +29,11 @@ from typing import Awaitable, Callable
 from .stats import Cells, Errors, KeepRule, Outcome, count_errors, eval_changes, input_flips, pair
 
 MAX_RUNS_FACTOR = 6  # the test stops, discarding, after this many times the suite's runs
-FUTILITY = 0.25  # discard once the e-value falls to this: a candidate this far behind rarely recovers
+FUTILITY = 0.25  # sequential-v1 discards once the e-value falls to this: a candidate this far behind rarely recovers
+FLOOR_POWER = 0.86  # the futility floor is as high as keeps this share of candidates min_gain better (bench/decisions.py)
+LOWEST_FLOOR = 0.1  # the floor's e-value never goes below this: an underpowered suite still stops a loser
+EARLIEST_KEEP = 2  # runs: the first look that may keep (the e-process is valid at any look; one run is too thin
+#                    for the per-eval collapse check)
 REFRESH_EVERY = 5  # attempts: the best is re-measured on fresh runs this often (and after each keep)
 MIN_VARIANCE = 0.05  # floor of an output difference's variance per eval: a best that never varies still bets finitely
 DESIGN_POWER = 0.84  # the power at the design gain that the suite-size check asks for
@@ -96,6 +107,88 @@ def log_evidence(differences, lam: float) -> float:
     return math.fsum(lam * d - lam * lam * d * d / 2 for d in differences)
 
 
+@dataclass(frozen=True)
+class Design:
+    """How a sequential rule bets and stops: its increment, its futility floor and its first keeping look."""
+
+    exact: bool  # lambda*d - ln cosh(lambda*d) with lambda = mu/sigma^2, else lambda*d - lambda^2 d^2/2 (v1)
+    calibrated_floor: bool  # the floor from the best's differences (futility_floor), else ln(FUTILITY)
+    earliest_keep: int | None  # runs; None: the suite's runs
+
+
+DESIGNS = {"sequential": Design(True, True, EARLIEST_KEEP), "sequential-v1": Design(False, False, None)}
+
+
+def flip_bet(variance: float, evals: int, gain: float) -> float:
+    """lambda = mu / sigma^2: the bet of Wald's likelihood ratio for a gain of `gain` on each of `evals` evals
+    (no cap: x - ln cosh x rises with x, so a larger difference never lowers the evidence)."""
+    return gain * evals / max(variance, MIN_VARIANCE * evals)
+
+
+def flip_increment(x: float) -> float:
+    """x - ln cosh x, computed without overflow: one output's log evidence at x = lambda*d."""
+    return x - (abs(x) + math.log1p(math.exp(-2 * abs(x))) - math.log(2))
+
+
+def flip_evidence(differences, lam: float) -> float:
+    """ln of the e-value of `differences` at bet `lam` under the flip null: sum of lam*d - ln cosh(lam*d)."""
+    return math.fsum(flip_increment(lam * d) for d in differences)
+
+
+def null_differences(best: Cells) -> tuple[int, ...]:
+    """The differences two runs of the same version give on one output: every ordered pair of the best's runs of
+    an input (a symmetric sample of d under no effect), from its pass counts per output."""
+    counts: dict = {}
+    for key, passed in best.items():
+        if passed is not None:
+            per_input = counts.setdefault(key[0], {})
+            per_input[key[-1]] = per_input.get(key[-1], 0) + int(passed)
+    out = []
+    for runs in counts.values():
+        values = list(runs.values())
+        out += [a - b for i, a in enumerate(values) for j, b in enumerate(values) if i != j]
+    return tuple(out) or (0,)
+
+
+def increment_moments(null: tuple[int, ...], lam: float, shift: float) -> tuple[float, float]:
+    """Mean and variance of one output's log evidence when its difference is a null difference plus `shift`."""
+    values = [flip_increment(lam * (d + shift)) for d in null]
+    mean = math.fsum(values) / len(values)
+    return mean, math.fsum((v - mean) ** 2 for v in values) / len(values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _floor_in_sds(drift: float, keep: float, earliest: int, most: int, power: float, paths: int = 600) -> float:
+    """The futility floor, in run sds of the e-process, that keeps `power` of the paths of unit-sd normal steps
+    with this drift (seeded: the same arguments give the same floor); -inf when no floor reaches `power`."""
+    rng = random.Random(0)
+    lows = []
+    for _ in range(paths):
+        log_e, low = 0.0, math.inf
+        for run in range(1, most + 1):
+            log_e += rng.gauss(drift, 1.0)
+            if run >= earliest and log_e >= keep:
+                lows.append(low)
+                break
+            low = min(low, log_e)
+    lows.sort(reverse=True)
+    needed = math.ceil(power * paths)
+    return lows[needed - 1] if len(lows) >= needed else -math.inf
+
+
+def futility_floor(null: tuple[int, ...], lam: float, evals: int, inputs: int, runs: int, alpha: float,
+                   gain: float, power: float = FLOOR_POWER) -> float:
+    """ln of the e-value at which a candidate is discarded as behind: the highest floor that still keeps `power`
+    of candidates `gain` better, predicted with normal steps per run of the increment's exact mean and spread
+    at that gain (a null difference plus gain x evals), never below ln(LOWEST_FLOOR)."""
+    mean, variance = increment_moments(null, lam, gain * evals)
+    sd = math.sqrt(max(variance, 1e-12) * inputs)
+    drift = round(inputs * mean / sd, 2)
+    keep = round(math.log(1 / alpha) / sd, 2)
+    floor = _floor_in_sds(drift, keep, min(EARLIEST_KEEP, runs), MAX_RUNS_FACTOR * runs, power) * sd
+    return min(-1e-9, max(math.log(LOWEST_FLOOR), floor))
+
+
 def collapsed_evals(candidate: Cells, best: Cells, alpha: float) -> list:
     """Evals whose one-sided sign test of a drop is below alpha, each on its own (no correction: stricter)."""
     return [c for c in eval_changes(candidate, best) if c.p_value < alpha]
@@ -104,13 +197,25 @@ def collapsed_evals(candidate: Cells, best: Cells, alpha: float) -> list:
 async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[[list[int]], Awaitable[Cells]],
                             best: Callable[[list[int]], Awaitable[Cells]], min_runs: int) -> Outcome:
     """Evaluate a candidate run by run on `runs` against the best and decide by the e-process; see the module."""
-    threshold, floor = math.log(1 / rule.alpha), math.log(FUTILITY) if rule.futility > 0 else -math.inf
+    design = DESIGNS[rule.name]
+    threshold = math.log(1 / rule.alpha)
     reference = await best(runs[:max(1, min_runs)])  # the best's runs known or needed anyway: its variance
     inputs = len({key[0] for key in reference})
     refusal = size_refusal(inputs, min_runs, rule.alpha)
     if refusal:  # nothing of the candidate is evaluated: it could not be kept
         return Outcome("discard", refusal, pair({}, {}), ())
-    lam = bet(output_variance(reference), evals_per_output(reference), rule.min_gain)
+    variance, evals = output_variance(reference), evals_per_output(reference)
+    if design.exact:
+        lam, increments = flip_bet(variance, evals, rule.min_gain), flip_evidence
+    else:
+        lam, increments = bet(variance, evals, rule.min_gain), log_evidence
+    if rule.futility <= 0:
+        floor = -math.inf
+    elif design.calibrated_floor:
+        floor = futility_floor(null_differences(reference), lam, evals, inputs, min_runs, rule.alpha, rule.min_gain)
+    else:
+        floor = math.log(FUTILITY)
+    earliest = min(min_runs, design.earliest_keep or min_runs)
     cand_cells: Cells = {}
     best_cells: Cells = {}
     done: list[int] = []
@@ -129,11 +234,12 @@ async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable
         cand_cells.update(stage_cand)
         best_cells.update(stage_best)
         done.append(r)
-        log_e += log_evidence(output_differences(stage_cand, stage_best).values(), lam)
+        log_e += increments(output_differences(stage_cand, stage_best).values(), lam)
         top = max(top, log_e)
         if log_e <= floor:
-            return outcome("discard", f"behind: {evidence()}; the chance it is better is slim", raced=True)
-        if len(done) < min_runs or log_e < threshold:
+            return outcome("discard", f"behind: {evidence()}, at or under {math.exp(floor):.2g}; the chance it is "
+                           f"better is slim", raced=True)
+        if len(done) < earliest or log_e < threshold:
             continue
         errors = count_errors(cand_cells, best_cells)
         too_many = errors.too_many(rule.max_errors, rule.alpha)
@@ -151,7 +257,8 @@ async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable
 
 @dataclass(frozen=True)
 class Power:
-    """What a suite of `inputs` x `runs` can show with the sequential rule, for a best of this variance."""
+    """What a suite of `inputs` x `runs` can show with the sequential rule, for a best of this variance and these
+    output differences under no effect (`null_differences`)."""
 
     inputs: int
     runs: int
@@ -159,20 +266,20 @@ class Power:
     variance: float
     alpha: float
     min_gain: float
+    null: tuple[int, ...] = (0,)
 
     @property
     def max_outputs(self) -> int:
         return self.inputs * self.runs * MAX_RUNS_FACTOR
 
     def power(self, gain: float, paths: int = 400) -> float:
-        """Approximate chance of a keep at a true gain `gain`: the e-process simulated run by run with normal
-        increments (its mean and spread at that gain), with the rule's keep and futility bounds; seeded."""
-        lam = bet(self.variance, self.evals, self.min_gain)
-        mu = gain * self.evals
-        variance = max(self.variance, MIN_VARIANCE * self.evals)
-        drift = self.inputs * (lam * mu - lam * lam * (variance + mu * mu) / 2)
-        spread = lam * math.sqrt(variance * self.inputs)
-        keep, floor = math.log(1 / self.alpha), math.log(FUTILITY)
+        """Approximate chance of a keep at a true gain `gain`: the e-process simulated run by run with normal steps
+        (the exact mean and spread of its increment at that gain), with the rule's keep and futility bounds; seeded."""
+        lam = flip_bet(self.variance, self.evals, self.min_gain)
+        floor = futility_floor(self.null, lam, self.evals, self.inputs, self.runs, self.alpha, self.min_gain)
+        mean, variance = increment_moments(self.null, lam, gain * self.evals)
+        drift, spread = self.inputs * mean, math.sqrt(self.inputs * variance)
+        keep, earliest = math.log(1 / self.alpha), min(EARLIEST_KEEP, self.runs)
         rng = random.Random(0)
         kept = 0
         for _ in range(paths):
@@ -181,7 +288,7 @@ class Power:
                 log_e += rng.gauss(drift, spread)
                 if log_e <= floor:
                     break
-                if run >= self.runs and log_e >= keep:
+                if run >= earliest and log_e >= keep:
                     kept += 1
                     break
         return kept / paths
@@ -199,7 +306,8 @@ class Power:
     def runs_for(self, gain: float, limit: int = 64, power: float = DESIGN_POWER) -> int | None:
         """The fewest suite runs that detect `gain` with `power` (None above `limit`)."""
         for runs in range(1, limit + 1):
-            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain).power(gain) >= power:
+            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain,
+                     self.null).power(gain) >= power:
                 return runs
         return None
 
@@ -225,7 +333,8 @@ def size_refusal(inputs: int, runs: int, alpha: float) -> str | None:
 
 def suite_power(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> Power:
     """The suite's power from a measured version's cells (its per-output variance) and the suite's size."""
-    return Power(inputs, runs, evals_per_output(cells), output_variance(cells), rule.alpha, rule.min_gain)
+    return Power(inputs, runs, evals_per_output(cells), output_variance(cells), rule.alpha, rule.min_gain,
+                 null_differences(cells))
 
 
 def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> str:
@@ -250,5 +359,5 @@ def trigger_runs(train_queries: int, should_trigger: int, rule: KeepRule = KeepR
     """Runs per query that give the sequential rule TRIGGER_POWER at +20 points of recall on the train
     queries that should trigger (a query is one output, one eval; its rate at 50%, the most spread)."""
     gain = TRIGGER_GAIN * should_trigger / max(1, train_queries)  # recall is part of the train pass rate
-    power = Power(max(1, train_queries), 1, 1, 2 * 0.25, rule.alpha, rule.min_gain)
+    power = Power(max(1, train_queries), 1, 1, 2 * 0.25, rule.alpha, rule.min_gain, (-1, 0, 0, 1))
     return max(3, power.runs_for(gain, power=TRIGGER_POWER) or 64)

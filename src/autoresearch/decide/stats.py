@@ -311,7 +311,8 @@ class KeepRule:
 
     `sequential` (default): an anytime-valid paired e-process on outputs, run by run, that keeps as
     soon as the evidence reaches 1/alpha and stops early when it falls behind (sequential.py; it
-    uses `alpha`, `max_errors`, `min_gain`, and `futility` > 0 for its early discard).
+    uses `alpha`, `max_errors`, `min_gain`, and `futility` > 0 for its early discard). `sequential-v1`:
+    its design before (a fixed futility floor, keeps from the suite's runs on), for comparison.
     `paired` (the rule before it, for comparison): a one-sided exact test on paired outputs (each output's wins minus losses,
     its sign flipped under no effect). The first N runs screen at SCREEN_FACTOR x alpha; a candidate
     that passes is confirmed on fresh runs of both versions (N, more when the evals of one output are
@@ -331,6 +332,11 @@ class KeepRule:
     max_errors: float = 0.05
     holdout_gate: bool = False
     min_gain: float = 0.10  # the sequential rule's design gain: its bet, and the suite-size check, aim at it
+
+    @property
+    def sequential(self) -> bool:
+        """Whether this rule tests run by run with an e-process (`sequential`, or `sequential-v1`, its design before)."""
+        return self.name in ("sequential", "sequential-v1")
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class Experiment(BaselineStep, AttemptStages):
         self.train = suite.split("train")
         self.holdout = suite.split("holdout")
         self.layout = RunLayout.for_suite(suite.runs, suite.holdout_run_count,  # confirmation set after the baseline
-                                          sequential=config.rule.name == "sequential")
+                                          sequential=config.rule.sequential)
         self.best_result: EvalResult | None = None
         self.first_id = 0  # the first attempt of this session: a resume (with another mutator, say) starts streaks anew
         self.pending = Spend()  # calls made between experiments, charged to the next journal line
@@ -256,7 +256,7 @@ class Experiment(BaselineStep, AttemptStages):
 
     async def _ensure_best(self) -> None:
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count,
-                                          self.entries[0].get("profile"), self.config.rule.name == "sequential")
+                                          self.entries[0].get("profile"), self.config.rule.sequential)
         self._load_best()
         if self.best_result is None:  # the cells file was lost: measure the best again
             text = self.run.version(self.state.best_sha)
