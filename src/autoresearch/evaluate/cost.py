@@ -251,7 +251,7 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget, guards: Seq
     if not previewable(suite.model):
         why = "the simulator costs nothing" if suite.model.backend == "sim" else \
             "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
-        lines = [f"no cost preview for {suite.model.name}: {why}"]
+        lines = [f"no dollar preview for {suite.model.name}: {why}"]
         if is_harness(suite.model):
             lines += harness_preview(suite, probe.cell_seconds if probe is not None else None)
         return "\n".join(lines + ([arms] if arms else []))

@@ -271,8 +271,7 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
 
     if on_first is not None and pairs:
         await worker(1)
-        if not watch.tripped:
-            await on_first(result)
+        await on_first(result)  # even when the judge watch tripped: other evaluations may be waiting on it
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency or suite.concurrency, total or 1)))))
     if watch.tripped:
         raise watch.error()
