@@ -209,8 +209,10 @@ async def run_arms(suite: Suite, models: Models, guards: Sequence[ModelSpec] = (
             await guard_models.aclose()
     total = sum(parts.values(), Estimate(0, 0, 0, 0.0, True))
     lines = [f"baseline, every arm and target: {total}; " + ", ".join(f"{k} {v.calls}" for k, v in parts.items())]
-    lines.append(f"each experiment: about one evaluation of the train inputs ({parts['train'].calls} calls on "
-                 f"{suite.model.name}) and one mutator call ({models.mutator_spec.name}), the holdout again on a keep")
+    if not previewable(suite.model):  # a paid model target's preview says this with its dollars
+        lines.append(f"each experiment: about one evaluation of the train inputs ({parts['train'].calls} calls on "
+                     f"{suite.model.name}) and one mutator call ({models.mutator_spec.name}), the holdout again on a "
+                     "keep")
     if measuring.calls:
         lines.append(f"(measuring those calls per run took {measuring.calls} calls of this preview's own)")
     if per_guard:
