@@ -145,14 +145,17 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
                 if other is not None:  # the other arm: the same cells with no skill, or another version
                     cost = cost + await estimate(suite, other.text, models, runs or suite.runs, inputs)
                 click.echo(f"estimate: {cost}" + (" (both arms)" if other is not None else ""), err=True)
+            hook = _harness_preview(suite, models, [skill_text] + ([other] if other is not None else []),
+                                    runs or suite.runs, inputs)
             if other is None:
                 return await evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs,
-                                      concurrency=concurrency, on_progress=update), None
+                                      concurrency=concurrency, on_progress=update, on_first=hook(0)), None
             share = max(1, (concurrency or suite.concurrency) // 2)  # both arms at once, within the bound
             return await asyncio.gather(
                 evaluate(suite, skill_text, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share,
-                         on_progress=update),
-                evaluate(suite, other, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share))
+                         on_progress=update, on_first=hook(0)),
+                evaluate(suite, other, models, runs=range(runs or suite.runs), inputs=inputs, concurrency=share,
+                         on_first=hook(1)))
         finally:
             await models.aclose()
 
@@ -244,3 +247,23 @@ def _check_failure_filters(suite: Any, shown: bool, evals: tuple[str, ...], inpu
         if unknown:
             raise click.BadParameter(f"no {option[2:]} {', '.join(map(repr, unknown))} in {suite.path}; it has: "
                                      f"{', '.join(sorted(known))}", param_hint=option)
+
+
+def _harness_preview(suite: Any, models: Any, arms: list, runs: int, inputs: Any) -> Any:
+    """For a harness target: `on_first` hooks (by arm) that print the calls of every arm once each arm's first cell
+    has measured its calls per run (the cells are kept); for a model target, hooks that do nothing (None)."""
+    from ..evaluate.cost import Estimate, FirstCells, calls_per_run, target_estimate
+    from ..targets import is_harness
+
+    if not is_harness(suite.model):
+        return lambda index: None
+
+    async def ready(firsts: dict) -> None:
+        each = [await target_estimate(suite, "", models, runs, inputs, calls_per_run(firsts.get(i)))
+                for i in range(len(arms))]
+        total = sum(each, Estimate(0, 0, 0, 0.0, True))
+        click.echo(f"estimate: {total}" + (f" (both arms: {each[0].calls} and {each[1].calls})"
+                                           if len(arms) > 1 else ""), err=True)
+
+    return FirstCells(len(arms), ready).hook
+

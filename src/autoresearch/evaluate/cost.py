@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 from ..models import ModelSpec
 from ..suite.suite import Suite
 from ..targets import is_harness
-from .runner import Models
+from .runner import EvalResult, Models, Spend, evaluate
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,21 @@ class Estimate:
     counted: bool  # True when count_tokens gave the input sizes
     unpriced: tuple[str, ...] = field(default=())  # models not in the price table, counted as $0
     harness_runs: int = 0  # runs of a harness target among the calls: each makes one model call per turn, at least one
+    measured_runs: int = 0  # of those, runs counted at the calls per run measured on a first cell (the rest: one each)
 
     def __str__(self) -> str:
         how = "counted" if self.counted else "approx. 4 chars/token"
         free = (f"; {', '.join(self.unpriced)}: not in the price table, counted as $0 (give the model "
                 "`prices: {input, output}` per million tokens to count it)") if self.unpriced else ""
-        least = (f"at least {self.calls} calls ({self.harness_runs} harness runs, one model call per turn each; "
-                 "a harness reports its cost as it runs)") if self.harness_runs else f"{self.calls} calls"
+        if self.harness_runs and self.measured_runs == self.harness_runs:
+            least = (f"{self.calls} calls ({self.harness_runs} harness runs at the model calls per run measured on "
+                     "a first cell of each target and arm; judges one call each; a harness reports its cost as it runs)")
+        elif self.harness_runs:
+            least = (f"at least {self.calls} calls ({self.harness_runs} harness runs, {self.measured_runs} of them at "
+                     "measured calls per run, the rest one model call each, though they make one per turn; a harness "
+                     "reports its cost as it runs)")
+        else:
+            least = f"{self.calls} calls"
         return f"{least}, ~{self.input_tokens + self.output_tokens:,} tokens ({how}), ~${self.dollars:.2f}{free}"
 
     def __add__(self, other: "Estimate") -> "Estimate":
@@ -51,7 +59,7 @@ class Estimate:
         return Estimate(self.calls + other.calls, self.input_tokens + other.input_tokens,
                         self.output_tokens + other.output_tokens, self.dollars + other.dollars,
                         self.counted and other.counted, tuple(dict.fromkeys(self.unpriced + other.unpriced)),
-                        self.harness_runs + other.harness_runs)
+                        self.harness_runs + other.harness_runs, self.measured_runs + other.measured_runs)
 
 
 def previewable(spec: ModelSpec) -> bool:
@@ -112,40 +120,101 @@ async def estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=N
     return Estimate(calls, input_tokens, output_tokens, dollars, counted, _unpriced(specs))
 
 
-async def target_estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None) -> Estimate:
-    """`estimate` for any target: a harness run is counted as one call (it makes one per turn) and $0 (it reports
-    its own cost as it runs); judges are counted as for a model target."""
+async def target_estimate(suite: Suite, skill: str, models: Models, runs: int, inputs=None,
+                          per_run: float | None = None) -> Estimate:
+    """`estimate` for any target: a harness run is counted at `per_run` calls (measured on a first cell:
+    `calls_per_run`), else as one call (it makes one per turn), and $0 (it reports its own cost as it runs);
+    judges are counted as for a model target."""
     if not is_harness(models.target_spec):
         return await estimate(suite, skill, models, runs, inputs)
     items = list(inputs if inputs is not None else suite.inputs)
     judged = sum(1 for ev in suite.evals if ev.judge for i in items if ev.applies_to(i.id))
-    return Estimate(len(items) * runs + judged * runs, 0, 0, 0.0, False, harness_runs=len(items) * runs)
+    cells = len(items) * runs
+    return Estimate(round(cells * (per_run or 1)) + judged * runs, 0, 0, 0.0, False, harness_runs=cells,
+                    measured_runs=cells if per_run else 0)
+
+
+def calls_per_run(result: EvalResult | None) -> float | None:
+    """The model calls (turns) a harness target's runs made, on average over the cells of `result` (a first
+    cell, say); None when no run finished (a target error: then a run counts as one call)."""
+    turns = [int(t.get("turns", 1)) for t in (result.traces.values() if result is not None else ())]
+    return sum(turns) / len(turns) if turns else None
+
+
+class FirstCells:
+    """Holds evaluations on harness targets at their first cell (`evaluate(on_first=...)`) until every one is in,
+    then awaits `ready` with them once: the preview counts each target's calls per run on a cell it keeps."""
+
+    def __init__(self, count: int, ready: Callable[[dict[int, EvalResult]], Awaitable[None]]):
+        self.count, self.ready = count, ready
+        self.results: dict[int, EvalResult] = {}
+        self.measured = asyncio.Event()
+
+    def hook(self, index: int) -> Callable[[EvalResult], Awaitable[None]]:
+        async def heard(result: EvalResult) -> None:
+            self.results[index] = result
+            if len(self.results) == self.count:
+                await self.ready(self.results)
+                self.measured.set()
+            await self.measured.wait()
+        return heard
+
+
+async def first_cell(suite: Suite, skill: str, models: Models, inputs) -> EvalResult | None:
+    """One cell scored for the preview alone (a harness target's first input, run 0), when no evaluation follows
+    that could keep it (`run --estimate-only`); None for a model target, which needs none."""
+    items = list(inputs)
+    if not is_harness(models.target_spec) or not items:
+        return None
+    return await evaluate(suite, skill, models, runs=[0], inputs=items[:1])
 
 
 async def run_arms(suite: Suite, models: Models, guards: Sequence[ModelSpec] = (), uplift: bool = False) -> str:
     """The calls of every arm and target of a run: the baseline (train, holdout, no-skill arm, each guard target's
-    train and holdout) and what an experiment adds on the guard targets."""
+    train and holdout) and what an experiment adds on the guard targets. A harness target's calls per run are
+    measured on one first cell of each target and arm (made by the preview itself)."""
     import dataclasses
+
+    from ..targets import SkillUnderTest
 
     text = suite.skill_path.read_text(encoding="utf-8")
     train, holdout = suite.split("train"), suite.split("holdout")
-    parts: dict[str, Estimate] = {"train": await target_estimate(suite, text, models, suite.runs, train)}
+    measuring = Spend()
+
+    async def per_run(arm_suite: Suite, skill, arm_models: Models) -> float | None:
+        sample = await first_cell(arm_suite, skill, arm_models, train)
+        if sample is not None:
+            measuring.merge(sample.spend)
+        return calls_per_run(sample)
+
+    main = await per_run(suite, text, models)
+    parts: dict[str, Estimate] = {"train": await target_estimate(suite, text, models, suite.runs, train, main)}
     if holdout:
-        parts["holdout"] = await target_estimate(suite, text, models, suite.holdout_run_count, holdout)
+        parts["holdout"] = await target_estimate(suite, text, models, suite.holdout_run_count, holdout, main)
     if uplift:
-        parts["no-skill arm"] = await target_estimate(suite, "", models, suite.runs, train)
+        none = SkillUnderTest("", suite.skill_path.parent, suite.distractors, installed=False)
+        parts["no-skill arm"] = await target_estimate(suite, "", models, suite.runs, train,
+                                                      await per_run(suite, none, models))
     per_guard = {}
     for spec in guards:
         guard_models = models.for_target(spec)
         try:
             guarded = dataclasses.replace(suite, model=spec)
-            per_guard[spec.name] = await target_estimate(guarded, text, guard_models, suite.runs, train)
+            measured = await per_run(guarded, text, guard_models)
+            per_guard[spec.name] = await target_estimate(guarded, text, guard_models, suite.runs, train, measured)
             parts[f"guard {spec.name}"] = per_guard[spec.name] + (await target_estimate(
-                guarded, text, guard_models, suite.holdout_run_count, holdout) if holdout else Estimate(0, 0, 0, 0, True))
+                guarded, text, guard_models, suite.holdout_run_count, holdout, measured) if holdout
+                else Estimate(0, 0, 0, 0, True))
         finally:
             await guard_models.aclose()
     total = sum(parts.values(), Estimate(0, 0, 0, 0.0, True))
     lines = [f"baseline, every arm and target: {total}; " + ", ".join(f"{k} {v.calls}" for k, v in parts.items())]
+    if not previewable(suite.model):  # a paid model target's preview says this with its dollars
+        lines.append(f"each experiment: about one evaluation of the train inputs ({parts['train'].calls} calls on "
+                     f"{suite.model.name}) and one mutator call ({models.mutator_spec.name}), the holdout again on a "
+                     "keep")
+    if measuring.calls:
+        lines.append(f"(measuring those calls per run took {measuring.calls} calls of this preview's own)")
     if per_guard:
         lines.append("each experiment whose candidate wins on the main target adds, per guard target, the candidate "
                      "on the runs it was decided on (" + ", ".join(f"{k}: {v.calls} to {2 * v.calls} calls"
@@ -180,11 +249,11 @@ async def cost_preview(suite: Suite, models: Models, budget: Budget, guards: Seq
     with guard targets or the no-skill arm, the calls of every arm and target too.
 
     `probe` is the preflight canary's report, whose measured probe cell times a harness target's cells."""
-    arms = await run_arms(suite, models, guards, uplift) if guards or uplift else ""
+    arms = await run_arms(suite, models, guards, uplift) if guards or uplift or is_harness(suite.model) else ""
     if not previewable(suite.model):
         why = "the simulator costs nothing" if suite.model.backend == "sim" else \
             "a harness reports its cost as it runs; --max-dollars stops the run between experiments"
-        lines = [f"no cost preview for {suite.model.name}: {why}"]
+        lines = [f"no dollar preview for {suite.model.name}: {why}"]
         if is_harness(suite.model):
             lines += harness_preview(suite, probe.cell_seconds if probe is not None else None)
         return "\n".join(lines + ([arms] if arms else []))

@@ -7,9 +7,10 @@ target run, an unparseable judge answer, a crashed check) are kept apart and nev
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Collection, Iterable, Sequence
 
 from ..decide.intervals import Rate
 from ..errors import AutoresearchError
@@ -234,11 +235,14 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
                    on_progress: Callable[[int, int], None] | None = None, keep_outputs: bool = True,
                    skip: Collection[tuple[str, int]] = (),
                    on_output: Callable[[str, int, list[Cell], "EvalResult"], None] | None = None,
-                   spend: Spend | None = None) -> EvalResult:
+                   spend: Spend | None = None,
+                   on_first: Callable[["EvalResult"], Awaitable[None]] | None = None) -> EvalResult:
     """Score `skill` (a SKILL.md text, or a SkillUnderTest) on `inputs` x `runs`, at most `concurrency` in flight;
     each call is recorded in `spend` as it completes (a fresh Spend by default).
 
-    (input id, run) pairs in `skip` are not run (the caller has them); `on_output` hears of each pair once scored."""
+    (input id, run) pairs in `skip` are not run (the caller has them); `on_output` hears of each pair once scored.
+    With `on_first`, the first pair is scored alone and awaited with the result so far before the rest start
+    (the calls one harness run makes, for the cost preview, measured on a cell the evaluation keeps)."""
     started = time.perf_counter()
     if isinstance(skill, str):
         skill = SkillUnderTest(skill, suite.skill_path.parent, suite.distractors)
@@ -252,9 +256,9 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
     watch = JudgeWatch()
     done = 0
 
-    async def worker() -> None:
+    async def worker(limit: int | None = None) -> None:
         nonlocal done
-        for item, run in work:
+        for item, run in itertools.islice(work, limit):
             if watch.tripped:
                 return
             cells = await _one(item, run, skill, suite.evals, models, result.spend, result, watch)
@@ -265,6 +269,9 @@ async def evaluate(suite: Suite, skill: str | SkillUnderTest, models: Models, *,
             if on_progress:
                 on_progress(done, total)
 
+    if on_first is not None and pairs:
+        await worker(1)
+        await on_first(result)  # even when the judge watch tripped: other evaluations may be waiting on it
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency or suite.concurrency, total or 1)))))
     if watch.tripped:
         raise watch.error()

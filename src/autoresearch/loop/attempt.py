@@ -45,7 +45,7 @@ class AttemptStages:
         spend.record(completion)
         mutator = Spend()
         mutator.record(completion)
-        self.inflight.charge(mutator, self.state.next_id)
+        self.inflight.charge(mutator, self.state.next_id, completion.ticket)
         try:
             proposal = parse_proposal(completion.text)
         except MutationRefused as exc:

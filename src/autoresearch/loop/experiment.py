@@ -91,14 +91,14 @@ class Experiment(BaselineStep, AttemptStages):
         self.read_only = False  # `next`: measure what is missing in memory, write nothing
         self.changes: dict = {}  # options changed on resume, recorded in run.json once the run is ours
         self.entries: list[dict] = []  # the journal as last read: no one else writes it while we hold the run's lock
-        self.inflight = InFlight(run)  # everything spent since the last journal line (pending included), on disk
+        # everything spent since the last journal line (pending included), on disk; paid calls written before sent
+        self.inflight = InFlight(run, lambda: getattr(getattr(self, "state", None), "next_id", 0))
         self.guards = None
         if config.guards:
             from .guard import Guards, guard_specs
 
             self.guards = Guards(suite, guard_specs(suite, config.guards), run, models, config.rule.alpha,
-                                 lambda spent: self.inflight.charge(spent, getattr(getattr(self, "state", None),
-                                                                                   "next_id", 0)))
+                                 lambda spent, ticket="": self.inflight.charge(spent, self.inflight.next_id(), ticket))
         self.round_block: int | None = None  # in a round of candidates in parallel: the block all are tested on
         self.partial = PartialCells(run)  # cells scored since the last journal line: a killed attempt resumes
 
@@ -371,6 +371,10 @@ class Experiment(BaselineStep, AttemptStages):
 
     def _sync(self, work):
         async def go():
+            from ..models.ledger import CALL_LEDGER
+
+            if not self.read_only:  # paid calls go on the run's ledger before they are sent (`next` writes nothing)
+                CALL_LEDGER.set(self.inflight)
             try:
                 return await work
             finally:

@@ -21,6 +21,7 @@ from ..models import ModelSpec
 from ..runs.journal import RunDir
 from ..suite.suite import Suite
 from .entries import rate_dict
+from .inflight import ChargedSpend
 
 HOLDS, REGRESSED = "holds", "regressed"
 
@@ -64,7 +65,7 @@ class Guards:
     """The guard targets of a run, each with its own models, measuring versions on the same inputs and runs."""
 
     def __init__(self, suite: Suite, specs: Sequence[ModelSpec], run: RunDir, models: Models, alpha: float,
-                 charge: Callable[[Spend], None]):
+                 charge: Callable[[Spend, str], None]):
         self.run, self.alpha, self.charge = run, alpha, charge
         self.suites = [dataclasses.replace(suite, model=spec) for spec in specs]
         self.models = [models.for_target(spec) for spec in specs]
@@ -80,12 +81,11 @@ class Guards:
         Cells already stored for the version on other runs are kept: the stored file grows with the runs."""
         chosen = [(s, m) for s, m in zip(self.suites, self.models) if names is None or s.model.name in names]
         share = max(1, self.suites[0].concurrency // max(1, len(chosen)))
-        results = await asyncio.gather(*(evaluate(s, text, m, runs=list(runs), inputs=list(inputs), concurrency=share)
-                                         for s, m in chosen))
+        results = await asyncio.gather(*(evaluate(s, text, m, runs=list(runs), inputs=list(inputs), concurrency=share,
+                                                  spend=ChargedSpend(self.charge)) for s, m in chosen))
         measured = {}
         for (s, _), result in zip(chosen, results):
-            spend.merge(result.spend)
-            self.charge(result.spend)
+            spend.merge(result.spend)  # each call was charged to the ledger as it completed
             stored = self.run.load_cells(digest, _split(s.model.name, split))
             if stored:
                 kept = [c for c in stored[0] if c.run not in set(runs)]

@@ -61,6 +61,7 @@ class Completion:
     cost: float = 0.0
     cached: bool = False
     stop_reason: str = ""  # the API's stop reason ("end_turn", "max_tokens", ...), "" when the backend has none
+    ticket: str = ""  # the call's id on a run's spend ledger (models.ledger), "" when it was not written ahead
 
 
 class Model(Protocol):

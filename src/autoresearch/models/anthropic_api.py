@@ -14,10 +14,13 @@ import itertools
 import logging
 import os
 import random
+from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any
 
 from ..errors import AutoresearchError, ModelError
 from . import Completion, ModelSpec, Usage
+from .ledger import Ticket, new_ticket
 
 log = logging.getLogger("autoresearch")
 
@@ -34,7 +37,35 @@ PRICES: dict[str, tuple[float, float]] = {
     "claude-fake": (3.0, 15.0),
 }
 UNPRICED = (0.0, 0.0)
+_CALL: ContextVar[Ticket | None] = ContextVar("autoresearch_anthropic_call", default=None)  # the call being sent
 RETRYABLE_STATUS = {408, 409, 429}
+
+
+def _trace_requests(client: Any) -> bool:
+    """Have each request of `client` (the SDK's HTTP client) write its call's ticket the moment its body (the
+    bytes that complete it) leaves and fsync it once sent (a trace hook): the window in which a kill leaves a
+    ticket the provider never saw is the body's one socket write, microseconds; False if the SDK
+    gives no such hook (then the ticket is written just before the SDK is called)."""
+    hooks = getattr(getattr(client, "_client", None), "event_hooks", None)
+    if not isinstance(hooks, dict) or not isinstance(hooks.get("request"), list):
+        return False
+
+    async def watch(request: Any) -> None:
+        ticket = _CALL.get()
+        extensions = getattr(request, "extensions", None)
+        if ticket is None or not isinstance(extensions, dict) or "trace" in extensions:
+            return
+
+        async def trace(event: str, info: dict) -> None:
+            if event.endswith("send_request_body.started"):
+                ticket.leaving()
+            elif event.endswith("send_request_body.complete"):
+                ticket.on_wire()
+
+        extensions["trace"] = trace
+
+    hooks["request"].append(watch)
+    return True
 
 
 def _table_match(spec: ModelSpec) -> str | None:
@@ -121,6 +152,7 @@ class AnthropicModel:
         self._pending: list[tuple[str, dict, asyncio.Future]] = []
         self._collector: asyncio.Task | None = None
         self._ids = itertools.count()
+        self._traced = _trace_requests(self._client)
 
     def key_material(self) -> dict:
         """The endpoint answers, not only the model name: the cache must not serve one server's replies for another."""
@@ -140,13 +172,25 @@ class AnthropicModel:
         if self._batch:
             return await self._enqueue(params)
         async with self._limit:
-            data = await self._with_retries(lambda: self._create_raw(params))
-        return completion_of(data, self.prices)
+            ticket = new_ticket()
+            token = _CALL.set(ticket)
+            try:
+                data = await self._with_retries(lambda: self._create_raw(params, ticket))
+                completion = completion_of(data, self.prices)
+            except ModelError:
+                if ticket is not None and ticket.sent:  # failed for good: an error cell, not charged
+                    ticket.ledger.settle(ticket.id)
+                raise
+            finally:
+                _CALL.reset(token)
+        return replace(completion, ticket=ticket.id) if ticket is not None and ticket.sent else completion
 
-    async def _create_raw(self, params: dict) -> dict:
+    async def _create_raw(self, params: dict, ticket: Ticket | None = None) -> dict:
         """One call, its JSON body read directly: skipping the SDK's model objects halves our per-call CPU."""
         import json
 
+        if ticket is not None and not self._traced:  # no trace of the wire: write the ticket just before the call
+            ticket.leaving()
         raw = await self._client.messages.with_raw_response.create(**params)
         data = json.loads(raw.http_response.content)
         if not isinstance(data, dict) or "content" not in data or "usage" not in data:

@@ -52,7 +52,13 @@ class CachedModel:
                               stop_reason=data.get("stop_reason", ""))
         except (OSError, ValueError, KeyError, TypeError):
             pass
-        completion = await self.inner.complete(system, prompt, sample=sample)  # raises on error: nothing stored
+        from .ledger import CACHE_ENTRY
+
+        entry = CACHE_ENTRY.set(str(path))  # a ticket names the file its answer goes to: a resumed run reads its cost
+        try:
+            completion = await self.inner.complete(system, prompt, sample=sample)  # raises on error: nothing stored
+        finally:
+            CACHE_ENTRY.reset(entry)
         self.misses += 1
         atomic_write(path, json.dumps({"text": completion.text, "usage": asdict(completion.usage),
                                        "cost": completion.cost, "stop_reason": completion.stop_reason}))

@@ -53,6 +53,7 @@ class Outcome:
     stop_reason: str = ""
     workspace: str | None = None  # kept only with --keep-workspaces
     cached: bool = False
+    ticket: str = ""  # the call's id on a run's spend ledger (models.ledger): its charge settles it
 
     def commands(self) -> list[str]:
         return [c for c in (call.command() for call in self.tool_calls) if c is not None]
@@ -61,11 +62,12 @@ class Outcome:
         data = asdict(self)
         data["tool_calls"] = [asdict(c) for c in self.tool_calls]
         data.pop("cached")
+        data.pop("ticket")
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Outcome":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "cached"}
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("cached", "ticket")}
         known["tool_calls"] = tuple(ToolCall(c["name"], c.get("input") or {}, c.get("output"), c.get("is_error"),
                                              c.get("exit_code")) for c in data.get("tool_calls", []))
         known["usage"] = Usage(**data["usage"]) if isinstance(data.get("usage"), dict) else Usage()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from ..evaluate.cells import PASS, Cell
 from ..evaluate.runner import EvalResult, Models, evaluate
 from ..suite.suite import Suite
+from ..targets import is_harness
 
 MATRIX_SCHEMA = "autoresearch.matrix/1"
 
@@ -89,16 +90,27 @@ async def evaluate_matrix(suites: Sequence[Suite], skill: str, open_models: Call
         return update
 
     models = [open_models(s) for s in suites]
-    try:
-        if on_estimate:
-            from ..evaluate.cost import Estimate, target_estimate
+    harnesses = [i for i, s in enumerate(suites) if is_harness(s.model)] if on_estimate else []
 
-            each = [await target_estimate(s, skill, m, len(runs), items) for s, m in zip(suites, models)]
-            total = sum(each, Estimate(0, 0, 0, 0.0, True))
-            on_estimate(f"{len(suites)} targets: {total}; " + ", ".join(f"{s.model.name} {e.calls}"
-                                                                       for s, e in zip(suites, each)))
+    async def estimate(firsts: dict[int, EvalResult]) -> None:
+        """One preview line for every target, a harness's calls per run measured on its first cell."""
+        from ..evaluate.cost import Estimate, calls_per_run, target_estimate
+
+        each = [await target_estimate(s, skill, m, len(runs), items, calls_per_run(firsts.get(i)))
+                for i, (s, m) in enumerate(zip(suites, models))]
+        total = sum(each, Estimate(0, 0, 0, 0.0, True))
+        on_estimate(f"{len(suites)} targets: {total}; " + ", ".join(f"{s.model.name} {e.calls}"
+                                                                   for s, e in zip(suites, each)))
+
+    from ..evaluate.cost import FirstCells
+
+    firsts = FirstCells(len(harnesses), estimate)
+    try:
+        if on_estimate and not harnesses:
+            await estimate({})
         results = await asyncio.gather(*(evaluate(s, skill, m, runs=runs, inputs=items, concurrency=share,
-                                                  on_progress=progress(i))
+                                                  on_progress=progress(i),
+                                                  on_first=firsts.hook(i) if i in harnesses else None)
                                          for i, (s, m) in enumerate(zip(suites, models))))
     finally:
         for m in models:

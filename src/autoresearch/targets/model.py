@@ -36,7 +36,7 @@ class ModelTarget:
         completion = await self.model.complete(system, prompt, sample=run)
         return Outcome(completion.text, skill_used=True, usage=completion.usage, cost=completion.cost,
                        seconds=time.perf_counter() - started, cached=completion.cached,
-                       stop_reason=completion.stop_reason)
+                       stop_reason=completion.stop_reason, ticket=completion.ticket)
 
     def release(self, outcome: Outcome) -> Outcome:
         return outcome
