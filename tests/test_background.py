@@ -31,15 +31,15 @@ def cli(cwd, *args, timeout=300):
 
 @pytest.fixture
 def project(tmp_path):
-    """The meeting-notes suite cut to 4 train inputs and 1 holdout, at a remote model's pace (0.15 s a call, 2 at
-    once), so a `try` lasts about 12 s and can be killed midway 20 times, a pair or two apart."""
+    """The meeting-notes suite cut to 3 train inputs and 1 holdout, at a remote model's pace (0.15 s a call, 2 at
+    once), so a `try` lasts about 10 s and can be killed midway 20 times, a pair or two apart."""
     import yaml
 
     root = tmp_path / "project"
     shutil.copytree(ROOT / "examples/meeting-notes", root / "examples/meeting-notes")
     (root / "evals").mkdir()
     suite = yaml.safe_load((ROOT / "evals/meeting-notes.yaml").read_text())
-    train = [i for i in suite["inputs"] if i.get("split") != "holdout"][:4]
+    train = [i for i in suite["inputs"] if i.get("split") != "holdout"][:3]
     holdout = [i for i in suite["inputs"] if i.get("split") == "holdout"][:1]
     suite.update(inputs=train + holdout, model={"name": "sim", "latency": 0.15}, concurrency=CONCURRENCY)
     (root / "evals/meeting-notes.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
@@ -111,6 +111,16 @@ def at_a_random_moment(run: Path, rng: random.Random, saved: int, starting: floa
     time.sleep(rng.uniform(0, 0.1))
 
 
+@contextlib.contextmanager
+def paused(pid: int):
+    """Stop a worker for the block (SIGSTOP): alive and on its attempt, however long the commands in it take."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def killed(process: subprocess.Popen, rng: random.Random) -> None:
     """Stop a process as an agent's tool timeout or a closed laptop would: SIGTERM or SIGKILL, at random."""
     with contextlib.suppress(ProcessLookupError):
@@ -151,23 +161,28 @@ def test_a_try_killed_at_random_moments_resumes_with_nothing_lost_or_counted_twi
             waited.kill()  # the agent's tool call times out; the worker goes on
             waited.communicate()
             if kills == 5:  # another proposal while the worker runs: refused, naming it and how to follow it
-                other = cli(project, *try_args("k", section, "other.md", "Fewer words"))
+                with paused(worker):
+                    other = cli(project, *try_args("k", section, "other.md", "Fewer words"))
                 assert other.returncode == 2 and f"attempt #1 of run k ({section}: {HYPOTHESIS}) is in progress " \
                     f"(pid {worker})" in other.stderr and "autoresearch wait k" in other.stderr, other.stderr
             os.kill(worker, rng.choice([signal.SIGKILL, signal.SIGTERM]))  # then the worker dies too
             kills, gone = kills + 1, gone | {worker}
     started = cli(project, *try_args("k", section), "--background")  # resumed in a worker from the saved cells
     assert started.returncode == 0 and "started in the background" in started.stdout, started.stdout + started.stderr
-    again = cli(project, *try_args("k", section), "--background")  # the same, again: it follows the one running
-    assert again.returncode == 0 and "already in progress" in again.stdout, again.stdout + again.stderr
-    final = cli(project, *try_args("k", section))  # a foreground try attaches to the worker and prints its decision
+    with paused(json.loads((run / "pending.json").read_text())["pid"]):
+        again = cli(project, *try_args("k", section), "--background")  # the same, again: it follows the worker
+        assert again.returncode == 0 and "already in progress" in again.stdout, again.stdout + again.stderr
+        following = subprocess.Popen(CLI + try_args("k", section), cwd=project, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)  # in the foreground: it waits for the worker
+        said = following.stderr.readline()
+    assert "already in progress" in said and "waiting for its decision" in said, said
+    final, _ = following.communicate()
     out, err = straight.communicate()
     assert straight.returncode in (0, 1), err
     assert refused, "no kill left an attempt recorded to refuse another proposal on"
     expected, straight_calls = decided(clean, "k"), the_calls_paid(clean, "k")
-    assert final.returncode == straight.returncode, final.stdout + final.stderr
-    assert "already in progress" in final.stderr
-    assert json.loads(final.stdout)["entry"] == RunDir(project / ".autoresearch/k").entries()[-1]
+    assert following.returncode == straight.returncode, final  # printed as a foreground try prints it
+    assert json.loads(final)["entry"] == RunDir(project / ".autoresearch/k").entries()[-1]
     assert decided(project, "k") == expected
     calls = the_calls_paid(project, "k")
     # every call is charged as made, none lost; beyond the uninterrupted try's, only the pairs in flight at a kill
