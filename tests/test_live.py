@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from click.testing import CliRunner
 from conftest import BASIC_SUITE, ROOT
 
@@ -104,6 +105,30 @@ def test_status_says_running_then_stopped_crashed_after_kill_9(make_suite, tmp_p
     status = cli(tmp_path, "status", "live")
     assert "state: stopped (crashed)" in status.stdout, status.stdout
     assert cli(tmp_path, "statusline", input="{}").stdout.strip() == ""  # no live run, nothing shown
+
+
+def test_a_heartbeat_left_by_an_exited_but_unreaped_process_reads_as_crashed(tmp_path):
+    """A killed worker whose parent died stays a zombie where init does not reap (some containers): a signal 0
+    still reaches it, yet it is gone, so its run is not running and `wait` or `try` must resume the attempt."""
+    import socket
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from autoresearch.runs.live import run_state
+
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc: a zombie cannot be told from a live process here")
+    exited = subprocess.Popen(["true"])  # not waited for yet: a zombie until reaped
+    stat = Path(f"/proc/{exited.pid}/stat")
+    try:
+        assert wait_until(lambda: stat.read_text().rpartition(")")[2].split()[0] == "Z")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        (tmp_path / "heartbeat.json").write_text(json.dumps({"pid": exited.pid, "host": socket.gethostname(),
+                                                             "stage": "candidate", "started": now, "beat": now}))
+        state = run_state(tmp_path)
+        assert (state.state, state.why) == ("stopped", "crashed"), state
+    finally:
+        exited.wait()
 
 
 def test_status_says_why_a_run_stopped(make_suite, tmp_path):

@@ -153,8 +153,9 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     import os
 
     from ..loop.mutation import Proposal
-    from ..runs.background import clear_pending, next_attempt, refuse_other_request, start_work, write_pending
+    from ..runs.background import attached, claim, clear_pending, next_attempt, start_work, write_pending
     from ..runs.journal import RunDir
+    from ..runs.locks import LockHeld
 
     hypothesis = " ".join(hypothesis.split())
     if not hypothesis:
@@ -172,19 +173,44 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     run_dir = RunDir.find(run_ref, runs_dir)
     request = {"command": "try", "section": section, "body": body, "hypothesis": hypothesis, "kind": kind,
                "no_cache": no_cache, "attempt": next_attempt(run_dir)}
-    refuse_other_request(run_dir, request)
+    action, found = claim(run_dir, request)
+    if action == "decided":  # the same try again, after its tool call was cut off: its decision, not a retry
+        _print_attempt(run_dir, found, as_json)
+    if action == "attach" and background:
+        click.echo(attached(run_dir, found))
+        return
+    if action == "attach":
+        _follow(run_dir, found, as_json)
     if background:
         click.echo(start_work(run_dir, request))
         return
     write_pending(run_dir, {**request, "pid": os.getpid()})  # killed (a tool's timeout): `wait` finishes it
     try:
         entry = experiment.try_sync(section, Proposal(body, hypothesis, kind))
+    except LockHeld as exc:  # a try or worker of this run took it a moment before us: it is on this attempt
+        if exc.holder.get("run") != run_dir.id or exc.holder.get("command") not in ("autoresearch try",
+                                                                                    "autoresearch work"):
+            clear_pending(run_dir)
+            raise
+        holder = {**request, "pid": exc.holder.get("pid", 0)}
+        write_pending(run_dir, holder)
+        _follow(run_dir, holder, as_json)
     except BaseException as exc:
         if not isinstance(exc, KeyboardInterrupt):
             clear_pending(run_dir)  # refused before or while evaluating: nothing to resume
         raise
     clear_pending(run_dir)
     _print_attempt(experiment.run, entry, as_json)
+
+
+def _follow(run_dir: Any, request: dict, as_json: bool) -> None:
+    """Wait for the live process on this same attempt (resuming it if it dies), then print its decision."""
+    from ..runs.background import describe, wait_for
+
+    click.echo(f"{describe(request)} of run {run_dir.id} is already in progress (pid {request.get('pid', '?')}): "
+               "waiting for its decision", err=True)
+    entry = wait_for(run_dir, float("inf"), lambda line: click.echo(line, err=True))
+    _print_attempt(run_dir, entry, as_json)
 
 
 def _print_attempt(run: Any, entry: dict, as_json: bool) -> None:

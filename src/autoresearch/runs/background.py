@@ -5,7 +5,8 @@ the work is described in `pending.json` in the run directory and done by a detac
 (`autoresearch work RUN`); `autoresearch wait RUN --timeout S` follows it in short steps. A worker that
 died (killed, a closed laptop) is started again by the next `wait`, and resumes where it stopped: the
 cells it had scored are on disk (see partial.py), so nothing is redone or counted twice. A foreground
-`try` writes the same file, so a `try` stopped by a timeout is finished by `wait` too.
+`try` writes the same file, so a `try` stopped by a timeout is finished by `wait` too. A `try` run again
+while its attempt goes on attaches to it (see `claim`): one process works on an attempt, the others follow.
 """
 
 from __future__ import annotations
@@ -21,17 +22,14 @@ from ..fsio import atomic_write
 from .journal import RunDir
 
 PENDING = "pending.json"
+ANSWERED = "answered.json"  # the last request a journal line answered: the same `try` again prints that line
 WORKER_LOG = "background.log"
 MAX_RESTARTS = 3  # a worker that keeps dying is a bug to report, not to retry forever
 
 
 def pending(run: RunDir) -> dict | None:
     """The work requested and not yet on the journal, or None."""
-    try:
-        data = json.loads((run.path / PENDING).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return _read(run, PENDING)
 
 
 def write_pending(run: RunDir, request: dict) -> None:
@@ -39,7 +37,16 @@ def write_pending(run: RunDir, request: dict) -> None:
 
 
 def clear_pending(run: RunDir) -> None:
+    """Drop the request; one a journal line answers is kept as ANSWERED, so a `try` cut off just after its
+    line was written, run again, prints that line instead of logging the same candidate twice."""
+    request = pending(run)
+    if request is not None and done_entry(run, request) is not None:
+        write_answered(run, request)
     (run.path / PENDING).unlink(missing_ok=True)
+
+
+def write_answered(run: RunDir, request: dict) -> None:
+    atomic_write(run.path / ANSWERED, json.dumps(request) + "\n")
 
 
 def next_attempt(run: RunDir) -> int:
@@ -63,6 +70,9 @@ def describe(request: dict) -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie, ours or an orphan nobody reaps, counts as gone)."""
+    from .live import is_zombie
+
     if pid <= 0:
         return False
     try:
@@ -71,25 +81,60 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child of this process counts as gone
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    try:  # our own exited child: reap it
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return False
     except ChildProcessError:
-        return True
+        pass
+    return not is_zombie(pid)
 
 
-def refuse_other_request(run: RunDir, request: dict) -> None:
-    """An unfinished attempt with another proposal is there: finish it first (`wait`), never lose it silently."""
+def answered(run: RunDir, request: dict) -> dict | None:
+    """The run's last journal line when it answers this very request (the same `try`, run again after its
+    tool call was cut off): it is printed again, not tried a second time."""
+    entries = run.entries()
+    if not entries:
+        return None
+    for earlier in (pending(run), _read(run, ANSWERED)):
+        if earlier and same_request(earlier, request) and earlier.get("attempt") == entries[-1]["id"]:
+            return entries[-1]
+    return None
+
+
+def _read(run: RunDir, name: str) -> dict | None:
+    try:
+        data = json.loads((run.path / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def claim(run: RunDir, request: dict) -> tuple[str, dict | None]:
+    """What a `try` does with `request`, given what the run holds: ("decided", its journal line) when it was
+    decided already; ("attach", the request in progress) when a live process works on the same attempt;
+    ("start", None) when it is free to evaluate (or to resume a dead worker's same attempt from its cells).
+
+    Raises AutoresearchError for another proposal while an attempt is unfinished: never lose one silently."""
+    entry = answered(run, request)
+    if entry is not None:
+        return "decided", entry
     current = pending(run)
     if current is None or done_entry(run, current) is not None:
-        return
+        return "start", None
+    alive = worker_alive(run, current)
     if same_request(current, request):
-        if worker_alive(run, current):
-            raise AutoresearchError(f"{describe(current)} of run {run.id} is already in progress: follow it with "
-                                    f"`autoresearch wait {run.id}`")
-        return
-    raise AutoresearchError(f"{describe(current)} of run {run.id} ({current.get('section', '')}: "
-                            f"{current.get('hypothesis', '')}) is not finished: `autoresearch wait {run.id}` finishes "
-                            "it (or run the same `try` again); nothing was evaluated or logged")
+        return ("attach", current) if alive else ("start", None)
+    state = f"in progress (pid {current.get('pid', '?')})" if alive else "interrupted, not finished"
+    what = f" ({current['section']}: {current.get('hypothesis', '')})" if current.get("section") else ""
+    raise AutoresearchError(f"{describe(current)} of run {run.id}{what} is {state}: `autoresearch wait {run.id}` "
+                            f"{'follows' if alive else 'finishes'} it and prints its decision; then propose yours. "
+                            "Nothing was evaluated or logged")
+
+
+def attached(run: RunDir, request: dict) -> str:
+    """The line a `try --background` prints when the same attempt already runs: follow it, start nothing."""
+    return (f"{describe(request)} of run {run.id} is already in progress (pid {request.get('pid', '?')}); "
+            f"follow it with: autoresearch wait {run.id}")
 
 
 def start_work(run: RunDir, request: dict) -> str:

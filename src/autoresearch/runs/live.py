@@ -147,7 +147,17 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not is_zombie(pid)
+
+
+def is_zombie(pid: int) -> bool:
+    """A process that has exited and waits to be reaped: dead, though a signal 0 still reaches it (an orphan
+    stays a zombie where init does not reap, as in some containers)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:  # no /proc (macOS) or already reaped
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _beat_age(beat: dict) -> float:
