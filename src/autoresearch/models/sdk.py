@@ -72,7 +72,8 @@ class LazyPackage(importlib.abc.Loader):
                 value = getattr(importlib.import_module(f"{module.__name__}.{submodule}"), attribute)
                 setattr(module, name, value)
                 return value
-            if not name.startswith("__") and importlib.util.find_spec(f"{module.__name__}.{name}") is not None:
+            if name.isidentifier() and not name.startswith("__") \
+                    and importlib.util.find_spec(f"{module.__name__}.{name}") is not None:
                 return importlib.import_module(f"{module.__name__}.{name}")  # a submodule, as after a plain import
             module.__dict__.pop("__getattr__", None)
             self.real.exec_module(module)
