@@ -3,12 +3,13 @@
 A local Messages API server (autoresearch.sim.server, its own process) answers every call after
 a fixed latency. The suite: 100 inputs x 4 runs = 400 calls at concurrency 16, one check.
 - Overhead: wall time / (calls / concurrency x latency). Goal <= 1.10.
-- promptfoo: the same 400 calls through promptfoo's HTTP provider, -j 16, in the same run.
+- promptfoo: the same 400 calls through promptfoo's HTTP provider, -j 16, in the same run: --pairs runs of ours
+  and promptfoo in turn (a fresh server each), the ratio ours / promptfoo pair by pair, min / median / max.
 - Start-up: the whole CLI minus its evaluation phase; and the SDK import alone, whole package against the
   client alone (what `eval` loads), each in a fresh interpreter.
 - Faults: 20% of requests answered 429 (retry-after 0.05 s), 529 or 500. The pass rate must equal
   the fault-free run's; the retries are reported.
-Usage: python bench/backends.py [--latency 0.05] [--no-promptfoo]
+Usage: python bench/backends.py [--latency 0.05] [--pairs 3] [--no-promptfoo]
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_MODULE = "autoresearch.sim.server"
 PROMPTFOO_DIR = ROOT / "bench" / ".promptfoo"
+HARNESS_BIN = ROOT / ".harness" / "node_modules" / ".bin"  # its pinned Node 22, which promptfoo >= 0.122 needs
 INPUTS, RUNS, CONCURRENCY = 100, 4, 16
 
 
@@ -77,12 +80,20 @@ def sdk_import_seconds(code: str, repeats: int = 3) -> float:
     return times[len(times) // 2]
 
 
+def node_env() -> dict[str, str]:
+    """The environment with the harness install's Node first on PATH when there is one (the system's may be too
+    old for promptfoo: npm then picks an older promptfoo, and a newer one refuses to start)."""
+    if not (HARNESS_BIN / "node").exists():
+        return dict(os.environ)
+    return {**os.environ, "PATH": f"{HARNESS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def install_promptfoo() -> Path | None:
     binary = PROMPTFOO_DIR / "node_modules/.bin/promptfoo"
     if not binary.exists() and shutil.which("npm"):
         PROMPTFOO_DIR.mkdir(parents=True, exist_ok=True)
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(PROMPTFOO_DIR), "promptfoo"],
-                       capture_output=True)
+                       capture_output=True, env=node_env())
     return binary if binary.exists() else None
 
 
@@ -100,7 +111,7 @@ def theirs(binary: Path, folder: Path, url: str) -> tuple[float, float]:
     path = folder / "promptfooconfig.json"
     path.write_text(json.dumps(config))
     out = folder / "promptfoo-out.json"
-    env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
+    env = {**node_env(), "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
            "PROMPTFOO_CONFIG_DIR": str(folder / ".pf"), "PROMPTFOO_DISABLE_SHARING": "1"}
     started = time.perf_counter()
     subprocess.run([str(binary), "eval", "-c", str(path), "-j", str(CONCURRENCY), "--repeat", str(RUNS),
@@ -113,39 +124,53 @@ def theirs(binary: Path, folder: Path, url: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--pairs", type=int, default=3, help="runs of ours and promptfoo in turn")
     parser.add_argument("--no-promptfoo", action="store_true")
     args = parser.parse_args()
     calls = INPUTS * RUNS
     ideal = calls / CONCURRENCY * args.latency
     report: dict[str, object] = {"calls": calls, "concurrency": CONCURRENCY, "latency_s": args.latency,
                                  "ideal_s": ideal}
+    binary = None if args.no_promptfoo else install_promptfoo()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         suite = write_suite(folder)
-        server = Server(args.latency)
-        seconds, evaluation, rate = ours(suite, server.url)
-        stats = server.stop()
+        runs, pf_runs = [], []
+        for _ in range(max(1, args.pairs) if binary else 1):  # ours and promptfoo in turn: a drift hits both
+            server = Server(args.latency)
+            seconds, evaluation, rate = ours(suite, server.url)
+            stats = server.stop()
+            runs.append((seconds, evaluation))
+            if binary:
+                server = Server(args.latency)
+                pf_runs.append(theirs(binary, folder, server.url))
+                server.stop()
+        seconds = statistics.median(s for s, _ in runs)
+        evaluation = statistics.median(e for _, e in runs)
         report["ours"] = {"cli_seconds": round(seconds, 3), "evaluation_seconds": round(evaluation, 3),
-                          "startup_seconds": round(seconds - evaluation, 3),
+                          "startup_seconds": round(statistics.median(s - e for s, e in runs), 3),
                           "ratio_to_ideal": round(evaluation / ideal, 3), "pass_rate": rate,
-                          "max_in_flight": stats["max_in_flight"]}
+                          "max_in_flight": stats["max_in_flight"], "runs": [round(s, 3) for s, _ in runs]}
         print(f"ours:      evaluation {evaluation:.2f} s for {calls} calls (ideal {ideal:.2f} s): "
               f"{evaluation / ideal:.2f}x ideal (goal <= 1.10); whole CLI {seconds:.2f} s with start-up and cost "
-              f"preview; pass rate {rate:.1%}, {stats['max_in_flight']} in flight at most")
+              f"preview (median of {len(runs)}); pass rate {rate:.1%}, {stats['max_in_flight']} in flight at most")
         report["sdk_import"] = {"whole_sdk_s": round(sdk_import_seconds("import anthropic"), 3),
                                 "client_only_s": round(sdk_import_seconds(
                                     "from autoresearch.models.sdk import client_sdk\nclient_sdk()"), 3)}
         print(f"SDK import: whole package {report['sdk_import']['whole_sdk_s']:.2f} s, the client alone (what "
               f"eval loads) {report['sdk_import']['client_only_s']:.2f} s")
-        binary = None if args.no_promptfoo else install_promptfoo()
         if binary:
-            server = Server(args.latency)
-            pf_seconds, pf_rate = theirs(binary, folder, server.url)
-            server.stop()
-            report["promptfoo"] = {"seconds": round(pf_seconds, 3), "ratio_to_ideal": round(pf_seconds / ideal, 3),
-                                   "pass_rate": pf_rate, "ours_over_promptfoo": round(seconds / pf_seconds, 3)}
-            print(f"promptfoo: {pf_seconds:.2f} s, {pf_seconds / ideal:.2f}x ideal, pass rate {pf_rate:.1%}; "
-                  f"ours / promptfoo = {seconds / pf_seconds:.2f}")
+            pf_seconds = statistics.median(s for s, _ in pf_runs)
+            pf_rate = pf_runs[-1][1]
+            ratios = sorted(s / p for (s, _), (p, _) in zip(runs, pf_runs))
+            version = json.loads((PROMPTFOO_DIR / "node_modules/promptfoo/package.json").read_text())["version"]
+            report["promptfoo"] = {"version": version, "seconds": round(pf_seconds, 3), "ratio_to_ideal": round(pf_seconds / ideal, 3),
+                                   "pass_rate": pf_rate, "runs": [round(p, 3) for p, _ in pf_runs],
+                                   "ours_over_promptfoo": round(statistics.median(ratios), 3),
+                                   "ours_over_promptfoo_min_max": [round(ratios[0], 3), round(ratios[-1], 3)]}
+            print(f"promptfoo {version}: {pf_seconds:.2f} s, {pf_seconds / ideal:.2f}x ideal, pass rate {pf_rate:.1%}; "
+                  f"ours / promptfoo, {len(ratios)} pairs: min {ratios[0]:.2f}, median {statistics.median(ratios):.2f},"
+                  f" max {ratios[-1]:.2f} (goal <= 0.5)")
         else:
             print("promptfoo: not measured (npm missing or --no-promptfoo)")
         server = Server(args.latency, fault_rate=0.2)

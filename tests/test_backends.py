@@ -3,6 +3,8 @@
 import asyncio
 import functools
 import json
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -296,3 +298,14 @@ def test_the_api_target_sees_the_skill_as_claude_code_shows_an_invoked_skill(ser
     assert "- notes: Writes notes. Use when asked for notes." in system
     assert "# Notes" in system and "List the action items." in system
     assert "---" not in system and "name: notes" not in system
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="reads the listen backlog with ss (iproute2)")
+def test_the_local_server_queues_a_burst_of_connections():
+    """Clients connect 16 at once (bench/backends.py, promptfoo's -j 16); a listen backlog of 5 dropped the rest,
+    each retried by TCP a second later, which the benchmark then counted as our start-up (issue 26, item 10)."""
+    with MessagesServer() as srv:
+        port = srv.url.rsplit(":", 1)[1]
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
+                                   check=True).stdout.split()
+    assert listening[0] == "LISTEN" and int(listening[2]) >= 64, listening  # Send-Q of a listener: its backlog

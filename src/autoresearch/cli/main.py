@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
+
 import click
 
 from .agent import next_command, try_command, wait_command, work_command
@@ -11,6 +14,11 @@ from .importing import import_group
 from .install import install
 from .review import diff, report, status, statusline, view
 from .run import finalize, run
+
+
+# The process's objects die with it: spare the collector its last sweep over all of them (the SDK's thousands of
+# classes) at exit, a few tenths of a second of every command (issue 26, item 10). Files are closed where written.
+atexit.register(gc.freeze)
 
 
 class _WorkflowOrder(click.Group):
