@@ -186,6 +186,122 @@ RESTATEMENTS = [
 ]
 
 
+# Issue 25: paraphrases of holdout inputs over three skills, and ordinary instructions that restate a wanted
+# behaviour (none may be refused). A paraphrase is what a reviewer would recognise as taken from one holdout
+# input: it keeps some of its particulars (a name, a number, an identifier, the situation's own words) in other
+# words. PARAPHRASES and RESTATED were written before the guard's sentence rule and tuned on; UNSEEN_* were
+# written after it was final and never tuned on.
+SUPPORT_SKILL = """---
+name: support-reply
+description: Drafts a reply to a customer support email. Use when asked to answer a customer.
+---
+
+# Support reply
+
+## Tone
+
+- Be friendly and brief.
+"""
+SUPPORT = Suite(Path("support.yaml"), Path("SKILL.md"), (
+    Input("refund", "Hi, I was charged twice for my subscription this month. Can you refund one of the charges? "
+                    "Tom"),
+    Input("password", "I can't log in; the reset email never arrives. I've checked spam. Maria"),
+    Input("grinder", "Hello, my Baratza Encore grinder arrived with a cracked hopper. Order #A-55812, delivered on "
+                     "March 3. I'd like a replacement, not a refund. Ingrid Solberg", "holdout"),
+    Input("invoice", "Our company needs the invoice re-issued to Nordlicht GmbH with VAT ID DE811569317; the "
+                     "current one lists my personal name. Kenji", "holdout"),
+    Input("cancel", "Please cancel my Pro plan before the renewal on 30 June; I'm moving to the team plan under "
+                    "my colleague's account.", "holdout")), (
+    Eval("apology", "Does the reply apologise once, briefly?",
+         judge=Judge("The reply apologises once for the problem, in one short sentence.",
+                     "There is no apology, or the reply apologises more than once.")),
+    Eval("next-step", "Does the reply end with one concrete next step for the customer?",
+         judge=Judge("The last paragraph gives the customer one concrete thing that happens next, or to do.",
+                     "The reply ends without a next step, or with several vague ones.")),
+    Eval("signature", "Is the reply signed 'The Support Team'?", Check("contains", "The Support Team"))), runs=1)
+CHANGELOG_SKILL = """---
+name: changelog
+description: Writes a changelog entry from merged pull requests. Use when asked for a changelog entry.
+---
+
+# Changelog entry
+
+## Format
+
+- Group the changes under Added, Changed and Fixed.
+"""
+CHANGELOG = Suite(Path("changelog.yaml"), Path("SKILL.md"), (
+    Input("api", "Merged: rename the /v1/users endpoint to /v2/accounts; add dark mode."),
+    Input("cli", "Merged: the --quiet flag now silences warnings too; Priya fixed the Falcon importer crash in the "
+                 "nightly build.", "holdout"),
+    Input("deps", "Merged: bump libxml2 to 2.12.6 for CVE-2024-25062; drop Python 3.8 support; the export dialog "
+                  "remembers the last folder.", "holdout")), (
+    Eval("breaking", "Does the entry call out breaking changes in their own section, before the other changes, so "
+                     "that a reader upgrading can see at once what will break for them?",
+         judge=Judge("Breaking changes are called out in their own section before the other changes.",
+                     "A breaking change is mixed in with the other changes or not marked at all.")),
+    Eval("heading", "Does it start with a version heading?", Check("starts-with", "## "))), runs=1)
+SKILLS = {"notes": (SUITE, SKILL), "support": (SUPPORT, SUPPORT_SKILL), "changelog": (CHANGELOG, CHANGELOG_SKILL)}
+
+PARAPHRASES = [
+    ("notes", "- Example: the Falcon project's third-quarter budget was cut to 48k."),
+    ("notes", "- For instance: Marco owes Dana an updated forecast by mid-October."),
+    ("notes", "- E.g. write 'Launch moved to 9 May' as the first line."),
+    ("notes", "- Example: when the Berlin team stops work at 15:00 on Fridays, flag it."),
+    ("notes", "- Like this: Aiko will put the new hours in the shared calendar."),
+    ("notes", "- Sample line: Project Falcon: budget down 4,500 dollars for the quarter."),
+    ("notes", "- If the product launch is pushed back to the ninth of May, open with that."),
+    ("notes", "- Example: Jonas announced Friday early closing for the Berlin site."),
+    ("support", "- Example: a customer whose Encore grinder came with a broken hopper wants a replacement, "
+                "not money back."),
+    ("support", "- For instance, for order A-55812 offer a replacement."),
+    ("support", "- E.g. Ingrid's hopper was cracked on arrival; send her a new one."),
+    ("support", "- If someone needs the invoice made out to their employer (say Nordlicht GmbH) rather than to "
+                "them, reissue it."),
+    ("support", "- Example: a VAT number like DE811569317 must go on the corrected invoice."),
+    ("support", "- When a client asks to re-issue an invoice in the company's name with its VAT ID, do it "
+                "without asking why."),
+    ("support", "- Example: someone on the Pro plan wants it cancelled before it renews at the end of June "
+                "because they are joining a team account."),
+    ("support", "- For a cancellation due on 30 June, confirm the date back."),
+    ("support", "- E.g. 'I got a cracked part in my grinder delivery' calls for a replacement offer."),
+    ("support", "- Sign off to Ms Solberg by name."),
+    ("changelog", "- Example entry: 'Fixed: the Falcon importer no longer crashes during nightly builds "
+                  "(thanks Priya)'."),
+    ("changelog", "- E.g. note that --quiet now also mutes warnings."),
+    ("changelog", "- Example: 'Security: libxml2 upgraded to 2.12.6 (CVE-2024-25062)'."),
+    ("changelog", "- For instance, dropping support for Python 3.8 is a breaking change: list it first."),
+    ("changelog", "- Example: the export dialog should be described as remembering the previous folder."),
+    ("changelog", "- Mention nightly-build fixes like the importer crash."),
+]
+RESTATED = [
+    ("support", "- Apologise once, in one short sentence, then move on."),
+    ("support", "- End every reply with one concrete next step the customer can take."),
+    ("support", "- Sign every reply 'The Support Team'."),
+    ("support", "- When an item arrives damaged, offer a replacement or a refund and let the customer choose."),
+    ("support", "- If a customer asks for an invoice change, confirm what will change and when."),
+    ("support", "- For a cancellation request, confirm the date the plan ends."),
+    ("support", "- Quote order numbers exactly as the customer wrote them."),
+    ("support", "- Do not ask for information the customer already gave."),
+    ("support", "- Never promise a delivery date."),
+    ("support", "- Address the customer by the name they signed with."),
+    ("notes", "- Every action item gets an owner and a due date, even if you must write 'unassigned'."),
+    ("notes", "- Put the decisions in their own section, separate from the discussion."),
+    ("notes", "- Begin with a ## Summary heading and two sentences under it."),
+    ("notes", "- When a budget figure changes, give the old and the new amount."),
+    ("notes", "- When a date slips, say by how much."),
+    ("notes", "- If someone must be told about a change, make that an action item."),
+    ("changelog", "- Breaking changes go in their own section, before all other changes."),
+    ("changelog", "- Start with a version heading such as ## 2.4.0."),
+    ("changelog", "- Call out security fixes and name the advisory when there is one."),
+    ("changelog", "- Name the contributor for each fix when the pull request gives one."),
+    ("changelog", "- Describe each change by what a user notices, not by the code that changed."),
+    ("changelog", "- Put dependency upgrades in a Dependencies section."),
+    ("changelog", "- Mention removed platform support as a breaking change."),
+    ("changelog", "- Mark a flag whose behaviour changed as a change, not a fix."),
+]
+
+
 def old_rule(new_text: str, old_text: str) -> bool:
     """The guard before: six words in a row from a holdout input or an eval's question or conditions."""
     def shingles(text: str) -> set:
