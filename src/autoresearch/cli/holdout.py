@@ -24,7 +24,7 @@ def holdout_group() -> None:
 @_reports_errors
 def seal_command(suite: Path) -> None:
     """Move SUITE's holdout inputs into its sealed holdout file (SUITE-stem.holdout.sealed, or `holdout_file:`)."""
-    from ..suite.sealed import seal_suite
+    from ..suite.sealing import seal_suite
 
     click.echo(seal_suite(suite))
 
@@ -34,6 +34,6 @@ def seal_command(suite: Path) -> None:
 @_reports_errors
 def unseal_command(suite: Path) -> None:
     """Turn SUITE's sealed holdout file back into plain YAML (for you, not an agent, to read and edit)."""
-    from ..suite.sealed import unseal_suite
+    from ..suite.sealing import unseal_suite
 
     click.echo(unseal_suite(suite))
