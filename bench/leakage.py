@@ -6,8 +6,10 @@ facts reordered, short inputs copied whole, a pass condition reworded); ORDINARY
 good mutator writes, many of them on the very evals that fail. The FRESH probes were written after
 the guard was tuned on the first set and were not tuned on. Prints and writes
 bench/results/leakage.json: the catch rate on COPIES and the false-refusal rate on ORDINARY, for the
-guard as it is and for the old rule (six words in a row), for comparison; and the false-refusal rate on
-RESTATEMENTS, instructions that restate an eval's behaviour in its own words (issue 26).
+guard as it is and for the old rule (six words in a row), for comparison; the false-refusal rate on
+RESTATEMENTS, instructions that restate an eval's behaviour in its own words (issue 26); and, over three
+skills, the catch rate on paraphrases of holdout inputs and the false-refusal rate on ordinary restatements
+of a wanted behaviour, on a set tuned on and on an unseen one (issue 25).
 """
 
 from __future__ import annotations
@@ -301,17 +303,90 @@ RESTATED = [
     ("changelog", "- Mark a flag whose behaviour changed as a change, not a fix."),
 ]
 
+# Written after the guard's sentence rule was final, then run once: the figures for issue 25.
+UNSEEN_PARAPHRASES = [
+    ("notes", "- Example: 'Falcon budget trimmed; Marco to circulate a new forecast.'"),
+    ("notes", "- When the Osaka colleagues need to hear about changed office hours, make it an action item for "
+              "whoever owns the calendar."),
+    ("notes", "- Like: 'From June, the office shuts at three on Fridays.'"),
+    ("notes", "- A forecast revision promised to Dana goes in the action items with its October date."),
+    ("notes", "- If a budget falls from fifty-two and a half thousand to forty-eight thousand, lead with the drop."),
+    ("notes", "- Sample: 'Priya reported a smaller Q3 budget.'"),
+    ("notes", "- Treat a launch that slips, such as one moved to 9 May, as the top item."),
+    ("support", "- Example: a Baratza owner whose hopper is split wants a new part rather than money back."),
+    ("support", "- For instance, Kenji wants his employer's name on the bill instead of his own."),
+    ("support", "- When a customer switching to a colleague's team plan asks to stop their Pro renewal, confirm "
+                "the cancellation date."),
+    ("support", "- Example: replacement hopper for order A-55812."),
+    ("support", "- If the invoice shows a personal name but should show the company, reissue it with the "
+                "company's VAT details."),
+    ("support", "- Sign replies to customers like Ms Solberg with their surname."),
+    ("support", "- E.g. an espresso grinder delivered in early March with damage: offer the replacement first."),
+    ("changelog", "- Example: 'The quiet flag also silences warnings now.'"),
+    ("changelog", "- E.g. Python 3.8 is no longer supported: that is breaking."),
+    ("changelog", "- Sample entry: 'Export now reopens in the folder you used last.'"),
+    ("changelog", "- Example: a libxml2 bump for a CVE goes under Security."),
+    ("changelog", "- Write crash fixes like the nightly Falcon importer one with the fixer's name."),
+    ("changelog", "- Example: 'Fixed a crash in the importer (Priya).'"),
+]
+UNSEEN_RESTATED = [
+    ("support", "- Keep the apology to a single short sentence."),
+    ("support", "- Finish with exactly one next step, stated concretely."),
+    ("support", "- Close every reply with the signature The Support Team."),
+    ("support", "- If a product arrived broken, apologise once and offer a fix."),
+    ("support", "- For billing questions, say which document will be corrected and by when."),
+    ("support", "- When someone wants to cancel, state the last day their plan is active."),
+    ("support", "- Use the customer's order number when you refer to their order."),
+    ("support", "- Never ask the customer to repeat details from their email."),
+    ("notes", "- Every action item names one owner and one due date."),
+    ("notes", "- Keep decisions in a section of their own, apart from the discussion."),
+    ("notes", "- The first line of the notes is the heading ## Summary."),
+    ("notes", "- When a number changes in the meeting, write both the old and the new value."),
+    ("notes", "- When a date moves, give the new date in the summary."),
+    ("notes", "- Note which teams must be informed of each change."),
+    ("changelog", "- Put breaking changes in their own section before the rest, so upgraders see them first."),
+    ("changelog", "- Begin the entry with a heading naming the version."),
+    ("changelog", "- List security fixes with their advisory identifiers when given."),
+    ("changelog", "- Thank the contributor of each fix by name when the pull request names one."),
+    ("changelog", "- Treat dropped support for a platform or language version as a breaking change."),
+    ("changelog", "- Describe flag changes from the user's side: what the flag now does."),
+]
 
-def old_rule(new_text: str, old_text: str) -> bool:
+
+def old_rule(new_text: str, old_text: str, suite: Suite = SUITE) -> bool:
     """The guard before: six words in a row from a holdout input or an eval's question or conditions."""
     def shingles(text: str) -> set:
         words = re.findall(r"[a-z0-9]+", text.lower())
         return {tuple(words[i:i + 6]) for i in range(len(words) - 5)}
 
     added = shingles(new_text) - shingles(old_text)
-    sources = [i.text for i in HOLDOUT] + [w for e in EVALS for w in
-                                           [e.question] + ([e.judge.pass_condition, e.judge.fail_condition] if e.judge else [])]
+    sources = [i.text for i in suite.split("holdout")] + [
+        w for e in suite.evals for w in [e.question] + ([e.judge.pass_condition, e.judge.fail_condition] if e.judge
+                                                        else [])]
     return any(added & shingles(s) for s in sources)
+
+
+def paraphrase_rows(rows: dict) -> None:
+    """Issue 25's figures: paraphrases of holdout inputs caught, ordinary restatements refused, over three skills."""
+    sets = {"paraphrases tuned on": (PARAPHRASES, RESTATED), "unseen paraphrases": (UNSEEN_PARAPHRASES, UNSEEN_RESTATED)}
+    for name, rule in (("guard", leakage), ("old six-word rule", old_rule)):
+        for probes, (copies, ordinary) in sets.items():
+            hit = [(key, line) for key, line in copies + ordinary
+                   if rule(SKILLS[key][1] + line + "\n", SKILLS[key][1], SKILLS[key][0])]
+            caught = [line for key, line in copies if (key, line) in hit]
+            wrong = [line for key, line in ordinary if (key, line) in hit]
+            rows[f"{name}, {probes}"] = {
+                "paraphrases": len(copies), "caught": len(caught), "catch_rate": round(len(caught) / len(copies), 3),
+                "ordinary": len(ordinary), "refused": len(wrong),
+                "false_refusal_rate": round(len(wrong) / len(ordinary), 3),
+                "missed": [line for _, line in copies if line not in caught], "refused_ordinary": wrong}
+            print(f"{name}, {probes}: caught {len(caught)}/{len(copies)} paraphrases of holdout inputs "
+                  f"({len(caught) / len(copies):.0%}), refused {len(wrong)}/{len(ordinary)} ordinary restatements "
+                  f"({len(wrong) / len(ordinary):.0%})")
+            for line in [line for _, line in copies if line not in caught]:
+                print(f"    missed: {line}")
+            for line in wrong:
+                print(f"    refused: {line}")
 
 
 def refused(line: str, rule) -> bool:
@@ -346,6 +421,7 @@ def main() -> None:
               f"({len(wrong) / len(RESTATEMENTS):.0%})")
         for p in wrong:
             print(f"    refused: {p}")
+    paraphrase_rows(rows)
     out = Path(__file__).parent / "results" / "leakage.json"
     out.write_text(json.dumps(rows, indent=1) + "\n")
 

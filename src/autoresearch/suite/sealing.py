@@ -7,6 +7,7 @@ comments and layout kept); an edit that would change what it measures is undone.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import AutoresearchError
@@ -27,10 +28,6 @@ def seal_suite(path: Path) -> str:
     hidden = suite.split("holdout")
     if not hidden:
         raise AutoresearchError(f"{path}: no holdout inputs to seal; mark some `split: holdout` first")
-    with_files = [i.id for i in hidden if i.files]
-    if with_files:
-        raise AutoresearchError(f"{path}: holdout input(s) {', '.join(with_files)} have fixture files, which a seal "
-                                "cannot hide; give them as text, or keep them out of the holdout")
     text = path.read_text(encoding="utf-8")
     data = load_located(text, str(path))
     name = str(data.get("holdout_file") or f"{path.stem}.holdout.sealed")
@@ -43,7 +40,9 @@ def seal_suite(path: Path) -> str:
     if "holdout_file" not in data:
         new_suite = new_suite.rstrip("\n") + f"\nholdout_file: {name}   # sealed: autoresearch holdout unseal " \
                                               f"{path} opens it\n"
-    plain = yaml_dump({"inputs": [{"id": i.id, "text": i.text} for i in hidden]})
+    plain = yaml_dump({"inputs": [{"id": i.id, "text": i.text} | (
+        {"files": [os.path.relpath(i.base / rel, target.parent) for rel in i.files]} if i.files else {})
+        for i in hidden]})
     key, where = ensure_key(target.parent)
     before = suite_fingerprint(suite)
     old_target = target.read_text(encoding="utf-8") if target.exists() else None
@@ -69,6 +68,8 @@ def seal_suite(path: Path) -> str:
     notes += [f"input {item.get('id')}'s text is still in {item.get('file')}: delete that file, or move it where "
               "an agent will not look" for item in data.get("inputs") or []
               if hasattr(item, "get") and str(item.get("id")) in inline and item.get("file")]
+    notes += [f"input {i.id}'s fixture files ({', '.join(i.files)}) stay readable: a seal hides the input's text, "
+              "not the files it brings" for i in hidden if i.files]
     return "\n".join(notes)
 
 
