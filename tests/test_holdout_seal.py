@@ -136,3 +136,11 @@ def test_nothing_an_agent_runs_on_path_b_prints_a_sealed_holdout_and_the_guard_s
     refused = cli("try", "r", "--section", plan["section"], "--file", "copy.md", "--hypothesis", "an example",
                   "--kind", "add-example")
     assert refused.exit_code == 3 and "holdout input 'offsite'" in refused.output
+
+
+def test_the_sealed_holdout_file_is_one_of_the_files_a_suite_commit_carries(tmp_path, monkeypatch):
+    from autoresearch.review.provenance import suite_files
+
+    path = project(tmp_path, monkeypatch)
+    assert cli("holdout", "seal", "suite.yaml").exit_code == 0
+    assert tmp_path / "suite.holdout.sealed" in suite_files(path)
