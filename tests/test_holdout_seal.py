@@ -144,3 +144,11 @@ def test_the_sealed_holdout_file_is_one_of_the_files_a_suite_commit_carries(tmp_
     path = project(tmp_path, monkeypatch)
     assert cli("holdout", "seal", "suite.yaml").exit_code == 0
     assert tmp_path / "suite.holdout.sealed" in suite_files(path)
+
+
+def test_show_failures_leaves_out_the_outputs_of_a_sealed_holdout(tmp_path, monkeypatch):
+    project(tmp_path, monkeypatch)
+    assert cli("holdout", "seal", "suite.yaml").exit_code == 0
+    shown = cli("eval", "suite.yaml", "--show-failures")
+    assert shown.exit_code in (0, 1) and "=== standup run" in shown.output
+    assert not any(word in shown.output for word in SECRET) and "1 sealed holdout input(s) are not shown" in shown.output

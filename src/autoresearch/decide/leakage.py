@@ -167,8 +167,10 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
                                                        if ev.judge else [])))
     new_facts = facts(new_text) - old_facts
     background = set(content_tokens(old_text)) | _COMMON_WORDS
+    known_idents = set(identifiers(old_text))
     for text in [i.text for i in suite.split("train")] + [_eval_text(ev) for ev in suite.evals]:
         background |= set(content_tokens(text))
+        known_idents |= set(identifiers(text))
     old_sentences, new_sentences = list(_sentences(old_text)), list(_sentences(new_text))
     added_runs = _word_runs(new_text) - _word_runs(old_text)
     for item in suite.split("holdout"):
@@ -190,7 +192,7 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
                         and added not in old_sentences:
                     return (f"copies a sentence of holdout input '{item.id}' in other words: "
                             f"\"{_added_sentence(new_text, added)}\"")
-        retold = _retells(item, new_text, old_text, background, item_facts)
+        retold = _retells(item, new_text, old_text, background, known_idents, item_facts)
         if retold:
             return f"copies holdout input '{item.id}' in other words: {retold}"
         whole = " ".join(_words(item.text))
@@ -256,11 +258,11 @@ def _eval_text(ev) -> str:
     return " ".join([ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition] if ev.judge else []))
 
 
-def _retells(item, new_text: str, old_text: str, background: set[str], item_facts: set[str]) -> str | None:
+def _retells(item, new_text: str, old_text: str, background: set[str], known_idents: set[str],
+             item_facts: set[str]) -> str | None:
     """An added sentence that retells holdout `item` in other words (quoted, with the words it shares), or an
     identifier of it the proposal added; None when there is neither. A name or number the mutator could not
     have seen elsewhere counts two, a distinctive word one; RETOLD in one sentence is a retelling."""
-    known_idents = identifiers(old_text)
     shared_idents = [written for key, written in identifiers(new_text).items()
                      if key in identifiers(item.text) and key not in known_idents]
     if shared_idents:
@@ -274,7 +276,7 @@ def _retells(item, new_text: str, old_text: str, background: set[str], item_fact
         words = [(w.rstrip("'"), _norm(re.sub(r"'s?$", "", w))) for w in _TOKEN.findall(raw)]
         names = {t for _, t in words if t in particular}
         shared = {t for w, t in words if t in distinctive and (w[0].isdigit() or len(w) >= 3)} - names
-        if 2 * len(names) + len(shared) >= RETOLD and (names or len(shared) >= RETOLD):
+        if 2 * len(names) + len(shared) >= RETOLD:
             matched = [w for w, t in words if t in shared | names]
             return f"\"{_short(raw)}\" (shares {', '.join(dict.fromkeys(matched))})"
     return None
