@@ -83,3 +83,18 @@ def test_status_says_when_refusals_dominate_and_next_quotes_the_words(tmp_path, 
     shown = cli.invoke(main, ["next", "r"]).output
     assert "YOUR LAST PROPOSAL WAS REFUSED (#3 on changelog-entry/format): leakage guard: the proposal copies " \
            "text of holdout input 'cli': \"" in shown
+
+
+def test_a_holdout_input_retold_in_other_words_is_refused_with_the_words_it_shares():
+    """Issue 25: paraphrases that keep a holdout input's particulars but none of its word order."""
+    retold = refused("- Example: a Falcon importer that crashes in nightly runs gets its own line.")
+    assert retold and "holdout input 'cli'" in retold and "(shares Falcon, importer, crashes)" in retold
+    assert "identifier \"--quiet\"" in refused("- Say when --quiet now also mutes warnings.")
+    assert refused("- E.g. Priya's crash fix goes under Fixed.")
+
+
+def test_ordinary_instructions_near_a_holdout_input_are_not_refused():
+    for line in ["- Mark a flag whose behaviour changed as a change, not a fix.",
+                 "- Name the contributor of each fix when the pull request gives one.",
+                 "- Describe a crash fix by what the user saw, not by the code."]:
+        assert refused(line) is None, line

@@ -48,7 +48,8 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
                             + _folder_problems_for(suite))
                 for outside in suite.outside:
                     click.echo(f"{path}: reads outside its folder: {outside}", err=True)
-                summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout), "
+                summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout"
+                           f"{', sealed' if suite.holdout_sealed else ''}), "
                            f"{counted(len(suite.evals), 'eval')}, sandbox: {describe_sandbox(suite.model)}")
             else:
                 doc = load_skill(path)

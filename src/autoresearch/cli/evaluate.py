@@ -196,7 +196,12 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     if show_failures:
         from ..review.report import failures_text
 
-        click.echo("\n" + failures_text(result, set(failures_eval), set(failures_input), failures_limit))
+        sealed = {i.id for i in suite.split("holdout")} if suite.holdout_sealed else set()
+        chosen = (set(failures_input) or {i.id for i in suite.inputs}) - sealed if sealed else set(failures_input)
+        shown = failures_text(result, set(failures_eval), chosen, failures_limit) if chosen or not sealed \
+            else "no failing cells among those chosen"
+        click.echo("\n" + shown + (f"\n(the outputs of the {len(sealed)} sealed holdout input(s) are not shown: "
+                                    "they would tell a reader the holdout)" if sealed else ""))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
     if html_file:

@@ -10,6 +10,7 @@ import click
 from .agent import next_command, try_command, wait_command, work_command
 from .check import doctor, sections, validate
 from .evaluate import eval_command
+from .holdout import holdout_group
 from .importing import import_group
 from .install import install
 from .review import diff, report, status, statusline, view
@@ -25,7 +26,7 @@ class _WorkflowOrder(click.Group):
     """List commands in the order a user meets them, not alphabetically."""
 
     ORDER = ["eval", "validate", "sections", "doctor", "run", "status", "view", "diff", "report", "next", "try", "wait",
-             "finalize", "install", "statusline", "import"]
+             "finalize", "holdout", "install", "statusline", "import"]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = super().list_commands(ctx)
@@ -45,6 +46,6 @@ def main() -> None:
 
 for _command in (
     eval_command, validate, sections, doctor, run, next_command, try_command, wait_command, work_command,
-    finalize, status, view, statusline, diff, report, import_group, install,
+    finalize, status, view, statusline, diff, report, import_group, install, holdout_group,
 ):
     main.add_command(_command)

@@ -10,7 +10,11 @@ stems, numbers without separators), counting only what the proposal adds to the 
 - a judge's pass or fail condition: most of it word for word; or words in a row from it (four
   content words, or five words of any kind) of which two are not in the eval's question; or
   most of its content words in one added sentence, two of them not in the question;
-- most of an eval's question word for word (80% of its words, at least six, in a row).
+- most of an eval's question word for word (80% of its words, at least six, in a row);
+- a holdout input retold in other words: one added sentence that shares with one holdout input its
+  particulars, what nothing else the mutator may see has (a name or number and one distinctive word,
+  or three distinctive words; common words do not count), or one of its identifiers (a flag, a path,
+  an order or VAT number, a version).
 The question is shown to the mutator on purpose and its words are the behaviour's own vocabulary:
 restating the wanted behaviour in them is teaching it, not copying. A refusal quotes the words it
 matched, as the proposal wrote them.
@@ -39,7 +43,20 @@ _SENTENCE = re.compile(r"(?<=[.!?;:])\s+|\n+")
 # Capitalised words that name no one: days, months and words a sentence often starts with.
 _COMMON_NAMES = set("""monday tuesday wednesday thursday friday saturday sunday january february march april may
 june july august september october november december i we you he she they it the a an if when for
-each every all please note example e.g""".split())
+each every all please note example e.g mr ms mrs dr""".split())
+RETOLD = 3  # distinctive words (a name or number counts two) one added sentence shares with one holdout input
+_RETELL_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# Words too common to tell one input from another, whatever the skill: they never count as distinctive.
+_COMMON_WORDS = frozenset(stem(w) for w in """one two three four five six seven eight nine ten first second
+third last next new old now today tomorrow yesterday week month year day time hour minute soon later early late
+her him his hers she he me my mine i'm i've i'd i'll can't don't won't it's that's let get got give gave go goes
+went come came put take took make made say said tell told ask asked need needs want wants like know think see
+look find keep let try call send sent write wrote read show thing things way part lot kind sort good bad big
+small little long short high low new current previous same different another people person someone anyone
+everyone something anything nothing everything thank thanks hello hi dear regards cheers best okay yes yeah
+please sorry example instance also too still yet already again back away out off up down well even really
+""".split())
+_IDENT = re.compile(r"[^\s\"'`()\[\]{}<>,;]+")
 
 
 def _norm(token: str) -> str:
@@ -101,7 +118,21 @@ def facts(text: str) -> set[str]:
         if token[0].isdigit():
             found.add(_norm(token))
         elif token[0].isupper() and len(token) >= 2 and token.lower() not in _COMMON_NAMES | STOP_WORDS:
-            found.add(token.lower())
+            found.add(re.sub(r"'s$", "", token.lower()))
+    return found
+
+
+def identifiers(text: str) -> dict[str, str]:
+    """Identifier-like tokens (flags, paths, snake_case, camelCase, letters with digits), normalised, to
+    each as written: an order number or a version copied from an input names it as surely as a sentence."""
+    found = {}
+    for raw in _IDENT.findall(text):
+        token = raw.strip(".:!?#*")
+        if len(token) < 4 or not re.search(r"[A-Za-z]", token):
+            continue
+        if (token.startswith("-") or "/" in token or "_" in token or re.search(r"[a-z][A-Z]", token)
+                or (re.search(r"\d", token) and re.search(r"[A-Za-z]", token))):
+            found.setdefault(token.lower(), token)
     return found
 
 
@@ -135,6 +166,11 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
         known_facts |= facts(" ".join([ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition]
                                                        if ev.judge else [])))
     new_facts = facts(new_text) - old_facts
+    background = set(content_tokens(old_text)) | _COMMON_WORDS
+    known_idents = set(identifiers(old_text))
+    for text in [i.text for i in suite.split("train")] + [_eval_text(ev) for ev in suite.evals]:
+        background |= set(content_tokens(text))
+        known_idents |= set(identifiers(text))
     old_sentences, new_sentences = list(_sentences(old_text)), list(_sentences(new_text))
     added_runs = _word_runs(new_text) - _word_runs(old_text)
     for item in suite.split("holdout"):
@@ -156,6 +192,9 @@ def leakage(new_text: str, old_text: str, suite: Suite) -> str | None:
                         and added not in old_sentences:
                     return (f"copies a sentence of holdout input '{item.id}' in other words: "
                             f"\"{_added_sentence(new_text, added)}\"")
+        retold = _retells(item, new_text, old_text, background, known_idents, item_facts)
+        if retold:
+            return f"copies holdout input '{item.id}' in other words: {retold}"
         whole = " ".join(_words(item.text))
         if whole and len(whole.split()) < SHORT_INPUT and f" {whole} " in f" {added_text} " \
                 and f" {whole} " not in f" {old_words} ":
@@ -190,7 +229,7 @@ def _copies_eval(ev, added_grams: set, new_sentences: list[set], old_sentences: 
                  if len(_hidden(set(g), asked)) >= HIDDEN_IN_A_ROW}
         if grams:
             return f"\"{quote_tokens(new_text, sorted(grams)[0])}\" (from its judge's {name} condition)"
-        words = set(content_tokens(condition))
+        words = set(content_tokens(condition)) - _COMMON_WORDS
         hidden = _hidden(words, asked)
         for sentence in new_sentences:
             if sentence in old_sentences or len(words) < 4:
@@ -212,3 +251,32 @@ def _hidden(words: set[str], asked: set[str]) -> set[str]:
     """The condition words the question lacks; a word sharing a stem with a question word (name, names; own,
     owner) is not hidden."""
     return {w for w in words if not any(w.startswith(a) or a.startswith(w) for a in asked if min(len(a), len(w)) >= 3)}
+
+
+def _eval_text(ev) -> str:
+    """An eval's question and its judge's conditions, all the mutator may know of it."""
+    return " ".join([ev.question] + ([ev.judge.pass_condition, ev.judge.fail_condition] if ev.judge else []))
+
+
+def _retells(item, new_text: str, old_text: str, background: set[str], known_idents: set[str],
+             item_facts: set[str]) -> str | None:
+    """An added sentence that retells holdout `item` in other words (quoted, with the words it shares), or an
+    identifier of it the proposal added; None when there is neither. A name or number the mutator could not
+    have seen elsewhere counts two, a distinctive word one; RETOLD in one sentence is a retelling."""
+    shared_idents = [written for key, written in identifiers(new_text).items()
+                     if key in identifiers(item.text) and key not in known_idents]
+    if shared_idents:
+        return f"its identifier \"{shared_idents[0]}\""
+    distinctive = set(content_tokens(item.text)) - background
+    particular = {_norm(f) for f in item_facts}
+    old_sentences = {raw.strip() for raw in _RETELL_SENTENCE.split(old_text)}
+    for raw in _RETELL_SENTENCE.split(new_text):
+        if raw.strip() in old_sentences:
+            continue
+        words = [(w.rstrip("'"), _norm(re.sub(r"'s?$", "", w))) for w in _TOKEN.findall(raw)]
+        names = {t for _, t in words if t in particular}
+        shared = {t for w, t in words if t in distinctive and (w[0].isdigit() or len(w) >= 3)} - names
+        if 2 * len(names) + len(shared) >= RETOLD:
+            matched = [w for w, t in words if t in shared | names]
+            return f"\"{_short(raw)}\" (shares {', '.join(dict.fromkeys(matched))})"
+    return None

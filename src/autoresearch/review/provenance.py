@@ -53,6 +53,8 @@ def suite_files(suite_path: Path) -> list[Path]:
         if isinstance(item, dict):
             named += [item["file"]] if isinstance(item.get("file"), str) else []
             named += [f for f in item.get("files") or [] if isinstance(f, str)]
+    if isinstance(data, dict) and isinstance(data.get("holdout_file"), str):
+        named.append(data["holdout_file"])  # sealed or plain: the holdout travels with the suite
     for ev in data.get("evals") or [] if isinstance(data, dict) else []:
         check = ev.get("check") if isinstance(ev, dict) else None
         if isinstance(check, dict) and check.get("type") in ("python", "not-python") and isinstance(check.get("value"), str):

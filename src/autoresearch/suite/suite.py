@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import InputError, Problem, input_error
+from ..errors import AutoresearchError, InputError, Problem, input_error
 from ..models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
@@ -29,7 +29,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "holdout_runs", "concurrency",
               "threshold", "inputs", "evals", "triggers", "distractors", "check_timeout", "check_memory_mb",
-              "allow_outside", "targets", "guard_targets"}
+              "allow_outside", "targets", "guard_targets", "holdout_file"}
 MODEL_KEYS = {"name", "max_tokens", "temperature", "seed", "latency", "timeout", "max_retries", "retry_base",
               "concurrency", "prices", "batch", "batch_window", "batch_poll", "command", "skills_folder",
               "mode", "allowed_tools", "max_turns", "binary", "keep_workspaces", "extra_args", "sandbox",
@@ -106,6 +106,8 @@ class Suite:
     outside: tuple[str, ...] = ()  # files it reads from outside its folder (only with allow_outside)
     targets: tuple[ModelSpec, ...] = ()  # `eval` measures each of these (a matrix) when no --model is given
     guard_targets: tuple[ModelSpec, ...] = ()  # `run` keeps a candidate only if none of these regresses
+    holdout_file: str = ""  # the file of holdout inputs kept apart from the suite (`holdout_file:`), if any
+    holdout_sealed: bool = False  # ...sealed, so that only the tool reads it (suite/sealed.py)
 
     @property
     def holdout_run_count(self) -> int:
@@ -282,6 +284,63 @@ def _parse_inputs(reader: _Reader, data: LocatedDict) -> list[Input]:
         if input_id and files is not None:
             inputs.append(Input(input_id, text, split if split in SPLITS else "train", files, reader.path.parent))
     return inputs
+
+
+def _parse_holdout_file(reader: _Reader, data: LocatedDict, inputs: list[Input]) -> tuple[list[Input], bool]:
+    """The inputs of the file `holdout_file:` names (all holdout; sealed or plain YAML), and whether it is sealed.
+    Its problems name that file and, for a plain one, its line; a sealed one's inputs are never quoted."""
+    from .sealed import is_sealed, key_path, read_key, unseal
+
+    line = data.line_of("holdout_file")
+    name = reader.text(data, "holdout_file", "")
+    if name is None:
+        return [], False
+    try:
+        path = reader.confined(name)
+        text = read_user_text(path, "not found")
+    except (OutsideError, InputError) as exc:
+        reader.fail(f"holdout file {name!r}: {exc}", line, "holdout_file")
+        return [], False
+    sealed = is_sealed(text)
+    if sealed:
+        try:
+            key = read_key(path.parent)
+            if key is None:
+                reader.fail(f"holdout file {name!r} is sealed and this project has no key to open it "
+                            f"({key_path(path.parent)}): copy in the key that sealed it", line, "holdout_file")
+                return [], True
+            text = unseal(text, key, str(path))
+        except AutoresearchError as exc:
+            reader.fail(str(exc), line, "holdout_file")
+            return [], True
+    try:
+        hdata = load_located(text, str(path))
+    except InputError as exc:
+        reader.problems += exc.problems
+        return [], sealed
+    if not isinstance(hdata, LocatedDict):
+        reader.fail("a holdout file is a YAML mapping with an `inputs:` list", 1 if not sealed else line,
+                    "holdout_file")
+        return [], sealed
+    sub = _Reader(path, reader.allow_outside)
+    sub.known_keys(hdata, {"inputs"}, "")
+    hidden = _parse_inputs(sub, hdata)
+    for where, item in ((f"inputs[{n}]", item) for n, item in enumerate(hdata.get("inputs") or [])):
+        if isinstance(item, LocatedDict) and item.get("split", "holdout") != "holdout":
+            sub.fail("every input of a holdout file is holdout: leave `split` out", item.line_of("split"),
+                     f"{where}.split")
+    seen = {i.id for i in inputs}
+    for item in hidden:
+        if item.id in seen:
+            sub.fail(f"input id {item.id!r} is used in the suite too", None, "inputs")
+    reader.problems += sub.problems
+    reader.warnings += sub.warnings
+    reader.outside += sub.outside
+    if [i for i in inputs if i.split == "holdout"]:
+        reader.warn("holdout inputs in the suite file itself are readable by an agent that reads the suite: "
+                    f"put them in {name} too (autoresearch holdout seal {reader.path} moves them)", line,
+                    "holdout_file")
+    return [dataclasses.replace(i, split="holdout") for i in hidden], sealed
 
 
 def _parse_files(reader: _Reader, item: LocatedDict, where: str) -> tuple[str, ...] | None:
@@ -476,6 +535,8 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
                                 ROLE_MAX_TOKENS["mutator"])
     only_triggers = "triggers" in data and "inputs" not in data and "evals" not in data
     inputs = [] if only_triggers else _parse_inputs(reader, data)
+    hidden, sealed = _parse_holdout_file(reader, data, inputs) if "holdout_file" in data else ([], False)
+    inputs += hidden
     evals = [] if only_triggers else _parse_evals(reader, data)
     triggers, trigger_notes = parse_triggers(reader, data) if "triggers" in data else ([], [])
     distractors = parse_distractors(reader, data)
@@ -507,7 +568,8 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
                   threshold, str(data.get("name") or path.stem), tuple(warnings + trigger_notes + reader.warnings),
                   holdout_runs, tuple(triggers), tuple(distractors), allow_outside=reader.allow_outside,
                   outside=tuple(dict.fromkeys(reader.outside)), targets=targets,
-                  guard_targets=parse_targets(reader, data, "guard_targets"))
+                  guard_targets=parse_targets(reader, data, "guard_targets"),
+                  holdout_file=str(data.get("holdout_file") or "") if hidden else "", holdout_sealed=sealed)
     if reader.problems:
         raise InputError(reader.problems)
     return dataclasses.replace(suite, warnings=suite.warnings + tuple(model_warnings(suite, "model" in data or "targets" in data,
