@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "autoresearch"
-BASE = {"errors", "fsio", "prompts", "keywords", "install", "sandbox"}
+BASE = {"errors", "fsio", "prompts", "keywords", "install", "sandbox", "procs"}
 # What each wing may import, besides itself and the base modules. Lower wings come first.
 MAY_IMPORT = {
     "models": set(),

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import input_error
+from .procs import alive_since
 
 CHOICES = ("auto", "bwrap", "none")
 RISK = ("the agent under test then runs its own commands and the skill's scripts with your account: it can "
@@ -262,24 +263,9 @@ def stale_cells(temp: Path) -> list[Path]:
             owned = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
         except OSError:
             continue
-        if match and owned and not _alive_since(int(match.group(1)), path):
+        if match and owned and not alive_since(int(match.group(1)), path):
             found.append(path)
     return found
-
-
-def _alive_since(pid: int, folder: Path) -> bool:
-    """Whether process `pid` runs and started before `folder` was made (not a later process given the same pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        started = Path(f"/proc/{pid}").stat().st_mtime
-    except OSError:
-        return True
-    return started <= folder.stat().st_mtime + 1
 
 
 def remove_stale_cells(temp: Path | None = None) -> int:
@@ -347,5 +333,5 @@ def remove_stale_cgroups() -> None:
     base = _pids_base()
     for group in base.glob(f"{CGROUP_PREFIX}*") if base else ():
         pid = group.name[len(CGROUP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive_since(int(pid), group):
+        if pid.isdigit() and not alive_since(int(pid), group):
             remove_cgroup(group, tries=1)

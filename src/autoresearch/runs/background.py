@@ -19,6 +19,7 @@ import time
 
 from ..errors import AutoresearchError
 from ..fsio import atomic_write
+from ..procs import pid_alive
 from .journal import RunDir
 
 PENDING = "pending.json"
@@ -67,26 +68,6 @@ def done_entry(run: RunDir, request: dict) -> dict | None:
 
 def describe(request: dict) -> str:
     return "the baseline" if request.get("command") == "baseline" else f"attempt #{request.get('attempt')}"
-
-
-def pid_alive(pid: int) -> bool:
-    """The process exists and has not exited (a zombie, ours or an orphan nobody reaps, counts as gone)."""
-    from .live import is_zombie
-
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own exited child: reap it
-        if os.waitpid(pid, os.WNOHANG) != (0, 0):
-            return False
-    except ChildProcessError:
-        pass
-    return not is_zombie(pid)
 
 
 def answered(run: RunDir, request: dict) -> dict | None:
@@ -162,7 +143,7 @@ def worker_alive(run: RunDir, request: dict) -> bool:
     """The worker named in the request is alive, or some process holds the run (a foreground `try`)."""
     from .live import run_state
 
-    return pid_alive(int(request.get("pid", 0) or 0)) or run_state(run.path).state == "running"
+    return pid_alive(int(request.get("pid", 0) or 0), reap=True) or run_state(run.path).state == "running"
 
 
 def restart(run: RunDir, request: dict) -> str:

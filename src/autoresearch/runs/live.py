@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..procs import pid_alive
+
 HEARTBEAT = "heartbeat.json"
 STOPPED = "stopped.json"
 BEAT_SECONDS = 1.0
@@ -140,26 +142,6 @@ class RunState:
         return f"{self.state} ({self.why})" if self.why and self.why != self.state else self.state
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not is_zombie(pid)
-
-
-def is_zombie(pid: int) -> bool:
-    """A process that has exited and waits to be reaped: dead, though a signal 0 still reaches it (an orphan
-    stays a zombie where init does not reap, as in some containers)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:  # no /proc (macOS) or already reaped
-        return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
-
-
 def _beat_age(beat: dict) -> float:
     try:
         return time.time() - datetime.fromisoformat(beat["beat"]).timestamp()
@@ -172,13 +154,13 @@ def run_state(run_path: Path) -> RunState:
     path = Path(run_path)
     beat = _read_json(path / HEARTBEAT)
     doing = _unfinished(path)
-    if doing and beat is None and _pid_alive(int(doing.get("pid", 0) or 0)):
+    if doing and beat is None and pid_alive(int(doing.get("pid", 0) or 0)):
         return RunState("running", detail=f"{_what(doing)} in progress: starting, pid {doing.get('pid')}")
     if beat is not None:
         pid = int(beat.get("pid", 0) or 0)
         fresh = _beat_age(beat) < STALE_SECONDS
         local = beat.get("host") == socket.gethostname()  # a process elsewhere can only be judged by its beat
-        exists = local and pid > 0 and _pid_alive(pid)
+        exists = local and pid > 0 and pid_alive(pid)
         if exists and not fresh:
             return RunState("stopped", "not responding", f"process {pid} exists but has not beaten since "
                             f"{beat.get('beat')} (suspended or hung?)", beat)
