@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_models, _progress, _with_models
+from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_models, _progress, _skill_and_inputs, _with_models
 
 
 def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool,
@@ -23,7 +23,6 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
     from ..fsio import atomic_write
     from ..review.matrix import evaluate_matrix, matrix_html, matrix_json, matrix_junit, matrix_table
     from ..review.report import counted, failing_thresholds
-    from ..suite.userfiles import read_user_text
 
     context = click.get_current_context()
     for given, flag in ((context.meta.get("triggers_only"), "--triggers"), (compare_file, "--compare"),
@@ -42,12 +41,7 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
                                  param_hint="--model" if names else f"{suite.path}: targets")
     for warning in dict.fromkeys(w for s in suites for w in s.warnings):
         click.echo(str(warning), err=True)
-    skill_path = skill_file or suite.skill_path
-    skill_text = read_user_text(skill_path)
-    inputs = suite.inputs if split == "all" else suite.split(split)
-    if not inputs:
-        click.echo(f"error: {suite.path}: no {split} inputs", err=True)
-        sys.exit(EXIT_ERROR)
+    skill_path, skill_text, inputs = _skill_and_inputs(suite, skill_file, split)
     update, close = _progress(f"eval {suite.name} on {len(suites)} targets")
     try:
         columns = asyncio.run(evaluate_matrix(suites, skill_text, lambda s: _open_models(s, no_cache),

@@ -312,3 +312,17 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
                             say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
     experiment.changes = changes
     return experiment
+
+
+def _skill_and_inputs(suite, skill_file: Path | None, split: str) -> tuple[Path, str, list]:
+    """The skill an eval measures (the suite's, or --skill-file), its text, and the inputs of `split`; exit 2 when
+    the split has none."""
+    from ..suite.userfiles import read_user_text
+
+    skill_path = skill_file or suite.skill_path
+    skill_text = read_user_text(skill_path)
+    inputs = suite.inputs if split == "all" else suite.split(split)
+    if not inputs:
+        click.echo(f"error: {suite.path}: no {split} inputs", err=True)
+        sys.exit(EXIT_ERROR)
+    return skill_path, skill_text, inputs

@@ -20,6 +20,7 @@ from .common import (
     _remember,
     _reports_errors,
     _roles_can_answer,
+    _skill_and_inputs,
     _triggers_mode,
     _with_models,
 )
@@ -90,7 +91,6 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     from ..review.report import counted, eval_table, failing_thresholds, flakiness_of, profile_text
     from ..review.results import read_result, result_json
     from ..suite.suite import load_suite
-    from ..suite.userfiles import read_user_text
 
     loaded = load_suite(suite_file, allow_outside=allow_outside)
     if len(model_name) > 1 or (not model_name and len(loaded.targets) > 1):
@@ -128,12 +128,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     for warning in suite.warnings:
         click.echo(str(warning), err=True)
     _roles_can_answer(suite, ("judge",))
-    skill_path = skill_file or suite.skill_path
-    skill_text = read_user_text(skill_path)
-    inputs = suite.inputs if split == "all" else suite.split(split)
-    if not inputs:
-        click.echo(f"error: {suite.path}: no {split} inputs", err=True)
-        sys.exit(EXIT_ERROR)
+    skill_path, skill_text, inputs = _skill_and_inputs(suite, skill_file, split)
     models = _open_models(suite, no_cache)
     _preflight_canary(suite, models, mutator=False)
     update, close = _progress(f"eval {suite.name}")

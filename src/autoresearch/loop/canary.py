@@ -240,13 +240,10 @@ async def _judge_checks(suite: Suite, models: Models, report: CanaryReport) -> N
         seen.add(model.spec.name)
         p = JUDGE_PROBE
         prompt = judge_prompt(p["question"], p["pass"], p["fail"], p["input"], p["output"], None)
-        try:
-            completion = await model.complete(JUDGE_SYSTEM, prompt, sample=0)
-        except AutoresearchError as exc:
-            report.problems.append(f"judge {model.spec.name} (eval {ev.id}) cannot answer: {str(exc)[:200]}; fix: "
-                                   "give it its key or login, or set another judge (`judge:` or --judge-model)")
+        completion = await _answer(model, JUDGE_SYSTEM, prompt, f"judge {model.spec.name} (eval {ev.id})",
+                                   "set another judge (`judge:` or --judge-model)", report)
+        if completion is None:
             continue
-        report.spend.record(completion)
         try:
             parse_judge_answer(completion.text)
         except CheckError:
@@ -255,6 +252,17 @@ async def _judge_checks(suite: Suite, models: Models, report: CanaryReport) -> N
                                    "judge (`judge:` in the suite or --judge-model)")
         else:
             report.notes.append(f"judge {model.spec.name}: answers in the verdict format")
+
+
+async def _answer(model, system: str, prompt: str, who: str, other: str, report: CanaryReport):
+    """One probe call, its spend recorded; None (and a problem with its fix) when the model cannot answer."""
+    try:
+        completion = await model.complete(system, prompt, sample=0)
+    except AutoresearchError as exc:
+        report.problems.append(f"{who} cannot answer: {str(exc)[:200]}; fix: give it its key or login, or {other}")
+        return None
+    report.spend.record(completion)
+    return completion
 
 
 async def _mutator_check(suite: Suite, models: Models, skill: SkillUnderTest, report: CanaryReport) -> None:
@@ -271,13 +279,10 @@ async def _mutator_check(suite: Suite, models: Models, skill: SkillUnderTest, re
                "reasons": ["the answer was unclear"]}
     prompt = mutation_prompt(doc, sections[0], [failure], [], [])
     model = models.mutator
-    try:
-        completion = await model.complete(MUTATOR_SYSTEM, prompt, sample=0)
-    except AutoresearchError as exc:
-        report.problems.append(f"mutator {model.spec.name} cannot answer: {str(exc)[:200]}; fix: give it its key or "
-                               "login, or set another mutator (`mutator:` or --mutator-model)")
+    completion = await _answer(model, MUTATOR_SYSTEM, prompt, f"mutator {model.spec.name}",
+                               "set another mutator (`mutator:` or --mutator-model)", report)
+    if completion is None:
         return
-    report.spend.record(completion)
     try:
         parse_proposal(completion.text)
     except MutationRefused as exc:
