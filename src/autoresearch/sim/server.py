@@ -253,12 +253,7 @@ class MessagesServer:
                 self.wfile.flush()
 
             def _stream(self, message: dict) -> None:
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.send_header("cache-control", "no-cache")
-                self.send_header("connection", "close")
-                self.end_headers()
-                self.close_connection = True
+                """The Messages API's streamed events for one message."""
                 usage = message["usage"]
                 start = dict(message, content=[], stop_reason=None,
                              usage=dict(usage, output_tokens=1))
@@ -280,9 +275,7 @@ class MessagesServer:
                                                  "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
                                                  "usage": {"output_tokens": usage["output_tokens"]}}))
                 events.append(("message_stop", {"type": "message_stop"}))
-                for name, data in events:
-                    self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
-                self.wfile.flush()
+                self._sse(events, named=True)
 
         return Handler
 
