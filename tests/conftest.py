@@ -1,3 +1,6 @@
+import os
+import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -54,3 +57,26 @@ evals:
     question: Is it under 400 words?
     check: {type: word-count, max: 400}
 """
+
+
+HARNESS_BIN = ROOT / ".harness" / "node_modules" / ".bin"
+
+
+def need_harness(*names: str) -> None:
+    """Skip when a harness binary (or OpenCode's ripgrep) is missing here; in CI, where `make test` installs
+    them, fail instead."""
+    for name in names:
+        if not (HARNESS_BIN / name).exists():
+            if os.environ.get("CI"):
+                pytest.fail(f"{HARNESS_BIN / name} is missing: `make test` installs the harnesses")
+            pytest.skip(f"{name} is not installed (run `make harness`)")
+        if name == "opencode" and shutil.which("rg") is None:
+            if os.environ.get("CI"):
+                pytest.fail("ripgrep (`rg`) is missing: .ci/run installs it for OpenCode's skill tool")
+            pytest.skip("OpenCode's skill tool needs ripgrep (`rg`) on PATH offline (apt-get install ripgrep)")
+
+
+def harnesses_on_path(monkeypatch) -> None:
+    """The harness binaries and this venv's `autoresearch` first on PATH, as `make harness` leaves a project."""
+    monkeypatch.setenv("PATH", f"{HARNESS_BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
+                               f"{os.environ['PATH']}")

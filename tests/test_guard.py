@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import harnesses_on_path, need_harness
 
 from autoresearch.loop.guard import guard_refusal, guard_verdict
 
-BIN = ROOT / ".harness" / "node_modules" / ".bin"
 
 SUITE = """\
 skill: tally/SKILL.md
@@ -49,12 +47,8 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in ("claude", "pi"):
-        if not (BIN / name).exists():
-            if os.environ.get("CI"):
-                pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-            pytest.skip(f"{name} is not installed (run `make harness`)")
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    need_harness("claude", "pi")
+    harnesses_on_path(monkeypatch)
     (tmp_path / "tally").mkdir()
     (tmp_path / "tally" / "SKILL.md").write_text(BASELINE)
     (tmp_path / "suite.yaml").write_text(SUITE)

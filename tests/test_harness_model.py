@@ -8,14 +8,13 @@ import asyncio
 import dataclasses
 import functools
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, harnesses_on_path, need_harness
 
 from autoresearch.errors import ModelError
 from autoresearch.evaluate.runner import Models, evaluate
@@ -36,23 +35,17 @@ MUTATION = ('<mutation_task>\n<section id="steps">\n<section_body>\n- Tally the 
             '</mutation_task>')
 
 
-def need(name: str) -> None:
-    if not (BIN / name).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-        pytest.skip(f"{name} is not installed (run `make harness`)")
-
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """The harness example with a judged eval added, the binaries on PATH and no API key."""
-    need("claude")
-    need("pi")
+    need_harness("claude")
+    need_harness("pi")
     root = tmp_path / "project"
     shutil.copytree(ROOT / "examples" / "harness", root)
     with open(root / "suite.yaml", "a") as suite:
         suite.write(JUDGED)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    harnesses_on_path(monkeypatch)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     monkeypatch.chdir(root)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, harnesses_on_path, need_harness
 
 from autoresearch.sim.agent import agent_reply
 from autoresearch.sim.server import MessagesServer
@@ -23,22 +23,12 @@ FIXTURE = ROOT / "examples" / "harness"
 TARGETS = {"codex:sim": "codex", "gemini:sim": "gemini", "opencode:sim": "opencode"}
 
 
-def need(binary: str) -> None:
-    if not (BIN / binary).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / binary} is missing: `make test` installs the harnesses")
-        pytest.skip(f"{binary} is not installed (run `make harness`)")
-    if binary == "opencode" and shutil.which("rg") is None:
-        if os.environ.get("CI"):
-            pytest.fail("ripgrep (`rg`) is missing: .ci/run installs it for OpenCode's skill tool")
-        pytest.skip("OpenCode's skill tool needs ripgrep (`rg`) on PATH offline (apt-get install ripgrep)")
-
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     root = tmp_path / "project"
     shutil.copytree(FIXTURE, root)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    harnesses_on_path(monkeypatch)
     monkeypatch.chdir(root)
     return root
 
@@ -70,7 +60,7 @@ evals:
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_the_real_binary_runs_the_skill_folders_script_in_the_workspace(project, target):
-    need(TARGETS[target])
+    need_harness(TARGETS[target])
     (project / "one.yaml").write_text(OUTCOME_SUITE)
     done = cli(project, "eval", "one.yaml", "--model", target, "--json", "r.json")
     assert done.returncode in (0, 1), done.stdout + done.stderr
@@ -99,7 +89,7 @@ NOTHING = "---\nname: tally\ndescription: Polishes brass doorknobs on sailing bo
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_trigger_evals_give_recall_and_precision_and_a_description_that_matches_nothing_scores_lower(project,
                                                                                                      target):
-    need(TARGETS[target])
+    need_harness(TARGETS[target])
     (project / "t.yaml").write_text(TRIGGERS.format())
     done = cli(project, "eval", "t.yaml", "--triggers", "--model", target, "--json", "r.json")
     assert done.returncode in (0, 1), done.stdout + done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -11,12 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import harnesses_on_path, need_harness
 
 from autoresearch.evaluate.cells import Cell
 from autoresearch.review.matrix import output_rate
 
-BIN = ROOT / ".harness" / "node_modules" / ".bin"
 TARGETS = ["sim", "claude-code:sim", "pi:sim"]
 
 SUITE = """\
@@ -44,12 +42,8 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in ("claude", "pi"):
-        if not (BIN / name).exists():
-            if os.environ.get("CI"):
-                pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-            pytest.skip(f"{name} is not installed (run `make harness`)")
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    need_harness("claude", "pi")
+    harnesses_on_path(monkeypatch)
     (tmp_path / "tally").mkdir()
     (tmp_path / "tally" / "SKILL.md").write_text(SKILL)
     (tmp_path / "suite.yaml").write_text(SUITE)

@@ -9,14 +9,13 @@ import asyncio
 import dataclasses
 import functools
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, harnesses_on_path, need_harness
 
 from autoresearch.errors import ModelError
 from autoresearch.evaluate.runner import Models, evaluate
@@ -57,20 +56,14 @@ MUTATION = ('<mutation_task>\n<section id="steps">\n<section_body>\n- Tally the 
             '</mutation_task>')
 
 
-def need(binary: str) -> None:
-    if not (BIN / binary).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / binary} is missing: `make test` installs the harnesses")
-        pytest.skip(f"{binary} is not installed (run `make harness`)")
-
 
 def project_for(tmp_path: Path, monkeypatch, harness: str) -> Path:
     """The harness example with one input, five runs, a judged eval, and `HARNESS:sim` as the only model named."""
-    need(harness)
+    need_harness(harness)
     root = tmp_path / "project"
     shutil.copytree(ROOT / "examples" / "harness", root)
     (root / "suite.yaml").write_text(SUITE.format(target=f"{harness}:sim"))
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    harnesses_on_path(monkeypatch)
     for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(root)

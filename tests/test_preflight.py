@@ -11,22 +11,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, need_harness
 
 BIN = ROOT / ".harness" / "node_modules" / ".bin"
 FIXTURE = ROOT / "examples" / "harness"
 
 
-def need(name: str) -> None:
-    if not (BIN / name).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-        pytest.skip(f"{name} is not installed (run `make harness`)")
-
 
 @pytest.fixture
 def project(tmp_path):
-    need("claude")
+    need_harness("claude")
     root = tmp_path / "project"
     shutil.copytree(FIXTURE, root)
     return root

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, harnesses_on_path, need_harness
 
 from autoresearch.evaluate.runner import ERROR, Models, evaluate_sync
 from autoresearch.models import ModelSpec
@@ -28,21 +28,15 @@ FIXTURE = ROOT / "examples" / "harness"
 HARNESS_TARGETS = ["claude-code:sim", "pi:sim"]
 
 
-def need(name: str) -> None:
-    if not (BIN / name).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-        pytest.skip(f"{name} is not installed (run `make harness`)")
-
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A copy of the fixture project, with the harness binaries on PATH."""
-    need("claude")
-    need("pi")
+    need_harness("claude")
+    need_harness("pi")
     root = tmp_path / "project"
     shutil.copytree(FIXTURE, root)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    harnesses_on_path(monkeypatch)
     monkeypatch.chdir(root)
     return root
 

@@ -1,7 +1,6 @@
 """Trigger evals in the real harness: does the agent load the skill when it should, and only then?"""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-from test_targets import BIN, real_harness_env
+from conftest import ROOT, harnesses_on_path, need_harness
+from test_targets import real_harness_env
 
 from autoresearch.errors import InputError
 from autoresearch.evaluate.runner import Models, evaluate_sync
@@ -25,14 +24,10 @@ EXAMPLE = ROOT / "examples" / "harness"
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    for name in ("claude", "pi"):
-        if not (BIN / name).exists():
-            if os.environ.get("CI"):
-                pytest.fail(f"{BIN / name} is missing: `make test` installs the harnesses")
-            pytest.skip(f"{name} is not installed (run `make harness`)")
+    need_harness("claude", "pi")
     root = tmp_path / "project"
     shutil.copytree(EXAMPLE, root)
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    harnesses_on_path(monkeypatch)
     monkeypatch.chdir(root)
     return root
 

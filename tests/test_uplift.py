@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,11 +10,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, harnesses_on_path, need_harness
 
 from autoresearch.review.uplift import HELPS, HURTS, NO_EFFECT, difference
 
-BIN = ROOT / ".harness" / "node_modules" / ".bin"
 
 TALLY_SUITE = """\
 skill: tally/SKILL.md
@@ -49,11 +47,8 @@ def skill_text(body: str) -> str:
 
 @pytest.fixture
 def harness_path(monkeypatch):
-    if not (BIN / "claude").exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{BIN / 'claude'} is missing: `make test` installs the harnesses")
-        pytest.skip("claude is not installed (run `make harness`)")
-    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    need_harness("claude")
+    harnesses_on_path(monkeypatch)
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
