@@ -1,6 +1,7 @@
 """Trust boundaries: a suite's code, a model's reply and a user's files cannot take the tool down or reach out."""
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
@@ -512,3 +513,114 @@ def test_the_leakage_guard_lets_ordinary_instructions_through(added):
     from autoresearch.decide.leakage import leakage
 
     assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite()) is None
+
+
+# -- the browser: suite text is data, and the dashboard answers only its own address ----------------
+
+EVIL_NAME = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
+
+
+class _Tags(HTMLParser):
+    """Counts the start tags of a page, as a browser's parser sees them."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+@pytest.fixture
+def evil_run(make_suite, tmp_path):
+    """A baseline-only run of a suite whose name and section title are markup."""
+    from conftest import SKILL
+
+    skill = SKILL + "\n## <img src=y onerror=alert(3)> Extra\n\n- Keep it short.\n"
+    suite = make_suite(f"name: {json.dumps(EVIL_NAME)}\n" + BASIC_SUITE, skill=skill)
+    result = cli("run", suite, "--baseline-only", "--run-id", "r1", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs/r1"
+
+
+def _http(url: str, host: str | None = None) -> tuple[int, str]:
+    import http.client
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.putrequest("GET", parts.path or "/", skip_host=host is not None)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_a_suite_name_with_markup_is_text_in_the_report_and_the_dashboard(evil_run, tmp_path):
+    import threading
+
+    from autoresearch.review.view import open_dashboard
+
+    out = tmp_path / "report.html"
+    assert cli("report", evil_run, "-o", out).exit_code == 0
+    page = out.read_text()
+    assert _Tags(page).tags.count("img") == 0 and _Tags(page).tags.count("script") == 0
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    try:
+        status, page = _http(dashboard.url)
+        assert status == 200 and _Tags(page).tags.count("img") == 0 and _Tags(page).tags.count("script") == 1
+        status, body = _http(dashboard.url + "body")
+        assert status == 200 and _Tags(json.loads(body)["html"]).tags.count("img") == 0
+        assert "&lt;/script&gt;&lt;script&gt;alert(2)" in json.loads(body)["html"]
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()
+
+
+def test_the_dashboard_in_chromium_runs_no_script_from_a_suite(evil_run, tmp_path):
+    import threading
+
+    from browser import dump_dom, find_chromium
+
+    from autoresearch.review.view import open_dashboard
+
+    browser = find_chromium()
+    if not browser:
+        pytest.skip("chromium is not installed (CI installs it)")
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    try:
+        dom = dump_dom(browser, dashboard.url, tmp_path / "profile")
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()
+    assert "id=\"live\"" in dom and "<img" not in dom and "alert(2)</script>" not in dom
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "localhost", "attacker.127.0.0.1.nip.io:{port}",
+                                  ""])
+def test_the_dashboard_refuses_a_foreign_host_header(evil_run, host):
+    import threading
+
+    from autoresearch.review.view import open_dashboard
+
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    port = dashboard.server.server_address[1]
+    try:
+        for path in ("", "poll", "body", "outputs?v=abc"):
+            status, text = _http(dashboard.url + path, host.format(port=port))
+            assert status == 403 and "run" not in text.lower().replace("returned", ""), (path, status)
+        for good in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+            assert _http(dashboard.url + "poll", good)[0] == 200, good
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()

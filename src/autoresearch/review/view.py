@@ -273,13 +273,21 @@ def page(source: Any) -> str:
     return _page(title, body).replace("<body>", f"<body data-token='{html.escape(snap['token'])}' data-updates='0'>", 1)
 
 
+def local_host(host: str, port: int) -> bool:
+    """Whether a request's Host header names this machine's loopback on our port: a page from another site
+    that re-points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and is refused."""
+    return host.lower() in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     source: Any = None
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server name)
         url = urlparse(self.path)
         try:
-            if url.path == "/":
+            if not local_host(self.headers.get("Host", ""), self.server.server_address[1]):
+                self.send_error(403, "Host not allowed: open the dashboard at 127.0.0.1 or localhost")
+            elif url.path == "/":
                 self._send(page(self.source), "text/html")
             elif url.path == "/poll":
                 self._send(json.dumps(self.source.poll()), "application/json")
