@@ -624,3 +624,88 @@ def test_the_dashboard_refuses_a_foreign_host_header(evil_run, host):
     finally:
         dashboard.server.shutdown()
         dashboard.server.server_close()
+
+
+# -- the terminal: what a model or an agent wrote is printed as text, never as control sequences ----
+
+NASTY = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m \x9b31m\x1bPq#0\x1b\\bell\x07 back\x08\x08 cr\rdone\x00"
+CONTROLS = ("\x1b", "\x07", "\x9b", "\x08", "\r", "\x00")
+
+
+def test_terminal_safe_keeps_text_newlines_and_tabs_and_drops_control_sequences():
+    from autoresearch.cli.common import terminal_safe
+
+    assert terminal_safe("a\tb\nc ü ✓") == "a\tb\nc ü ✓"
+    cleaned = terminal_safe(NASTY)
+    assert not any(c in cleaned for c in CONTROLS) and "pwned" not in cleaned
+    assert "red" in cleaned and "bell" in cleaned and "done" in cleaned
+
+
+def test_model_and_agent_text_reach_the_terminal_without_control_sequences(make_suite, tmp_path):
+    import sys
+
+    (tmp_path / "evil.py").write_text(f"import sys\nsys.stdout.write({NASTY!r} + ' the notes')\n")
+    model = f"command:{sys.executable} {tmp_path / 'evil.py'}"
+    suite = make_suite(f"model: {json.dumps(model)}\n" + BASIC_SUITE.replace("runs: 2", "runs: 5"))
+    runs = tmp_path / "runs"
+
+    def shown(*args) -> str:
+        return CliRunner().invoke(main, [str(a) for a in args], color=True).output  # color: nothing stripped by click
+
+    outputs = [shown("eval", suite, "--show-failures")]
+    assert "the notes" in outputs[0]
+    outputs.append(shown("run", suite, "--baseline-only", "--run-id", "r1", "--runs-dir", runs))
+    outputs.append(shown("next", "r1", "--runs-dir", runs))
+    assert "the notes" in outputs[-1]
+    typed = NASTY.replace("\x00", "")  # what an argument or a text file can hold
+    (tmp_path / "new.md").write_text(f"## Format\n\n- Start with the summary. {typed}\n")
+    outputs.append(shown("try", "r1", "--runs-dir", runs, "--section", "notes/format", "--file", tmp_path / "new.md",
+                         "--hypothesis", f"say it {typed}"))
+    for command in ("status", "diff", "next"):
+        outputs.append(shown(command, "r1", "--runs-dir", runs))
+    assert "say it" in outputs[3] + outputs[-3], outputs[3]
+    for text in outputs:
+        assert not any(c in text for c in CONTROLS), repr(text[:2000])
+
+
+# -- the target skill: a run rewrites it, so it lies in the suite's project unless the user allows more ------
+
+def test_a_target_skill_outside_the_suites_project_needs_allow_outside(make_suite, tmp_path):
+    import shutil
+
+    make_suite(BASIC_SUITE)
+    victim = tmp_path / "notes/SKILL.md"
+    before = victim.read_bytes()
+    deep = tmp_path / "project/evals"
+    deep.mkdir(parents=True)
+    suite = deep / "suite.yaml"
+    suite.write_text(BASIC_SUITE.replace("skill: notes/SKILL.md", "skill: ../../notes/SKILL.md"))
+    shutil.copytree(tmp_path / "notes", deep / "notes")  # what `next` points the run at, below
+    runs = tmp_path / "project/.runs"
+    for args in (("validate", suite), ("eval", suite), ("run", suite, "--run-id", "r1", "--runs-dir", runs)):
+        result = cli(*args)
+        assert result.exit_code == 2 and "outside the suite's project" in result.output, (args, result.output)
+        assert "suite.yaml:1: skill:" in result.output and "Traceback" not in result.output
+    assert not runs.exists() and victim.read_bytes() == before
+    allowed = cli("validate", "--allow-outside", suite)
+    assert allowed.exit_code == 0 and f"reads outside its folder: {victim}" in allowed.output
+    absolute = suite.read_text().replace("../../notes/SKILL.md", str(victim))
+    suite.write_text(absolute)
+    assert "outside the suite's project" in cli("validate", suite).output
+    # a git work tree is the project: a suite at its top may not reach beside it
+    (tmp_path / "project/.git").mkdir()
+    top = tmp_path / "project/suite.yaml"
+    top.write_text(BASIC_SUITE.replace("skill: notes/SKILL.md", "skill: ../notes/SKILL.md"))
+    assert "outside the suite's project" in cli("validate", top).output
+    assert cli("validate", suite.parent / "x.yaml").exit_code == 2  # (missing: a message, not a traceback)
+    # a run made inside, then its suite pointed outside: next and try refuse before anything is written
+    suite.write_text(BASIC_SUITE)
+    assert cli("run", suite, "--baseline-only", "--run-id", "r2", "--runs-dir", runs).exit_code == 0
+    suite.write_text(absolute)
+    journal = (runs / "r2/journal.jsonl").read_bytes()
+    (tmp_path / "new.md").write_text("## Format\n\n- Always start with the summary.\n")
+    for args in (("next", "r2"), ("try", "r2", "--section", "notes/format", "--file", tmp_path / "new.md",
+                                  "--hypothesis", "h")):
+        result = cli(*args, "--runs-dir", runs)
+        assert result.exit_code == 2 and "outside the suite's project" in result.output, result.output
+    assert (runs / "r2/journal.jsonl").read_bytes() == journal and victim.read_bytes() == before

@@ -20,7 +20,7 @@ from ..models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 from .trigger_set import Trigger, parse_distractors, parse_triggers
-from .userfiles import OutsideError, confined_path, read_user_text
+from .userfiles import OutsideError, confined_path, read_user_text, skill_bound
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
@@ -464,6 +464,13 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     skill_path = Path(os.path.normpath(path.parent / skill_value)) if skill_value else path.parent / "SKILL.md"
     if skill_value and not skill_path.is_file():
         reader.fail(f"target skill {skill_value!r} not found (looked for {skill_path})", data.line_of("skill"), "skill")
+    elif skill_value and not skill_path.resolve().is_relative_to(bound := skill_bound(path.parent)):
+        if reader.allow_outside:
+            reader.outside.append(str(skill_path.resolve()))
+        else:
+            reader.fail(f"target skill {skill_value!r} is outside the suite's project {bound} (resolves to "
+                        f"{skill_path.resolve()}), and a run rewrites it; pass --allow-outside or set "
+                        "`allow_outside: true` in the suite if you trust it", data.line_of("skill"), "skill")
     runs = reader.number(data, "runs", "", int, 1, 1000) or DEFAULT_RUNS
     holdout_runs = reader.number(data, "holdout_runs", "", int, 1, 1000)
     concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8

@@ -27,6 +27,16 @@ def confined_path(base: Path, relative: str | Path, allow_outside: bool = False)
     return path
 
 
+def skill_bound(suite_folder: Path) -> Path:
+    """The folder a suite's target skill must lie in (a run rewrites it): the git work tree holding the suite,
+    else the suite folder's parent, so `evals/x.yaml` beside `my-skill/` works as the README shows."""
+    folder = Path(suite_folder).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder.parent
+
+
 def decode_text(data: bytes, source: str) -> str:
     """UTF-8 text of `data`; InputError naming the line (and column) of the first bad byte."""
     try:
