@@ -169,6 +169,7 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     from ..suite.userfiles import read_user_text
 
     body = read_user_text(body_file)
+    experiment.check_section(section)  # a typo is refused before the request is written
     run_dir = RunDir.find(run_ref, runs_dir)
     request = {"command": "try", "section": section, "body": body, "hypothesis": hypothesis, "kind": kind,
                "no_cache": no_cache, "attempt": next_attempt(run_dir)}

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..evaluate.cells import Cell
 from ..fsio import atomic_write, sha256
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: `$` would let a trailing newline through
 
 
 def best_entry(entries: list[dict]) -> dict:
