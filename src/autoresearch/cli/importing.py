@@ -93,7 +93,9 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
     text = imported.yaml(str(eval_set))
     if output:
         from ..fsio import atomic_write
+        from ..importers.common import refuse_overwrite
 
+        refuse_overwrite(output, [output], eval_set, output.parent / skill if skill else None)
         atomic_write(output, text)
         echo(f"wrote {output}: {len(imported.suite['triggers'])} trigger queries; "
              f"measure with: autoresearch eval {output} --triggers")

@@ -39,11 +39,15 @@ class InFlight:
         carried = Spend()
         try:
             data = json.loads((self.run.path / INFLIGHT_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return carried
-        if data.get("next_id") == next_id:
+        if not isinstance(data, dict) or data.get("next_id") != next_id:
+            return carried
+        try:
             carried = Spend(int(data["calls"]), Usage(**data["tokens"]), float(data["cost"]))
-            self.spend.merge(carried)
+        except (LookupError, TypeError, ValueError):  # a damaged file: as unreadable as garbage
+            return Spend()
+        self.spend.merge(carried)
         return carried
 
     def clear(self) -> None:
