@@ -571,6 +571,9 @@ def test_a_suite_name_with_markup_is_text_in_the_report_and_the_dashboard(evil_r
     page = out.read_text()
     assert _Tags(page).tags.count("img") == 0 and _Tags(page).tags.count("script") == 0
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    matrix = tmp_path / "matrix.html"
+    assert cli("eval", tmp_path / "suite.yaml", "--html", matrix).exit_code == 0
+    assert {"img", "script"}.isdisjoint(_Tags(matrix.read_text()).tags)
     dashboard = open_dashboard(str(evil_run))
     threading.Thread(target=dashboard.serve, daemon=True).start()
     try:
