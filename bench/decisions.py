@@ -270,7 +270,7 @@ def coverage(trials: int, seed: int) -> dict:
     print(f"{'what':<44} {'new':>13} {'old':>13}")
     out: dict = {}
     cases = [(f"train 10 inputs x 8 runs, w {w}", w, False, 10, 8, "output") for w in (0.0, 0.34, 0.63)]
-    cases += [(f"train w 0.34 + Beta", 0.34, True, 10, 8, "output"),
+    cases += [("train w 0.34 + Beta", 0.34, True, 10, 8, "output"),
               ("holdout 3 new inputs x 16 runs, Beta, w 0.34", 0.34, True, 3, 16, "input"),
               ("holdout 10 new inputs x 8 runs, Beta, w 0.34", 0.34, True, 10, 8, "input")]
     for label, w, beta, inputs, runs, unit in cases:

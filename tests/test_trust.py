@@ -1,6 +1,7 @@
 """Trust boundaries: a suite's code, a model's reply and a user's files cannot take the tool down or reach out."""
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
@@ -512,3 +513,202 @@ def test_the_leakage_guard_lets_ordinary_instructions_through(added):
     from autoresearch.decide.leakage import leakage
 
     assert leakage(OLD_SKILL + added + "\n", OLD_SKILL, _probe_suite()) is None
+
+
+# -- the browser: suite text is data, and the dashboard answers only its own address ----------------
+
+EVIL_NAME = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
+
+
+class _Tags(HTMLParser):
+    """Counts the start tags of a page, as a browser's parser sees them."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.tags: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+@pytest.fixture
+def evil_run(make_suite, tmp_path):
+    """A baseline-only run of a suite whose name and section title are markup."""
+    from conftest import SKILL
+
+    skill = SKILL + "\n## <img src=y onerror=alert(3)> Extra\n\n- Keep it short.\n"
+    suite = make_suite(f"name: {json.dumps(EVIL_NAME)}\n" + BASIC_SUITE, skill=skill)
+    result = cli("run", suite, "--baseline-only", "--run-id", "r1", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs/r1"
+
+
+def _http(url: str, host: str | None = None) -> tuple[int, str]:
+    import http.client
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.putrequest("GET", parts.path or "/", skip_host=host is not None)
+        if host is not None:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def test_a_suite_name_with_markup_is_text_in_the_report_and_the_dashboard(evil_run, tmp_path):
+    import threading
+
+    from autoresearch.review.view import open_dashboard
+
+    out = tmp_path / "report.html"
+    assert cli("report", evil_run, "-o", out).exit_code == 0
+    page = out.read_text()
+    assert _Tags(page).tags.count("img") == 0 and _Tags(page).tags.count("script") == 0
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    matrix = tmp_path / "matrix.html"
+    assert cli("eval", tmp_path / "suite.yaml", "--html", matrix).exit_code == 0
+    assert {"img", "script"}.isdisjoint(_Tags(matrix.read_text()).tags)
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    try:
+        status, page = _http(dashboard.url)
+        assert status == 200 and _Tags(page).tags.count("img") == 0 and _Tags(page).tags.count("script") == 1
+        status, body = _http(dashboard.url + "body")
+        assert status == 200 and _Tags(json.loads(body)["html"]).tags.count("img") == 0
+        assert "&lt;/script&gt;&lt;script&gt;alert(2)" in json.loads(body)["html"]
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()
+
+
+def test_the_dashboard_in_chromium_runs_no_script_from_a_suite(evil_run, tmp_path):
+    import threading
+
+    from browser import dump_dom, find_chromium
+
+    from autoresearch.review.view import open_dashboard
+
+    browser = find_chromium()
+    if not browser:
+        pytest.skip("chromium is not installed (CI installs it)")
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    try:
+        dom = dump_dom(browser, dashboard.url, tmp_path / "profile")
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()
+    assert "id=\"live\"" in dom and "<img" not in dom and "alert(2)</script>" not in dom
+    assert "&lt;img src=x onerror=alert(1)&gt;" in dom
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1:1", "localhost", "attacker.127.0.0.1.nip.io:{port}",
+                                  ""])
+def test_the_dashboard_refuses_a_foreign_host_header(evil_run, host):
+    import threading
+
+    from autoresearch.review.view import open_dashboard
+
+    dashboard = open_dashboard(str(evil_run))
+    threading.Thread(target=dashboard.serve, daemon=True).start()
+    port = dashboard.server.server_address[1]
+    try:
+        for path in ("", "poll", "body", "outputs?v=abc"):
+            status, text = _http(dashboard.url + path, host.format(port=port))
+            assert status == 403 and "run" not in text.lower().replace("returned", ""), (path, status)
+        for good in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+            assert _http(dashboard.url + "poll", good)[0] == 200, good
+    finally:
+        dashboard.server.shutdown()
+        dashboard.server.server_close()
+
+
+# -- the terminal: what a model or an agent wrote is printed as text, never as control sequences ----
+
+NASTY = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m \x9b31m\x1bPq#0\x1b\\bell\x07 back\x08\x08 cr\rdone\x00"
+CONTROLS = ("\x1b", "\x07", "\x9b", "\x08", "\r", "\x00")
+
+
+def test_terminal_safe_keeps_text_newlines_and_tabs_and_drops_control_sequences():
+    from autoresearch.cli.common import terminal_safe
+
+    assert terminal_safe("a\tb\nc ü ✓") == "a\tb\nc ü ✓"
+    cleaned = terminal_safe(NASTY)
+    assert not any(c in cleaned for c in CONTROLS) and "pwned" not in cleaned
+    assert "red" in cleaned and "bell" in cleaned and "done" in cleaned
+
+
+def test_model_and_agent_text_reach_the_terminal_without_control_sequences(make_suite, tmp_path):
+    import sys
+
+    (tmp_path / "evil.py").write_text(f"import sys\nsys.stdout.write({NASTY!r} + ' the notes')\n")
+    model = f"command:{sys.executable} {tmp_path / 'evil.py'}"
+    suite = make_suite(f"model: {json.dumps(model)}\n" + BASIC_SUITE.replace("runs: 2", "runs: 5"))
+    runs = tmp_path / "runs"
+
+    def shown(*args) -> str:
+        return CliRunner().invoke(main, [str(a) for a in args], color=True).output  # color: nothing stripped by click
+
+    outputs = [shown("eval", suite, "--show-failures")]
+    assert "the notes" in outputs[0]
+    outputs.append(shown("run", suite, "--baseline-only", "--run-id", "r1", "--runs-dir", runs))
+    outputs.append(shown("next", "r1", "--runs-dir", runs))
+    assert "the notes" in outputs[-1]
+    typed = NASTY.replace("\x00", "")  # what an argument or a text file can hold
+    (tmp_path / "new.md").write_text(f"## Format\n\n- Start with the summary. {typed}\n")
+    outputs.append(shown("try", "r1", "--runs-dir", runs, "--section", "notes/format", "--file", tmp_path / "new.md",
+                         "--hypothesis", f"say it {typed}"))
+    for command in ("status", "diff", "next"):
+        outputs.append(shown(command, "r1", "--runs-dir", runs))
+    assert "say it" in outputs[3] + outputs[-3], outputs[3]
+    for text in outputs:
+        assert not any(c in text for c in CONTROLS), repr(text[:2000])
+
+
+# -- the target skill: a run rewrites it, so it lies in the suite's project unless the user allows more ------
+
+def test_a_target_skill_outside_the_suites_project_needs_allow_outside(make_suite, tmp_path):
+    import shutil
+
+    make_suite(BASIC_SUITE)
+    victim = tmp_path / "notes/SKILL.md"
+    before = victim.read_bytes()
+    deep = tmp_path / "project/evals"
+    deep.mkdir(parents=True)
+    suite = deep / "suite.yaml"
+    suite.write_text(BASIC_SUITE.replace("skill: notes/SKILL.md", "skill: ../../notes/SKILL.md"))
+    shutil.copytree(tmp_path / "notes", deep / "notes")  # what `next` points the run at, below
+    runs = tmp_path / "project/.runs"
+    for args in (("validate", suite), ("eval", suite), ("run", suite, "--run-id", "r1", "--runs-dir", runs)):
+        result = cli(*args)
+        assert result.exit_code == 2 and "outside the suite's project" in result.output, (args, result.output)
+        assert "suite.yaml:1: skill:" in result.output and "Traceback" not in result.output
+    assert not runs.exists() and victim.read_bytes() == before
+    allowed = cli("validate", "--allow-outside", suite)
+    assert allowed.exit_code == 0 and f"reads outside its folder: {victim}" in allowed.output
+    absolute = suite.read_text().replace("../../notes/SKILL.md", str(victim))
+    suite.write_text(absolute)
+    assert "outside the suite's project" in cli("validate", suite).output
+    # a git work tree is the project: a suite at its top may not reach beside it
+    (tmp_path / "project/.git").mkdir()
+    top = tmp_path / "project/suite.yaml"
+    top.write_text(BASIC_SUITE.replace("skill: notes/SKILL.md", "skill: ../notes/SKILL.md"))
+    assert "outside the suite's project" in cli("validate", top).output
+    assert cli("validate", suite.parent / "x.yaml").exit_code == 2  # (missing: a message, not a traceback)
+    # a run made inside, then its suite pointed outside: next and try refuse before anything is written
+    suite.write_text(BASIC_SUITE)
+    assert cli("run", suite, "--baseline-only", "--run-id", "r2", "--runs-dir", runs).exit_code == 0
+    suite.write_text(absolute)
+    journal = (runs / "r2/journal.jsonl").read_bytes()
+    (tmp_path / "new.md").write_text("## Format\n\n- Always start with the summary.\n")
+    for args in (("next", "r2"), ("try", "r2", "--section", "notes/format", "--file", tmp_path / "new.md",
+                                  "--hypothesis", "h")):
+        result = cli(*args, "--runs-dir", runs)
+        assert result.exit_code == 2 and "outside the suite's project" in result.output, result.output
+    assert (runs / "r2/journal.jsonl").read_bytes() == journal and victim.read_bytes() == before

@@ -14,11 +14,20 @@ JUDGE_SYSTEM = ("You are a strict, literal grader of binary evals. You never gue
 @lru_cache(maxsize=16)
 def _template(name: str, override: str | None):
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
     source = Path(override).read_text(encoding="utf-8") if override else \
         resources.files("autoresearch").joinpath("templates").joinpath(name).read_text(encoding="utf-8")
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                               loader=jinja2.FunctionLoader(_one_file))  # sandboxed: range() is capped too
     return env.from_string(source)
+
+
+def _one_file(name: str) -> None:
+    """A template is one file: an include, import or extends (of itself, in a loop) is refused by name."""
+    import jinja2
+
+    raise jinja2.TemplateError(f"it includes, imports or extends {name!r}: a template is one file (paste the text in)")
 
 
 def render(name: str, override: str | Path | None = None, **values: Any) -> str:

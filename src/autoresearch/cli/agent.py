@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_run, _run_reference
+from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_run, _run_reference, echo
 
 
 @click.command("next")
@@ -27,8 +27,8 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
 
     unfinished = pending(experiment.run)
     if unfinished and done_entry(experiment.run, unfinished) is None:
-        click.echo(f"note: {describe(unfinished)} is not finished: run `autoresearch wait {experiment.run.id}` "
-                   "first; this plan does not include it", err=True)
+        echo(f"note: {describe(unfinished)} is not finished: run `autoresearch wait {experiment.run.id}` "
+             "first; this plan does not include it", err=True)
     plan, stop = experiment.next_sync()
     from ..loop.history import candidate_feedback, last_evaluated
     from ..loop.mutation import section_text
@@ -44,70 +44,70 @@ def next_command(run_ref: str, runs_dir: Path, as_json: bool) -> None:
 
     unscored = unscored_evals(experiment.suite, experiment.best_result)
     if as_json:
-        click.echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
-                               "section": plan.section, "sections": plan.candidates, "body": body,
-                               "failing_evals": [_typed(f) for f in plan.failures], "unscored_evals": unscored,
-                               "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
-                               "refusals": plan.refusals, "near_misses": plan.near_misses,
-                               "guard_refusals": plan.guard_refusals,
-                               "last_refusal": _last_refusal(entries),
-                               "last_attempt": feedback, "best": best["scores"],
-                               "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
+        echo(json.dumps({"run": experiment.run.id, "stop": bool(stop), "stop_reason": stop,
+                         "section": plan.section, "sections": plan.candidates, "body": body,
+                         "failing_evals": [_typed(f) for f in plan.failures], "unscored_evals": unscored,
+                         "failing_outputs": plan.outputs, "tried": [a.__dict__ for a in plan.tried],
+                         "refusals": plan.refusals, "near_misses": plan.near_misses,
+                         "guard_refusals": plan.guard_refusals,
+                         "last_refusal": _last_refusal(entries),
+                         "last_attempt": feedback, "best": best["scores"],
+                         "next_id": experiment.state.next_id, "inputs": plan.profile}, indent=1))
         return
     holdout = best["scores"].get("holdout")
-    click.echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
-               + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
+    echo(f"run {experiment.run.id}: best #{best['id']} train {best['scores']['train']['rate']:.1%}"
+         + (f", holdout {rate_ci(holdout)}" if holdout else "") + f"; next is experiment #{experiment.state.next_id}")
     if unscored:
-        click.echo("EVALS NOT SCORED (every train cell an error, so they count in no rate; fix the cause first):")
+        echo("EVALS NOT SCORED (every train cell an error, so they count in no rate; fix the cause first):")
         for u in unscored:
-            click.echo(f"- {u['id']}: {u['errors']} errors; the first: {_visible(u['reason'])}")
+            echo(f"- {u['id']}: {u['errors']} errors; the first: {_visible(u['reason'])}")
     if stop:
         then = (f"It is finalized already (see {experiment.run.path / 'summary.md'}); to go on, start a new run: "
                 f"autoresearch run {experiment.suite.path}") if experiment.finalized else \
             f"Finish with: autoresearch finalize {experiment.run.id}"
-        click.echo(f"STOP: {stop}\n{then}")
+        echo(f"STOP: {stop}\n{then}")
         return
-    click.echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
-               f"instead (pass it as --section): {', '.join(plan.candidates)}")
-    click.echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
-    click.echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
+    echo(f"\nSECTION TO CHANGE: {plan.section} (a suggestion)\nYou may change any one of these sections "
+         f"instead (pass it as --section): {', '.join(plan.candidates)}")
+    echo("\nCURRENT BODY (write your whole new version of it to a file):\n-----\n" + body.strip("\n") + "\n-----")
+    echo("\nFAILING EVALS (train inputs only; holdout inputs are hidden on purpose):")
     for f in plan.failures:
-        click.echo(f"- {f['id']}: failed {f['failed']}/{f['total']}.\n    question: {f['question']}\n"
-                   f"    expectation: {f['expectation']}")
+        echo(f"- {f['id']}: failed {f['failed']}/{f['total']}.\n    question: {f['question']}\n"
+             f"    expectation: {f['expectation']}")
         for reason in f["reasons"]:
-            click.echo(f"    seen: {_visible(reason)}")
+            echo(f"    seen: {_visible(reason)}")
     if not plan.failures:
-        click.echo("- none: only a change that scores higher on fresh runs is kept; harder inputs would help more")
+        echo("- none: only a change that scores higher on fresh runs is kept; harder inputs would help more")
     from ..review.report import profile_text
 
-    click.echo("\n" + profile_text(plan.profile, train_only=True))
+    echo("\n" + profile_text(plan.profile, train_only=True))
     for o in plan.outputs:
-        click.echo(f"\nFAILING OUTPUT OF THE BEST for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
-                   f"{o['text'][:700]}")
+        echo(f"\nFAILING OUTPUT OF THE BEST for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+             f"{o['text'][:700]}")
         if o["trace"]:
-            click.echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
+            echo(f"WHAT THE AGENT DID (tool calls, files written):\n{o['trace']}")
     if feedback:
         _echo_feedback(feedback, "LAST ATTEMPT")
     if plan.guard_refusals:
-        click.echo("\nREFUSED BY A GUARD TARGET (they won here but broke the skill on another harness; keep your "
-                   "change working there too):")
+        echo("\nREFUSED BY A GUARD TARGET (they won here but broke the skill on another harness; keep your "
+             "change working there too):")
         for line in plan.guard_refusals:
-            click.echo(f"- {line}")
+            echo(f"- {line}")
     if plan.near_misses:
-        click.echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
+        echo("\nNEAR MISSES (discarded narrowly: they gained, p just above the level; worth building on):")
         for n in plan.near_misses[:5]:
-            click.echo(f"- #{n['id']} {n['section']} [{n['kind']}]: {n['hypothesis']} ({n['wins']} wins, "
-                       f"{n['losses']} losses, p {n['p_value']:.3f})")
-    click.echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING EVALUATED ON THIS SECTION YET.")
+            echo(f"- #{n['id']} {n['section']} [{n['kind']}]: {n['hypothesis']} ({n['wins']} wins, "
+                 f"{n['losses']} losses, p {n['p_value']:.3f})")
+    echo("\nALREADY TRIED ON THIS SECTION:" if plan.tried else "\nNOTHING EVALUATED ON THIS SECTION YET.")
     for a in plan.tried:
-        click.echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
+        echo(f"- [{a.kind}] {a.decision}: {a.hypothesis} ({a.reason})")
     if plan.refusals:
-        click.echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
+        echo("REFUSED BEFORE EVALUATION ON THIS SECTION: " + "; ".join(plan.refusals))
     refused = _last_refusal(entries)
     if refused:
-        click.echo(f"\nYOUR LAST PROPOSAL WAS REFUSED (#{refused['id']} on {refused['section']}): {refused['reason']}")
-    click.echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
-               f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
+        echo(f"\nYOUR LAST PROPOSAL WAS REFUSED (#{refused['id']} on {refused['section']}): {refused['reason']}")
+    echo(f"\nTHEN RUN: autoresearch try {experiment.run.id} --section {plan.section} --file NEW.md "
+         f"--hypothesis \"one line: what you changed and why\" --kind KIND\n(KIND: {', '.join(KINDS[:-1])})")
 
 
 def _last_refusal(entries: list[dict]) -> dict | None:
@@ -165,11 +165,12 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
 
     blocked = unreachable_roles(experiment.suite, ("judge",))
     if blocked:
-        click.echo(refusal(blocked), err=True)
+        echo(refusal(blocked), err=True)
         sys.exit(EXIT_ERROR)
     from ..suite.userfiles import read_user_text
 
     body = read_user_text(body_file)
+    experiment.check_section(section)  # a typo is refused before the request is written
     run_dir = RunDir.find(run_ref, runs_dir)
     request = {"command": "try", "section": section, "body": body, "hypothesis": hypothesis, "kind": kind,
                "no_cache": no_cache, "attempt": next_attempt(run_dir)}
@@ -177,12 +178,12 @@ def try_command(run_ref: str, runs_dir: Path, section: str, body_file: Path, hyp
     if action == "decided":  # the same try again, after its tool call was cut off: its decision, not a retry
         _print_attempt(run_dir, found, as_json)
     if action == "attach" and background:
-        click.echo(attached(run_dir, found))
+        echo(attached(run_dir, found))
         return
     if action == "attach":
         _follow(run_dir, found, as_json)
     if background:
-        click.echo(start_work(run_dir, request))
+        echo(start_work(run_dir, request))
         return
     write_pending(run_dir, {**request, "pid": os.getpid()})  # killed (a tool's timeout): `wait` finishes it
     try:
@@ -207,9 +208,9 @@ def _follow(run_dir: Any, request: dict, as_json: bool) -> None:
     """Wait for the live process on this same attempt (resuming it if it dies), then print its decision."""
     from ..runs.background import describe, wait_for
 
-    click.echo(f"{describe(request)} of run {run_dir.id} is already in progress (pid {request.get('pid', '?')}): "
+    echo(f"{describe(request)} of run {run_dir.id} is already in progress (pid {request.get('pid', '?')}): "
                "waiting for its decision", err=True)
-    entry = wait_for(run_dir, float("inf"), lambda line: click.echo(line, err=True))
+    entry = wait_for(run_dir, float("inf"), lambda line: echo(line, err=True))
     _print_attempt(run_dir, entry, as_json)
 
 
@@ -221,13 +222,13 @@ def _print_attempt(run: Any, entry: dict, as_json: bool) -> None:
 
     feedback = candidate_feedback(run, entry) if entry["decision"] in ("keep", "discard") else None
     if as_json:
-        click.echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
+        echo(json.dumps({"entry": entry, "feedback": feedback}, indent=1))
     else:
-        click.echo(event_line(entry))
-        click.echo(f"decision: {entry['decision']}: {entry['reason']}")
+        echo(event_line(entry))
+        echo(f"decision: {entry['decision']}: {entry['reason']}")
         if feedback:
             _echo_feedback(feedback, "THIS CANDIDATE")
-        click.echo(f"next: autoresearch next {run.id}")
+        echo(f"next: autoresearch next {run.id}")
     sys.exit(TRY_EXIT.get(entry["decision"], EXIT_ERROR))
 
 
@@ -250,19 +251,19 @@ def wait_command(run_ref: str, runs_dir: Path, timeout: float, as_json: bool) ->
 
     run_dir = RunDir.find(run_ref, runs_dir)
     request = pending(run_dir)
-    entry = wait_for(run_dir, timeout, lambda line: click.echo(line, err=True))
+    entry = wait_for(run_dir, timeout, lambda line: echo(line, err=True))
     if entry is None and request is None and not run_dir.entries():
         raise click.UsageError(f"run {run_dir.id} has nothing to wait for: no baseline and no attempt started")
     if entry is None:
-        click.echo(f"{describe(request or {})} of run {run_dir.id} in progress ({progress_of(run_dir) or 'starting'}); "
-                   f"run `autoresearch wait {run_dir.id}` again")
+        echo(f"{describe(request or {})} of run {run_dir.id} in progress ({progress_of(run_dir) or 'starting'}); "
+             f"run `autoresearch wait {run_dir.id}` again")
         sys.exit(WAIT_RUNNING)
     if entry["decision"] == "baseline":
         from ..review.report import status_text
         from ..runs.live import run_state
 
-        click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
-        click.echo(f"next: autoresearch next {run_dir.id}")
+        echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+        echo(f"next: autoresearch next {run_dir.id}")
         return
     _print_attempt(run_dir, entry, as_json)
 
@@ -289,11 +290,11 @@ def work_command(run_path: Path) -> None:
         else:
             experiment.try_sync(request["section"], Proposal(request["body"], request["hypothesis"], request["kind"]))
     except LockHeld as exc:  # another worker (or a foreground try) is on it: leave the request to it
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except AutoresearchError as exc:
         record_error(run_dir, str(exc))
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     clear_pending(run_dir)
 
@@ -306,12 +307,12 @@ def _visible(text: str) -> str:
 def _echo_feedback(feedback: dict, title: str) -> None:
     """What a candidate won and lost on against the best, per eval, and a few of its failing outputs."""
     near = " (near miss)" if feedback["near_miss"] else ""
-    click.echo(f"\n{title} #{feedback['id']} on {feedback['section']}: {feedback['decision']}{near}: "
-               f"{feedback['hypothesis']}")
+    echo(f"\n{title} #{feedback['id']} on {feedback['section']}: {feedback['decision']}{near}: "
+         f"{feedback['hypothesis']}")
     for label, rows in (("won on", feedback["won"]), ("lost on", feedback["lost"])):
-        click.echo(f"  {label}: " + (", ".join(f"{r['id']} (+{r['wins']} -{r['losses']})" for r in rows) or "none"))
+        echo(f"  {label}: " + (", ".join(f"{r['id']} (+{r['wins']} -{r['losses']})" for r in rows) or "none"))
     for o in feedback["failing_outputs"][:2]:
-        click.echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
-                   + "\n".join("    " + line for line in o["text"][:500].splitlines()))
+        echo(f"  its failing output for input {o['input_id']} (failed {', '.join(o['failed'])}):\n"
+             + "\n".join("    " + line for line in o["text"][:500].splitlines()))
         if o.get("trace"):
-            click.echo("  what the agent did:\n" + "\n".join("    " + line for line in o["trace"][:500].splitlines()))
+            echo("  what the agent did:\n" + "\n".join("    " + line for line in o["trace"][:500].splitlines()))

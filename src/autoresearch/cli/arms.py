@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_models, _progress, _skill_and_inputs, _with_models
+from .common import EXIT_BELOW, EXIT_ERROR, EXIT_OK, _open_models, _progress, _skill_and_inputs, _with_models, echo
 
 
 def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool,
@@ -40,22 +40,22 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
         raise click.BadParameter(f"{', '.join(twice)} named twice: each target is one column of the matrix",
                                  param_hint="--model" if names else f"{suite.path}: targets")
     for warning in dict.fromkeys(w for s in suites for w in s.warnings):
-        click.echo(str(warning), err=True)
+        echo(str(warning), err=True)
     skill_path, skill_text, inputs = _skill_and_inputs(suite, skill_file, split)
     update, close = _progress(f"eval {suite.name} on {len(suites)} targets")
     try:
         columns = asyncio.run(evaluate_matrix(suites, skill_text, lambda s: _open_models(s, no_cache),
                                               runs=range(runs or suite.runs), inputs=inputs,
                                               concurrency=concurrency, on_progress=update,
-                                              on_estimate=lambda line: click.echo(f"estimate: {line}", err=True)))
+                                              on_estimate=lambda line: echo(f"estimate: {line}", err=True)))
     finally:
         close()
     calls = sum(c.result.spend.calls for c in columns)
-    click.echo(f"{suite.name}: {skill_path} on {counted(len(columns), 'target')}, {counted(len(inputs), 'input')} x "
-               f"{counted(runs or suite.runs, 'run')}, {counted(calls, 'model call')} made "
-               f"({', '.join(f'{c.name} {c.result.spend.calls}' for c in columns)}), "
-               f"{max(c.result.seconds for c in columns):.1f}s")
-    click.echo(matrix_table(suite, columns))
+    echo(f"{suite.name}: {skill_path} on {counted(len(columns), 'target')}, {counted(len(inputs), 'input')} x "
+         f"{counted(runs or suite.runs, 'run')}, {counted(calls, 'model call')} made "
+         f"({', '.join(f'{c.name} {c.result.spend.calls}' for c in columns)}), "
+         f"{max(c.result.seconds for c in columns):.1f}s")
+    echo(matrix_table(suite, columns))
     data = matrix_json(suite, columns, skill_text, skill_path)
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
@@ -66,14 +66,14 @@ def _eval_matrix(suite: Any, names: tuple[str, ...], judge_model: str | None, ba
     errors = [(c.name, e) for c in columns for e in c.result.errors]
     if errors:
         name, first = errors[0]
-        click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: {name} {first.input_id}/"
-                   f"{first.eval_id} run {first.run}: {first.reason}", err=True)
+        echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: {name} {first.input_id}/"
+             f"{first.eval_id} run {first.run}: {first.reason}", err=True)
         sys.exit(EXIT_ERROR)
     misses = [f"{c.name}: {miss}" for c in columns
               for miss in failing_thresholds(c.suite, c.result, overall if overall is not None else suite.threshold,
                                              per_eval)]
     for miss in misses:
-        click.echo(f"below threshold: {miss}", err=True)
+        echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses else EXIT_OK)
 
 

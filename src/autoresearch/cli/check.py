@@ -16,6 +16,7 @@ from .common import (
     _preflight_canary,
     _reports_errors,
     _with_models,
+    echo,
 )
 
 
@@ -47,7 +48,7 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
                 problems = (list(suite.warnings) + unreachable_roles(suite) + self_judged(suite)
                             + _folder_problems_for(suite))
                 for outside in suite.outside:
-                    click.echo(f"{path}: reads outside its folder: {outside}", err=True)
+                    echo(f"{path}: reads outside its folder: {outside}", err=True)
                 summary = (f"suite, {counted(len(suite.inputs), 'input')} ({len(suite.split('holdout'))} holdout"
                            f"{', sealed' if suite.holdout_sealed else ''}), "
                            f"{counted(len(suite.evals), 'eval')}, sandbox: {describe_sandbox(suite.model)}")
@@ -58,10 +59,10 @@ def validate(files: tuple[Path, ...], allow_outside: bool) -> None:
         except InputError as exc:
             problems, summary = exc.problems, ""
         for problem in problems:
-            click.echo(str(problem), err=True)
+            echo(str(problem), err=True)
         bad = any(p.severity == "error" for p in problems)
         failed = failed or bad
-        click.echo(f"{path}: {'invalid' if bad else 'ok'}{' (' + summary + ')' if summary and not bad else ''}")
+        echo(f"{path}: {'invalid' if bad else 'ok'}{' (' + summary + ')' if summary and not bad else ''}")
     sys.exit(EXIT_ERROR if failed else EXIT_OK)
 
 
@@ -94,7 +95,7 @@ def sections(skill_file: Path) -> None:
             continue
         words = len(s.body.split())
         title = "(text before the first heading)" if s.level == 0 else f"{'#' * s.level} {s.title}"
-        click.echo(f"{s.id:<40} line {s.line:<5} {words:>4} words  {title}")
+        echo(f"{s.id:<40} line {s.line:<5} {words:>4} words  {title}")
 
 
 @click.command()
@@ -124,14 +125,14 @@ def doctor(suite_file: Path | None, model_name: tuple[str, ...], judge_model: st
 
                 if not isinstance(exc, AutoresearchError):
                     raise
-                click.echo(str(exc), err=True)
+                echo(str(exc), err=True)
                 failed = True
         sys.exit(EXIT_ERROR if failed else EXIT_OK)
     loaded = load_suite(suite_file, allow_outside=allow_outside)
     for name in model_name or (None,):  # --model may be given for several targets: each is checked
         suite = _with_models(loaded, name, judge_model, None, batch)
         _preflight_canary(suite, _open_models(suite, no_cache), mutator=True, always=True)
-        click.echo(f"{suite_file}: ready on {suite.model.name}")
+        echo(f"{suite_file}: ready on {suite.model.name}")
 
 
 def _probe_suite(model: str) -> Any:

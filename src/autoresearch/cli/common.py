@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,22 @@ EXIT_OK, EXIT_BELOW, EXIT_ERROR = 0, 1, 2
 KEEP_ALPHA = KeepRule().alpha
 
 
+_CONTROL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, clearing
+                      r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS..
+                      r"|\x1b[ -~]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # other escapes, lone C0/C1 controls
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without terminal control sequences or control characters (newline and tab kept): what a model,
+    an agent or a file wrote is shown as text and cannot move the cursor, retitle the window or hide a line."""
+    return _CONTROL.sub("", text)
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """click.echo of `message` made terminal-safe: every line the commands print goes through here."""
+    click.echo(terminal_safe(str(message)), err=err, nl=nl)
+
+
 def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the library's AutoresearchError into one clear message on stderr and exit code 2."""
 
@@ -27,11 +44,11 @@ def _reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except AutoresearchError as exc:
-            click.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
+            echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
             sys.exit(EXIT_ERROR)
         except OSError as exc:  # disk full, a read-only folder, a path that is a file: the system's words
             where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+            echo(f"error: {exc.strerror or exc}{where}", err=True)
             sys.exit(EXIT_ERROR)
 
     return wrapper
@@ -79,7 +96,7 @@ class _LiveProgress:
 
     def event(self, text: str) -> None:
         self._clear()
-        click.echo(text)
+        echo(text)
         self._draw(force=True)
 
     def progress(self, p: Any) -> None:
@@ -89,7 +106,7 @@ class _LiveProgress:
         stage = (p.experiment, p.stage, "" if racing else p.detail)
         if not self.tty:
             if stage != self.stage:
-                click.echo(f"#{p.experiment} {p.stage}: candidate against the best, up to {p.runs} runs" if racing
+                echo(f"#{p.experiment} {p.stage}: candidate against the best, up to {p.runs} runs" if racing
                            else progress_line(type(p)(p.experiment, p.stage, detail=p.detail)))
             self.stage = stage
             return
@@ -113,7 +130,7 @@ class _LiveProgress:
             width = shutil.get_terminal_size((200, 24)).columns - 1
         except OSError:
             pass
-        self.stream.write("\r\x1b[2K" + self.line[:width])
+        self.stream.write("\r\x1b[2K" + terminal_safe(self.line[:width]))
         self.stream.flush()
         self.drawn = time.monotonic()
 
@@ -210,10 +227,10 @@ def _roles_can_answer(suite: Any, roles: tuple[str, ...]) -> None:
     from ..evaluate.reach import refusal, self_judged, unreachable_roles
 
     for warning in self_judged(suite):
-        click.echo(str(warning), err=True)
+        echo(str(warning), err=True)
     blocked = unreachable_roles(suite, roles)
     if blocked:
-        click.echo(refusal(blocked), err=True)
+        echo(refusal(blocked), err=True)
         sys.exit(EXIT_ERROR)
 
 
@@ -239,10 +256,10 @@ def _preflight_canary(suite: Any, models: Any, mutator: bool, always: bool = Fal
 
     report = canary_sync(suite, models, mutator=mutator)
     for note in report.notes:
-        click.echo(f"preflight: {note}", err=True)
+        echo(f"preflight: {note}", err=True)
     if report.problems:
         raise PreflightFailed(failure_text(report))
-    click.echo(report.summary(), err=True)
+    echo(report.summary(), err=True)
     return report
 
 
@@ -305,11 +322,11 @@ def _open_run(run_ref: str, runs_dir: Path, no_cache: bool = False, models: dict
     from ..evaluate.provenance import provenance, version_changes
 
     for change in version_changes(saved.get("provenance") or {}, provenance(suite)):  # before anything is spent
-        (say or (lambda line: click.echo(line, err=True)))(
+        (say or (lambda line: echo(line, err=True)))(
             f"warning: the harness changed since the run started: {change}; scores before and after may differ "
             "for that reason alone (each journal line records what it ran on, as `ran`)")
     experiment = Experiment(suite, run_dir, config, _open_models(suite, no_cache),
-                            say or (lambda line: click.echo(line, err=True)), on_progress or (lambda progress: None))
+                            say or (lambda line: echo(line, err=True)), on_progress or (lambda progress: None))
     experiment.changes = changes
     return experiment
 
@@ -323,6 +340,6 @@ def _skill_and_inputs(suite, skill_file: Path | None, split: str) -> tuple[Path,
     skill_text = read_user_text(skill_path)
     inputs = suite.inputs if split == "all" else suite.split(split)
     if not inputs:
-        click.echo(f"error: {suite.path}: no {split} inputs", err=True)
+        echo(f"error: {suite.path}: no {split} inputs", err=True)
         sys.exit(EXIT_ERROR)
     return skill_path, skill_text, inputs

@@ -23,6 +23,7 @@ from .common import (
     _skill_and_inputs,
     _triggers_mode,
     _with_models,
+    echo,
 )
 
 
@@ -126,7 +127,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
 
         refuse_unrelated(baseline, compare_file, suite, suite.inputs if split == "all" else suite.split(split))
     for warning in suite.warnings:
-        click.echo(str(warning), err=True)
+        echo(str(warning), err=True)
     _roles_can_answer(suite, ("judge",))
     skill_path, skill_text, inputs = _skill_and_inputs(suite, skill_file, split)
     models = _open_models(suite, no_cache)
@@ -139,7 +140,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
                 cost = await estimate(suite, skill_text, models, runs or suite.runs, inputs)
                 if other is not None:  # the other arm: the same cells with no skill, or another version
                     cost = cost + await estimate(suite, other.text, models, runs or suite.runs, inputs)
-                click.echo(f"estimate: {cost}" + (" (both arms)" if other is not None else ""), err=True)
+                echo(f"estimate: {cost}" + (" (both arms)" if other is not None else ""), err=True)
             hook = _harness_preview(suite, models, [skill_text] + ([other] if other is not None else []),
                                     runs or suite.runs, inputs)
             if other is None:
@@ -160,8 +161,8 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         close()
     cached = f", {result.spend.cache_hits} answers from the cache" if result.spend.cache_hits else ""
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
-    click.echo(f"{suite.name}: {skill_path} on {suite.model.name}, {counted(len(inputs), 'input')} x "
-               f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
+    echo(f"{suite.name}: {skill_path} on {suite.model.name}, {counted(len(inputs), 'input')} x "
+         f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
                f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
     from ..evaluate.provenance import provenance
@@ -175,17 +176,17 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     if triggers:
         from ..evaluate.triggers import trigger_misses, trigger_table, triggers_json
 
-        click.echo(trigger_table(result))
+        echo(trigger_table(result))
         data["triggers"] = triggers_json(result)
     else:
-        click.echo(eval_table(suite, result))
-        click.echo(profile_text(flakiness_of(result, runs or suite.runs)))
+        echo(eval_table(suite, result))
+        echo(profile_text(flakiness_of(result, runs or suite.runs)))
     uplift = None
     if other_result is not None:
         from ..review.uplift import measure
 
         uplift = measure(result.cells, other_result.cells, [e.id for e in suite.evals], against, alpha)
-        click.echo("\n" + uplift_table_text(uplift, other_result))
+        echo("\n" + uplift_table_text(uplift, other_result))
         data["uplift"] = {**uplift.to_dict(), "calls": other_result.spend.calls,
                           "cells": result_json(suite, other_result, "")["cells"]}
     if show_failures:
@@ -195,7 +196,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         chosen = (set(failures_input) or {i.id for i in suite.inputs}) - sealed if sealed else set(failures_input)
         shown = failures_text(result, set(failures_eval), chosen, failures_limit) if chosen or not sealed \
             else "no failing cells among those chosen"
-        click.echo("\n" + shown + (f"\n(the outputs of the {len(sealed)} sealed holdout input(s) are not shown: "
+        echo("\n" + shown + (f"\n(the outputs of the {len(sealed)} sealed holdout input(s) are not shown: "
                                     "they would tell a reader the holdout)" if sealed else ""))
     if json_file:
         atomic_write(json_file, json.dumps(data, indent=1) + "\n")
@@ -217,11 +218,11 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
         from ..review.results import compare_results
 
         comparison = compare_results(data, baseline, alpha)
-        click.echo(str(comparison))
+        echo(str(comparison))
         regression = comparison.regression
     errors = result.errors + (other_result.errors if other_result is not None else [])
     if errors:
-        click.echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
+        echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
                    f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
         sys.exit(EXIT_ERROR)
     misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
@@ -232,7 +233,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
 
         misses += uplift_misses(uplift, uplift_points)
     for miss in misses:
-        click.echo(f"below threshold: {miss}", err=True)
+        echo(f"below threshold: {miss}", err=True)
     sys.exit(EXIT_BELOW if misses or regression else EXIT_OK)
 
 
@@ -262,7 +263,7 @@ def _harness_preview(suite: Any, models: Any, arms: list, runs: int, inputs: Any
         each = [await target_estimate(suite, "", models, runs, inputs, calls_per_run(firsts.get(i)))
                 for i in range(len(arms))]
         total = sum(each, Estimate(0, 0, 0, 0.0, True))
-        click.echo(f"estimate: {total}" + (f" (both arms: {each[0].calls} and {each[1].calls})"
+        echo(f"estimate: {total}" + (f" (both arms: {each[0].calls} and {each[1].calls})"
                                            if len(arms) > 1 else ""), err=True)
 
     return FirstCells(len(arms), ready).hook

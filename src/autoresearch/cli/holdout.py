@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import _reports_errors
+from .common import _reports_errors, echo
 
 
 @click.group("holdout")
@@ -26,7 +26,7 @@ def seal_command(suite: Path) -> None:
     """Move SUITE's holdout inputs into its sealed holdout file (SUITE-stem.holdout.sealed, or `holdout_file:`)."""
     from ..suite.sealing import seal_suite
 
-    click.echo(seal_suite(suite))
+    echo(seal_suite(suite))
 
 
 @holdout_group.command("unseal")
@@ -36,4 +36,4 @@ def unseal_command(suite: Path) -> None:
     """Turn SUITE's sealed holdout file back into plain YAML (for you, not an agent, to read and edit)."""
     from ..suite.sealing import unseal_suite
 
-    click.echo(unseal_suite(suite))
+    echo(unseal_suite(suite))

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import click
 
-from .common import _reports_errors
+from .common import _reports_errors, echo
 
 
 @click.group("import")
@@ -27,15 +27,15 @@ def _import_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _emit(imported: Any, source: Path, output: Path | None) -> None:
     for note in imported.unconverted:
-        click.echo(f"not converted: {note}", err=True)
+        echo(f"not converted: {note}", err=True)
     if output:
         imported.write(output, str(source))
-        click.echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals; "
-                   f"{imported.summary()}")
+        echo(f"wrote {output}: {len(imported.suite['inputs'])} inputs, {len(imported.suite['evals'])} evals; "
+             f"{imported.summary()}")
         _warn_unless_valid(output)
     else:
-        click.echo(imported.yaml(str(source)), nl=False)
-        click.echo(imported.summary(), err=True)
+        echo(imported.yaml(str(source)), nl=False)
+        echo(imported.summary(), err=True)
 
 
 def _warn_unless_valid(suite_path: Path) -> None:
@@ -46,7 +46,7 @@ def _warn_unless_valid(suite_path: Path) -> None:
     try:
         load_suite(suite_path)
     except InputError as exc:
-        click.echo(f"warning: {suite_path} does not validate yet:\n{exc}", err=True)
+        echo(f"warning: {suite_path} does not validate yet:\n{exc}", err=True)
 
 
 @import_group.command("promptfoo")
@@ -89,13 +89,15 @@ def import_triggers_command(eval_set: Path, skill: str | None, output: Path | No
         skill = _relative(Path(skill), output.parent if output else Path("."))
     imported = import_trigger_set(eval_set, skill)
     for note in imported.unconverted:
-        click.echo(f"not converted: {note}", err=True)
+        echo(f"not converted: {note}", err=True)
     text = imported.yaml(str(eval_set))
     if output:
         from ..fsio import atomic_write
+        from ..importers.common import refuse_overwrite
 
+        refuse_overwrite(output, [output], eval_set, output.parent / skill if skill else None)
         atomic_write(output, text)
-        click.echo(f"wrote {output}: {len(imported.suite['triggers'])} trigger queries; "
-                   f"measure with: autoresearch eval {output} --triggers")
+        echo(f"wrote {output}: {len(imported.suite['triggers'])} trigger queries; "
+             f"measure with: autoresearch eval {output} --triggers")
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import _reports_errors
+from .common import _reports_errors, echo
 
 
 @click.command()
@@ -39,6 +39,6 @@ def install(claude: bool, pi: bool, project: bool, user: bool, project_dir: Path
     root = project_dir.resolve() if project_dir else project_root(Path.cwd())
     scope = "user" if user else "project"
     if with_statusline:  # first: a settings file we cannot read stops everything, nothing written
-        click.echo(install_statusline(scope, root, Path.home(), force))
+        echo(install_statusline(scope, root, Path.home(), force))
     for line in install_skills(harnesses, scope, root, Path.home(), force):
-        click.echo(line)
+        echo(line)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import _reports_errors, _run_reference
+from .common import _reports_errors, _run_reference, echo
 
 
 @click.command()
@@ -19,7 +19,7 @@ def status(run_ref: str, runs_dir: Path) -> None:
     from ..runs.live import run_state
 
     run_dir = RunDir.find(run_ref, runs_dir)
-    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+    echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
 
 
 @click.command()
@@ -41,11 +41,11 @@ def view(target: str, runs_dir: Path, port: int) -> None:
         dashboard = open_dashboard(target, runs_dir, port)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
-    click.echo(f"dashboard: {dashboard.url}  (Ctrl-C stops it)", err=False)
+    echo(f"dashboard: {dashboard.url}  (Ctrl-C stops it)", err=False)
     try:
         dashboard.serve()
     except KeyboardInterrupt:
-        click.echo("\nstopped", err=True)
+        echo("\nstopped", err=True)
     finally:
         dashboard.server.server_close()
 
@@ -74,9 +74,9 @@ def statusline(runs_dir: str) -> None:
             (data.get("cwd") if isinstance(data, dict) else None)
         project = Path(folder) if folder else project
     try:
-        click.echo(statusline_text(project, runs_dir))
+        echo(statusline_text(project, runs_dir))
     except Exception as exc:  # a status line must never break the harness's UI: say it in one line
-        click.echo(f"autoresearch: {type(exc).__name__}")
+        echo(f"autoresearch: {type(exc).__name__}")
 
 
 @click.command()
@@ -93,7 +93,7 @@ def diff(run_ref: str, runs_dir: Path, fmt: str) -> None:
     before = (run_dir.path / "baseline" / "SKILL.md").read_text(encoding="utf-8")
     best = run_dir.path / "best" / "SKILL.md"
     after = best.read_text(encoding="utf-8") if best.exists() else before
-    click.echo(render_diff(section_diff(before, after), fmt, f"run {run_dir.id}, baseline -> best"), nl=False)
+    echo(render_diff(section_diff(before, after), fmt, f"run {run_dir.id}, baseline -> best"), nl=False)
 
 
 @click.command()
@@ -112,4 +112,4 @@ def report(run_ref: str, runs_dir: Path, output: Path | None) -> None:
     entries = run_dir.entries()
     atomic_write(target, html_report(run_dir.id, entries, run_dir.config(), run_files(run_dir, entries),
                                      str(run_state(run_dir.path))))
-    click.echo(str(target))
+    echo(str(target))

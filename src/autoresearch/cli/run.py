@@ -24,6 +24,7 @@ from .common import (
     _sections_option,
     _triggers_mode,
     _with_models,
+    echo,
 )
 
 
@@ -177,9 +178,9 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
             if refusal and not (baseline_only or estimate_only):
                 raise AutoresearchError(f"{suite_file}: {refusal}; nothing was run")
             if refusal:  # the baseline alone may still be measured; `try` will refuse every attempt
-                click.echo(f"warning: {suite_file}: {refusal}", err=True)
+                echo(f"warning: {suite_file}: {refusal}", err=True)
         for warning in suite.warnings:
-            click.echo(str(warning), err=True)
+            echo(str(warning), err=True)
         models = _open_models(suite, no_cache or estimate_only)  # a preview writes nothing, not even the cache
         if background and not baseline_only:
             raise click.UsageError("--background goes with --baseline-only (a whole run: start it with nohup ... &)")
@@ -198,26 +199,26 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
                 finally:
                     await models.aclose()
 
-            click.echo(asyncio.run(preview()))
+            echo(asyncio.run(preview()))
             return
         git = None
         if use_git:  # before the run directory exists, so a refusal leaves nothing behind
             git = start_git_branch(suite.skill_path, tag or run_id)
-            click.echo(f"committing keeps on branch {git['branch']}")
+            echo(f"committing keeps on branch {git['branch']}")
         run_dir = new_run(suite, config, runs_dir, run_id, models=chosen, git=git)
         if background:
             from ..runs.background import start_work
 
-            click.echo(start_work(run_dir, {"command": "baseline", "attempt": 0, "no_cache": no_cache}))
+            echo(start_work(run_dir, {"command": "baseline", "attempt": 0, "no_cache": no_cache}))
             return
         experiment = Experiment(suite, run_dir, config, models, live.event, live.progress)
     suite, run_dir = experiment.suite, experiment.run
-    click.echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
-               f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
-               f"{counted(len(suite.evals), 'eval')}, "
+    echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
+         f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
+         f"{counted(len(suite.evals), 'eval')}, "
                f"model {suite.model.name}")
     if len(suite.split("train")) < 20 and not resume:  # said once, when the run starts
-        click.echo(small_suite_note(len(suite.split("train")), len(suite.split("holdout"))), err=True)
+        echo(small_suite_note(len(suite.split("train")), len(suite.split("holdout"))), err=True)
     first = baseline_only and not run_dir.entries()
     if first:  # killed (an agent's tool timeout): `autoresearch wait RUN` finishes the baseline
         import os
@@ -239,10 +240,10 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     except KeyboardInterrupt:
         live.close()
         if experiment.finalized:  # stopped by `finalize`, which closes the run: --resume would be refused
-            click.echo(f"\nstopped by finalize: run {run_dir.id} is finalized (every finished attempt is in "
+            echo(f"\nstopped by finalize: run {run_dir.id} is finalized (every finished attempt is in "
                        f"{run_dir.path / 'journal.jsonl'}); to go on, start a new run", err=True)
         else:
-            click.echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
+            echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
                        f"continue with: autoresearch run --resume {run_dir.id}", err=True)
         sys.exit(130)
     finally:
@@ -250,10 +251,10 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     from ..review.report import status_text
     from ..runs.live import run_state
 
-    click.echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
-    click.echo(f"changelog: {run_dir.path / 'changelog.md'}")
+    echo(status_text(run_dir.id, run_dir.entries(), run_dir.config(), str(run_state(run_dir.path))))
+    echo(f"changelog: {run_dir.path / 'changelog.md'}")
     if baseline_only:
-        click.echo(f"next: autoresearch next {run_dir.id}")
+        echo(f"next: autoresearch next {run_dir.id}")
 
 
 def small_suite_note(train: int, holdout: int) -> str:
@@ -285,11 +286,11 @@ def finalize(run_ref: str, runs_dir: Path, branch: str | None, with_suite: bool)
 
     if with_suite and not branch:
         raise click.UsageError("--with-suite commits the suite with the best SKILL.md: give --branch too")
-    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: click.echo(line, err=True), with_suite)
+    done = finalize_run(RunDir.find(run_ref, runs_dir), branch, lambda line: echo(line, err=True), with_suite)
     if done.status:
-        click.echo(done.status)
-        click.echo(done.diff, nl=False)
+        echo(done.status)
+        echo(done.diff, nl=False)
     for note in done.notes:
-        click.echo(note)
+        echo(note)
     for path in done.files:
-        click.echo(f"review: {path}")
+        echo(f"review: {path}")

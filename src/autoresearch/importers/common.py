@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -38,6 +39,9 @@ class Imported:
 
         from ..fsio import atomic_write
 
+        skill = output.parent / self.suite["skill"] if self.suite.get("skill") else None
+        refuse_overwrite(output, [output.parent / d for _, d in self.copies] + [output.parent / n for n in self.written]
+                         + [output], Path(source), skill)
         try:
             for fixture, destination in self.copies:
                 (output.parent / destination).parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +54,19 @@ class Imported:
 
     def summary(self) -> str:
         return f"{self.carried} carried over, {len(self.unconverted)} reported as not converted"
+
+
+def refuse_overwrite(output: Path, targets: list[Path], source: Path, skill: Path | None) -> None:
+    """InputError before anything is written when an import would write over its own source file, the target
+    skill or any SKILL.md (`-o SKILL.md` is an easy slip that would lose the user's skill)."""
+    protected = {Path(source).resolve(): "the file being imported"}
+    if skill is not None:
+        protected[Path(skill).resolve()] = "the target skill"
+    for target in targets:
+        what = protected.get(Path(target).resolve()) or ("a SKILL.md" if Path(target).name == "SKILL.md" else None)
+        if what:
+            raise input_error(str(output), f"writing the suite here would overwrite {what} ({target}); "
+                                           "choose another -o path")
 
 
 @dataclass(frozen=True)
@@ -150,10 +167,24 @@ def _inside(base: Path, file: Path, ref: str, where: Where) -> Path:
     return file
 
 
+MAX_GLOB_MATCHES = 10_000
+
+
 def _expand(base: Path, ref: str, where: Where) -> list[Path]:
-    """A `file://` reference (glob patterns allowed) as existing files, relative to `base` and inside it."""
+    """A `file://` reference (glob patterns allowed) as existing files, relative to `base` and inside it.
+    A pattern is confined before it is walked (`/**`, `../**` would walk the disk) and its matches are bounded."""
     pattern = str(base / ref)
-    files = sorted(Path(p) for p in glob.glob(pattern, recursive=True)) if glob.has_magic(ref) else [base / ref]
+    if glob.has_magic(ref):
+        if os.path.isabs(ref) or ".." in Path(ref).parts:
+            raise input_error(str(where.path), f"file://{ref}: a pattern must stay inside the folder of the file "
+                              f"being imported ({base}): no absolute path, no `..`", where.line)
+        found = list(itertools.islice(glob.iglob(pattern, recursive=True), MAX_GLOB_MATCHES + 1))
+        if len(found) > MAX_GLOB_MATCHES:
+            raise input_error(str(where.path), f"file://{ref} matches more than {MAX_GLOB_MATCHES:,} files: "
+                              "name fewer", where.line)
+        files = sorted(Path(p) for p in found)
+    else:
+        files = [base / ref]
     files = [_inside(base, f, ref, where) for f in files if f.is_file()]
     if not files:
         raise input_error(str(where.path), f"file://{ref}: no such file (looked for {pattern})", where.line)

@@ -12,6 +12,7 @@ import glob
 import io
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -550,7 +551,7 @@ def import_promptfoo(path: str | Path, skill: str | None = None, holdout_every: 
                                          else None), True) for i, a in enumerate(default_asserts)]
         located = [(a, at, shared) for a, at, shared in ((job.resolve_ref(a, at), at, shared)
                                                           for a, at, shared in located) if a is not None]
-        for combination in _combinations({**default_vars, **variables}):
+        for combination in _combinations({**default_vars, **variables}, where, MAX_TESTS - len(tests)):
             tests.append(Test(str(test.get("description") or ""), combination, located, where))
     if job.problems:
         raise InputError(job.problems)
@@ -637,8 +638,15 @@ def _uses_vars(assertion: Any) -> bool:
     return python or bool(_VAR.search(json.dumps(assertion, default=str)))
 
 
-def _combinations(variables: dict[str, Any]) -> list[dict[str, Any]]:
-    """promptfoo runs a test once per combination when vars hold lists."""
+MAX_TESTS = 10_000  # inputs one import may make: a suite of more is a mistake (and would never finish a run)
+
+
+def _combinations(variables: dict[str, Any], where: Where, room: int = MAX_TESTS) -> list[dict[str, Any]]:
+    """promptfoo runs a test once per combination when vars hold lists; more than `room` is refused, counted
+    before any is made (lists of 1,000 values in three vars would be 10^9 tests)."""
     names = list(variables)
     choices = [v if isinstance(v, list) and v else [v] for v in variables.values()]
+    if math.prod(len(c) for c in choices) > room:
+        raise input_error(str(where.path), f"the vars' lists make {math.prod(len(c) for c in choices):,} tests; an "
+                          f"import makes at most {MAX_TESTS:,} inputs in all: shorten the lists", where.line, "vars")
     return [dict(zip(names, combo)) for combo in itertools.product(*choices)]

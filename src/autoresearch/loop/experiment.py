@@ -232,6 +232,18 @@ class Experiment(BaselineStep, AttemptStages):
         """`autoresearch finalize` has closed this run: from then on it is read-only."""
         return (self.run.path / STOP_FILE).exists()
 
+    def check_section(self, section: str) -> None:
+        """Refuse a `try --section` the best version cannot change, from the journal alone: before any lock,
+        heartbeat or pending request is written, so a typo leaves the run's files as they were."""
+        entries = self.run.entries()
+        if not entries:
+            return  # prepare() says the run has no baseline
+        doc = parse_skill(self.run.version(state_from(entries).best_sha), self.suite.skill_path)
+        candidates = editable_sections(doc, self.config.sections or None, self.config.allow_description)
+        if section not in candidates:
+            raise AutoresearchError(f"--section: {section!r} may not change in run {self.run.id}; it may "
+                                    f"change: {', '.join(candidates)} (see `autoresearch next`)")
+
     def _refuse_if_finalized(self) -> None:
         if self.finalized:
             raise AutoresearchError(f"run {self.run.id} is finalized and read-only: nothing was changed; "
@@ -415,6 +427,7 @@ class Experiment(BaselineStep, AttemptStages):
             return await self.attempt(plan, proposal)
 
         self._refuse_if_finalized()
+        self.check_section(section)
         from ..runs.live import last_stop
 
         before, attempting = last_stop(self.run.path), []  # `try` has written its own request as pending

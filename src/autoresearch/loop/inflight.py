@@ -79,17 +79,16 @@ class InFlight:
         """On resume: what a killed attempt spent before its journal line `next_id` was written (nothing if none),
         its calls in flight at the kill included (`unsettled`)."""
         records = _read_lines(self.run.path / LEDGER_FILE)
-        settled = {r["settles"] for r in records if r.get("settles")}
+        settled = {r["settles"] for r in records if isinstance(r.get("settles"), str)}
         carried = _legacy(self.run.path / INFLIGHT_FILE, next_id)
         for record in records:
             if record.get("next_id") != next_id:
                 continue
             if "sent" in record:
-                if record["sent"] not in settled:
+                if isinstance(record["sent"], str) and record["sent"] not in settled:
                     carried.merge(unsettled(record.get("cache")))
             else:
-                carried.merge(Spend(int(record.get("calls", 0)), Usage(**record.get("tokens", {})),
-                                    float(record.get("cost", 0.0))))
+                carried.merge(_charged(record))
         self.spend.merge(carried)
         return carried
 
@@ -130,15 +129,23 @@ def _read_lines(path) -> list[dict]:
     return records
 
 
+def _charged(record: dict) -> Spend:
+    """The spend a ledger line (or the legacy file) records; a damaged one is as unreadable as garbage."""
+    try:
+        return Spend(int(record.get("calls", 0)), Usage(**record.get("tokens", {})), float(record.get("cost", 0.0)))
+    except (TypeError, ValueError):
+        return Spend()
+
+
 def _legacy(path, next_id: int) -> Spend:
     """The in-flight total an earlier version wrote (INFLIGHT_FILE), if it is for journal line `next_id`."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return Spend()
     if not isinstance(data, dict) or data.get("next_id") != next_id:
         return Spend()
-    return Spend(int(data["calls"]), Usage(**data["tokens"]), float(data["cost"]))
+    return _charged(data)
 
 
 class ChargedSpend(Spend):

@@ -189,12 +189,50 @@ def check_template(template: str | Path, doc: SkillDocument, suite: Suite, refus
     tried = [Attempted("clarify", ev.id, "discard", "a hypothesis", "a reason")]
     section = editable_sections(doc)[0] if editable_sections(doc) else PREAMBLE_ID
     try:
-        mutation_prompt(doc, section, failure_summary(suite, sample), failing_outputs(sample, inputs={item.id: item.text}),
-                        tried, template, refusals, near_misses)
+        with _time_bound(TEMPLATE_SECONDS):
+            mutation_prompt(doc, section, failure_summary(suite, sample),
+                            failing_outputs(sample, inputs={item.id: item.text}), tried, template, refusals, near_misses)
     except jinja2.TemplateSyntaxError as exc:
         raise input_error(str(template), f"template error: {exc.message}", exc.lineno) from None
     except jinja2.TemplateError as exc:
         raise input_error(str(template), f"template error: {exc}") from None
+    except OverflowError as exc:  # the sandbox's cap on range()
+        raise input_error(str(template), f"template error: {exc}") from None
+    except RecursionError:
+        raise input_error(str(template), "template error: it calls itself without end (a recursive macro)") from None
+    except TimeoutError:
+        raise input_error(str(template), f"template error: rendering it took over {TEMPLATE_SECONDS:g} s on sample "
+                                         "data (a loop that does not end?)") from None
+
+
+TEMPLATE_SECONDS = 10.0
+
+
+class _time_bound:
+    """Raise TimeoutError in the main thread after `seconds` (SIGALRM); elsewhere, no bound."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.armed = False
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+            self.previous = signal.signal(signal.SIGALRM, self._expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+            self.armed = True
+
+    def _expired(self, signum: int, frame: Any) -> None:
+        raise TimeoutError
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
 
 
 def parse_proposal(text: str) -> Proposal:

@@ -171,7 +171,7 @@ def _meta(config: dict, entries: list[dict], state: str) -> str:
     ran = config.get("provenance") or {}
     shown = {role: short(ran[role]) if role in ran else str(info.get("model" if role == "target" else role, ""))
              for role in ("target", "judge", "mutator")}
-    rows = [("suite", f"{info.get('suite', '')} <small>{html.escape(str(config.get('suite', '')))}</small>"),
+    rows = [("suite", f"{html.escape(str(info.get('suite', '')))} <small>{html.escape(str(config.get('suite', '')))}</small>"),
             ("model", html.escape(shown["target"])), ("judge", html.escape(shown["judge"])),
             ("mutator", html.escape(shown["mutator"])),
             ("inputs", f"{info['train']} train, {info['holdout']} holdout; {info['evals']} evals; {info['runs']} runs "

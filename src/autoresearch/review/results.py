@@ -19,9 +19,12 @@ def read_result(path: Path) -> dict:
     """An `eval --json` result, or an InputError naming the file."""
     from ..errors import input_error
 
+    from ..suite.userfiles import read_user_text
+
+    text = read_user_text(Path(path), "result file not found", limit=1024 * 1024 * 1024)  # a FIFO: a message
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise input_error(str(path), f"not a readable JSON result: {exc}") from None
     if isinstance(data, dict) and data.get("schema") == "autoresearch.matrix/1":
         raise input_error(str(path), "a matrix result (one suite on several targets): compare or view one target "

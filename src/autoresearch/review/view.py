@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ..errors import AutoresearchError
 from ..evaluate.cells import Cell
 from ..runs.journal import RunDir, best_entry
 from .html import _page, outputs_table, report_body
@@ -84,6 +85,7 @@ class RunSource:
         self._lock = threading.Lock()
         self._entries: list[dict] = []
         self._offset = 0  # bytes of the journal already read: it only ever grows
+        self._lines = 0  # lines read, to name a corrupt one
 
     def entries(self) -> list[dict]:
         """The journal, reading only the complete lines appended since the last call."""
@@ -91,13 +93,25 @@ class RunSource:
         if not path.exists():
             return self._entries
         if path.stat().st_size < self._offset:  # replaced, not appended to: read it again
-            self._entries, self._offset = [], 0
+            self._entries, self._offset, self._lines = [], 0, 0
         with open(path, "rb") as handle:
             handle.seek(self._offset)
             data = handle.read()
+        from ..errors import input_error
+        from ..runs.journal import journal_entry_shape
+
         complete = data[: data.rfind(b"\n") + 1]
-        self._entries = self._entries + [json.loads(line) for line in complete.decode("utf-8").splitlines() if line]
+        added = []
+        for number, line in enumerate(complete.splitlines(), self._lines + 1):
+            try:
+                added.append(json.loads(line))
+            except (ValueError, RecursionError):
+                added.append(None)
+            if not journal_entry_shape(added[-1]):
+                raise input_error(str(path), "corrupt journal line: not an attempt as the loop writes it", number)
+        self._entries = self._entries + added
         self._offset += len(complete)
+        self._lines += len(added)
         return self._entries
 
     def _token(self, state) -> str:
@@ -273,13 +287,21 @@ def page(source: Any) -> str:
     return _page(title, body).replace("<body>", f"<body data-token='{html.escape(snap['token'])}' data-updates='0'>", 1)
 
 
+def local_host(host: str, port: int) -> bool:
+    """Whether a request's Host header names this machine's loopback on our port: a page from another site
+    that re-points its own name at 127.0.0.1 (DNS rebinding) sends its own name, and is refused."""
+    return host.lower() in {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     source: Any = None
 
     def do_GET(self) -> None:  # noqa: N802 (the http.server name)
         url = urlparse(self.path)
         try:
-            if url.path == "/":
+            if not local_host(self.headers.get("Host", ""), self.server.server_address[1]):
+                self.send_error(403, "Host not allowed: open the dashboard at 127.0.0.1 or localhost")
+            elif url.path == "/":
                 self._send(page(self.source), "text/html")
             elif url.path == "/poll":
                 self._send(json.dumps(self.source.poll()), "application/json")
@@ -294,6 +316,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_error(404)
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except AutoresearchError as exc:  # a run file went bad while the page is open: say which
+            self.send_error(500, str(exc).replace("\n", " "))
 
     def _send(self, text: str, kind: str) -> None:
         data = text.encode("utf-8")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..evaluate.cells import Cell
 from ..fsio import atomic_write, sha256
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: `$` would let a trailing newline through
 
 
 def best_entry(entries: list[dict]) -> dict:
@@ -88,9 +88,14 @@ class RunDir:
         from ..errors import input_error
 
         try:
-            return json.loads((self.path / "run.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise input_error(str(self.path / "run.json"), f"unreadable run configuration: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("suite"), str) or \
+                not isinstance(data.get("config", {}), dict):
+            raise input_error(str(self.path / "run.json"), "corrupt run configuration: not the mapping a run "
+                                                            "writes (with `suite` and `config`)")
+        return data
 
     def suite_path(self) -> Path:
         """The run's suite file: stored relative to the run directory, so a copied project uses its own."""
@@ -107,11 +112,15 @@ class RunDir:
             return []
         data = path.read_bytes()
         entries = []
-        for number, line in enumerate(data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines(), 1):
+        for number, line in enumerate(data[: data.rfind(b"\n") + 1].splitlines(), 1):
             try:
-                entries.append(json.loads(line))
-            except ValueError as exc:
+                entry = json.loads(line)
+            except (ValueError, RecursionError) as exc:  # not UTF-8 is a ValueError too
                 raise input_error(str(path), f"corrupt journal line: {exc}", number) from None
+            if not journal_entry_shape(entry):
+                raise input_error(str(path), "corrupt journal line: not an attempt as the loop writes it (an object "
+                                             "with id, decision, scores and skill_after)", number)
+            entries.append(entry)
         return entries
 
     def repair(self) -> None:
@@ -167,8 +176,11 @@ class RunDir:
         path = self._cells_path(digest, split)
         if not path.exists():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [Cell(*c) for c in data["cells"]], {(i, r): t for i, r, t in data["outputs"]}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return [Cell(*c) for c in data["cells"]], {(i, r): t for i, r, t in data["outputs"]}
+        except (ValueError, RecursionError, LookupError, TypeError) as exc:
+            raise _corrupt(path, exc) from None
 
     def load_traces(self, digest: str, split: str = "train") -> dict:
         """The harness traces stored with a version's cells ({(input id, run): Outcome dict}); {} when none."""
@@ -177,7 +189,24 @@ class RunDir:
         path = self._cells_path(digest, split)
         if not path.exists():
             return {}
-        return {(i, r): t for i, r, t in json.loads(path.read_text(encoding="utf-8")).get("traces", [])}
+        try:
+            return {(i, r): t for i, r, t in json.loads(path.read_text(encoding="utf-8")).get("traces", [])}
+        except (ValueError, RecursionError, LookupError, TypeError, AttributeError) as exc:
+            raise _corrupt(path, exc) from None
 
     def write_text(self, relative: str, text: str) -> None:
         atomic_write(self.path / relative, text)
+
+
+def journal_entry_shape(entry: object) -> bool:
+    """Whether a parsed journal line has the fields every reader relies on (a hand edit or a bad copy may not)."""
+    return isinstance(entry, dict) and isinstance(entry.get("id"), int) and isinstance(entry.get("decision"), str) \
+        and isinstance(entry.get("scores"), dict) and isinstance(entry.get("skill_after"), str)
+
+
+def _corrupt(path: Path, exc: Exception) -> Exception:
+    """A run file that does not read as the run wrote it: an InputError naming it (exit 2, no traceback)."""
+    from ..errors import input_error
+
+    return input_error(str(path), f"corrupt run file ({type(exc).__name__}: {exc}); restore it from a backup "
+                                  "or start a new run")

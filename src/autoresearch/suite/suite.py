@@ -20,12 +20,12 @@ from ..models import ROLE_MAX_TOKENS, ModelSpec, name_problem
 from .checks import CHECK_TYPES, NEEDS_VALUE, NUMBER_VALUE, REGEX_VALUE, Check, load_python_function
 from .isolation import DEFAULT_MEMORY_MB, DEFAULT_SECONDS, Limits
 from .trigger_set import Trigger, parse_distractors, parse_triggers
-from .userfiles import OutsideError, confined_path, read_user_text
+from .userfiles import OutsideError, confined_path, read_user_text, skill_bound
 from .yamlsource import LocatedDict, LocatedList, load_located
 
 SPLITS = ("train", "holdout")
 DEFAULT_RUNS = 8
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")  # \Z: `$` would let a trailing newline through
 
 SUITE_KEYS = {"name", "description", "skill", "model", "judge", "mutator", "runs", "holdout_runs", "concurrency",
               "threshold", "inputs", "evals", "triggers", "distractors", "check_timeout", "check_memory_mb",
@@ -168,6 +168,9 @@ class _Reader:
             self.fail(f"must be {'a whole number' if kind is int else 'a number'}, got {value!r}", data.line_of(key),
                       f"{where}{key}")
             return None
+        if value != value or value in (float("inf"), float("-inf")):  # .nan compares false with any bound
+            self.fail(f"must be a finite number, got {value!r}", data.line_of(key), f"{where}{key}")
+            return None
         if value < low or (high is not None and value > high):
             self.fail(f"must be between {low} and {high}" if high is not None else f"must be at least {low}",
                       data.line_of(key), f"{where}{key}")
@@ -204,6 +207,39 @@ class _Reader:
         return value
 
 
+# the type and range of each model option the backends read, so a wrong one is a message with its line
+OPTION_NUMBERS = {"concurrency": (int, 1, 1024), "max_retries": (int, 0, 100), "max_turns": (int, 1, 10000),
+                  "timeout": (float, 0.01, None), "retry_base": (float, 0, 600), "batch_window": (float, 0, 3600),
+                  "batch_poll": (float, 0.01, 86400), "latency": (float, 0, 600)}
+OPTION_FLAGS = ("batch", "skills_folder", "keep_workspaces")
+OPTION_TEXTS = ("command", "mode", "binary", "sandbox", "codex_sandbox")
+PRICE_KEYS = {"input", "output", "cache_write", "cache_read"}
+
+
+def check_model_options(data: LocatedDict, reader: _Reader, where: str) -> None:
+    """Each model option of the right type and range: `batch: 'no'` is not true, `concurrency: 0` would hang,
+    a misspelt price key would price every call at $0."""
+    for key, (kind, low, high) in OPTION_NUMBERS.items():
+        reader.number(data, key, f"{where}.", kind, low, high)
+    for key in OPTION_FLAGS:
+        if key in data and not isinstance(data[key], bool):
+            reader.fail(f"must be true or false, got {data[key]!r}", data.line_of(key), f"{where}.{key}")
+    for key in OPTION_TEXTS:
+        if key in data and (not isinstance(data[key], str) or not data[key].strip()):
+            reader.fail(f"must be a non-empty string, got {data[key]!r}", data.line_of(key), f"{where}.{key}")
+    for key in ("allowed_tools", "extra_args"):
+        value = data.get(key)
+        if value is not None and not isinstance(value, str) and not (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            reader.fail(f"must be a string or a list of strings, got {value!r}", data.line_of(key), f"{where}.{key}")
+    if "prices" in data:
+        prices = reader.mapping(data["prices"], f"{where}.prices", data.line_of("prices"))
+        if prices is not None:
+            reader.known_keys(prices, PRICE_KEYS, f"{where}.prices")
+            for key in PRICE_KEYS & set(prices):
+                reader.number(prices, key, f"{where}.prices.", float, 0)
+
+
 def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_default: int = 1024) -> ModelSpec | None:
     """A model is a name (`sim`, `anthropic:claude-...`, `command:...`) or a mapping with settings."""
     if value is None:
@@ -224,6 +260,7 @@ def parse_model(value: Any, reader: _Reader, where: str, line: int, max_tokens_d
     max_tokens = reader.number(data, "max_tokens", f"{where}.", int, 1)
     temperature = reader.number(data, "temperature", f"{where}.", float, 0, 2)
     seed = reader.number(data, "seed", f"{where}.", int, 0)
+    check_model_options(data, reader, where)
     options = tuple(sorted((k, _freeze(v)) for k, v in data.items()
                            if k not in ("name", "max_tokens", "temperature", "seed")))
     return ModelSpec(name=name or "sim", max_tokens=max_tokens or max_tokens_default,
@@ -523,6 +560,13 @@ def load_suite(path: str | Path, *, check_skill: bool = True, allow_outside: boo
     skill_path = Path(os.path.normpath(path.parent / skill_value)) if skill_value else path.parent / "SKILL.md"
     if skill_value and not skill_path.is_file():
         reader.fail(f"target skill {skill_value!r} not found (looked for {skill_path})", data.line_of("skill"), "skill")
+    elif skill_value and not skill_path.resolve().is_relative_to(bound := skill_bound(path.parent)):
+        if reader.allow_outside:
+            reader.outside.append(str(skill_path.resolve()))
+        else:
+            reader.fail(f"target skill {skill_value!r} is outside the suite's project {bound} (resolves to "
+                        f"{skill_path.resolve()}), and a run rewrites it; pass --allow-outside or set "
+                        "`allow_outside: true` in the suite if you trust it", data.line_of("skill"), "skill")
     runs = reader.number(data, "runs", "", int, 1, 1000) or DEFAULT_RUNS
     holdout_runs = reader.number(data, "holdout_runs", "", int, 1, 1000)
     concurrency = reader.number(data, "concurrency", "", int, 1, 1024) or 8

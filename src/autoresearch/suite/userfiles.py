@@ -27,6 +27,16 @@ def confined_path(base: Path, relative: str | Path, allow_outside: bool = False)
     return path
 
 
+def skill_bound(suite_folder: Path) -> Path:
+    """The folder a suite's target skill must lie in (a run rewrites it): the git work tree holding the suite,
+    else the suite folder's parent, so `evals/x.yaml` beside `my-skill/` works as the README shows."""
+    folder = Path(suite_folder).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder.parent
+
+
 def decode_text(data: bytes, source: str) -> str:
     """UTF-8 text of `data`; InputError naming the line (and column) of the first bad byte."""
     try:
@@ -38,19 +48,36 @@ def decode_text(data: bytes, source: str) -> str:
                                   "(save the file as UTF-8)", line) from None
 
 
-def read_user_bytes(path: Path, missing: str = "file not found") -> bytes:
-    """The bytes of a file a user names; InputError naming the file when it is missing or unreadable."""
+MAX_USER_FILE_BYTES = 16 * 1024 * 1024  # far above any prompt a model's context holds
+
+
+def read_user_bytes(path: Path, missing: str = "file not found", limit: int = MAX_USER_FILE_BYTES) -> bytes:
+    """The bytes of a file a user names; InputError naming the file when it is missing, unreadable, not a
+    regular file (a FIFO or a device would block or never end) or larger than `limit`."""
+    import stat
+
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
     except FileNotFoundError:
         raise input_error(str(path), missing) from None
     except OSError as exc:
         raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise input_error(str(path), "not a regular file (a folder, FIFO or device): refusing to read it")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise input_error(str(path), f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise input_error(str(path), f"larger than {limit // (1024 * 1024)} MB: refusing to read it")
+    return data
 
 
-def read_user_text(path: Path, missing: str = "file not found") -> str:
+def read_user_text(path: Path, missing: str = "file not found", limit: int = MAX_USER_FILE_BYTES) -> str:
     """A user's text file as UTF-8; InputError (with the line) when missing, unreadable or not UTF-8."""
-    return decode_text(read_user_bytes(path, missing), str(path))
+    return decode_text(read_user_bytes(path, missing, limit), str(path))
 
 
 def relative_to_folder(path: Path, folder: Path) -> str:

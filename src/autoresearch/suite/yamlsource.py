@@ -111,5 +111,8 @@ def load_located(text: str, source: str, line_offset: int = 0, yaml12: bool = Fa
         raise input_error(source, f"malformed YAML: {exc.problem or exc.context}", line) from None
     except yaml.YAMLError as exc:
         raise input_error(source, f"malformed YAML: {exc}") from None
+    except RecursionError:
+        line = loader.get_mark().line + 1 + line_offset if loader.get_mark() else None
+        raise input_error(source, "malformed YAML: nested too deeply", line) from None
     finally:
         loader.dispose()
