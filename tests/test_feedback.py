@@ -210,8 +210,8 @@ def test_refusals_are_counted_for_the_mutator_not_fed_back_as_attempts(meeting):
     assert cli("run", "evals/meeting-notes.yaml", "--baseline-only", "--run-id", "x").exit_code == 0
     doc = parse_skill((meeting / "examples/meeting-notes/SKILL.md").read_text())
     (meeting / "same.md").write_text(doc.section("meeting-notes/output-format").body)
-    for _ in range(2):
-        cli("try", "x", "--section", "meeting-notes/output-format", "--file", "same.md", "--hypothesis", "nothing")
+    for i in range(2):  # two proposals (the same try run again would only print its first decision)
+        cli("try", "x", "--section", "meeting-notes/output-format", "--file", "same.md", "--hypothesis", f"nothing {i}")
     plan = json.loads(cli("next", "x", "--json").stdout)
     assert all(a["decision"] != "refused" for a in plan["tried"])
     experiment = Experiment(load_suite(meeting / "evals/meeting-notes.yaml"), RunDir.find("x", meeting / ".autoresearch"),
