@@ -31,10 +31,10 @@ $(HARNESS_STAMP): Makefile
 
 harness: $(HARNESS_STAMP)
 
-# One worker per core: most of the suite waits on harness binaries and subprocesses, so two workers on two
-# cores halve its wall time (the tests share no state but the read-only .harness).
+# One worker per core (the tests share no state but the read-only .harness); tests are handed out one at a
+# time, the ones marked slow first (tests/conftest.py), so no long test is left to run alone at the end.
 test: $(STAMP) $(HARNESS_STAMP)
-	$(BIN)/pytest -n auto --dist worksteal
+	$(BIN)/pytest -n auto --dist load --maxschedchunk 1
 
 bench: $(STAMP)
 	$(BIN)/python bench/core.py

@@ -80,3 +80,9 @@ def harnesses_on_path(monkeypatch) -> None:
     """The harness binaries and this venv's `autoresearch` first on PATH, as `make harness` leaves a project."""
     monkeypatch.setenv("PATH", f"{HARNESS_BIN}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
                                f"{os.environ['PATH']}")
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked slow run first (a stable sort keeps the rest in order): under `make test`'s xdist
+    (`--dist load --maxschedchunk 1`) each worker starts on one, and none is left to run alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -92,6 +92,7 @@ def test_every_page_shows_commands_and_names_the_machine_ones():
         sorted(c for c in shown if not c.startswith("autoresearch ") and c not in ELSEWHERE)
 
 
+@pytest.mark.slow
 def test_every_command_shown_runs_as_shown(project, tmp_path):
     """Pages in a reader's order (the README first) in one project, so one page may use what another made
     (`view results.json` after the README's `eval --json results.json`); a command shown twice runs once."""

@@ -65,6 +65,7 @@ def attempt(root: Path, *guard: str) -> tuple[subprocess.CompletedProcess, list[
     return done, entries
 
 
+@pytest.mark.slow
 def test_a_candidate_that_breaks_the_guard_harness_is_refused_with_harness_and_eval_named(project):
     done, entries = attempt(project, "--also-on", "pi:sim")
     baseline, entry = entries

@@ -107,6 +107,7 @@ def test_run_json_eval_json_and_junit_name_the_harness_that_judged(project):
     assert f"<td>judge ran</td><td>claude-code:sim (@anthropic-ai/claude-code {version_of('claude')}" in shown
 
 
+@pytest.mark.slow
 def test_a_headless_run_with_the_harness_as_mutator_completes_five_experiments(project):
     """Path A on claude-code:sim, offline: every proposal comes from the real claude binary answering as a model."""
     (project / "suite.yaml").write_text((project / "suite.yaml").read_text().replace("runs: 2", "runs: 5"))  # keepable

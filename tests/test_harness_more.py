@@ -86,6 +86,7 @@ triggers:
 NOTHING = "---\nname: tally\ndescription: Polishes brass doorknobs on sailing boats.\n---\n\n# Tally\n\n- Be brief.\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_trigger_evals_give_recall_and_precision_and_a_description_that_matches_nothing_scores_lower(project,
                                                                                                      target):

@@ -52,6 +52,11 @@ evals:
     question: Does the answer report the open items?
     judge: {{pass: The answer says "open items"., fail: It does not.}}
 """
+SKILL_USED = """\
+  - id: loaded
+    question: Did the agent load the skill?
+    check: {type: skill-used}
+"""
 MUTATION = ('<mutation_task>\n<section id="steps">\n<section_body>\n- Tally the items.\n</section_body>\n</section>\n'
             '</mutation_task>')
 
@@ -116,9 +121,16 @@ def test_the_harness_judges_and_mutates_through_its_real_binary_by_default(tmp_p
     assert proposal.usage.output_tokens > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("harness", ["codex", "gemini", "opencode"])
 def test_a_headless_run_judged_and_mutated_by_the_harness_names_it_in_run_json(tmp_path, monkeypatch, harness):
     project = project_for(tmp_path, monkeypatch, harness)
+    # the plain simulator answers the task and the harness judges and proposes: a harness session costs seconds
+    # of CPU, and the harness as target is tested on its own (test_harness_more, test_harness_model)
+    suite = project / "suite.yaml"
+    suite.write_text(suite.read_text().replace(f"model: {harness}:sim\n",
+                                               f"model: sim\njudge: {harness}:sim\nmutator: {harness}:sim\n")
+                     .replace(SKILL_USED, ""))
     assert "cannot answer" not in cli(project, "validate", "suite.yaml").stderr
     # the paired rule decides on the suite's runs: this test is about who judged and mutated, and an undecided
     # sequential test would run many times as many harness cells; the preflight has tests of its own

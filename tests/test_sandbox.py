@@ -113,6 +113,7 @@ def test_a_cell_cannot_write_outside_its_workspace_and_leaves_nothing_running(es
     assert list(temp.iterdir()) == []  # the cell's folder is gone
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", HARNESS_TARGETS)
 def test_a_kill_9_of_eval_leaves_nothing_running_and_the_next_start_removes_its_cells(escape, target):
     root, env, marker, outside, user_home, temp = escape

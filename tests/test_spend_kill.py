@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+import pytest
 from conftest import ROOT
 
 from autoresearch.evaluate.runner import Spend
@@ -51,6 +52,7 @@ class CountingSim:
         return text
 
 
+@pytest.mark.slow
 def test_kill_9s_mid_run_then_resume_charge_every_call_the_server_answered(tmp_path):
     shutil.copytree(ROOT / "examples" / "meeting-notes", tmp_path / "examples" / "meeting-notes")
     shutil.copytree(ROOT / "evals", tmp_path / "evals")

@@ -268,6 +268,7 @@ evals:
 """
 
 
+@pytest.mark.slow
 def test_a_short_run_on_claude_code_sim_keeps_a_change_that_raises_a_file_check(project):
     inputs = "".join(f"  - id: in{i}\n    text: \"Tally the open action items in notes.txt, batch {i}.\"\n"
                      f"    files: [inputs/notes.txt]\n" + ("    split: holdout\n" if i == 4 else "") for i in range(5))

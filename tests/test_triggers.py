@@ -232,6 +232,7 @@ triggers:
 """
 
 
+@pytest.mark.slow
 def test_run_triggers_keeps_a_description_that_raises_recall_without_losing_precision(project):
     write(project, "loop.yaml", LOOP)
     done = cli(project, "run", "loop.yaml", "--triggers", "--run-id", "t", "--max-experiments", "1")
