@@ -17,39 +17,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from autoresearch.runs.journal import RunDir
-from autoresearch.sim import model as sim
-from autoresearch.sim.server import MessagesServer
+from autoresearch.sim.server import MessagesServer, simulator_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "autoresearch"]
 KILLS = 20
 CONCURRENCY = 4
-
-
-def text_of(value) -> str:
-    return value if isinstance(value, str) else "".join(b.get("text", "") for b in value or [] if isinstance(b, dict))
-
-
-class CountingSim:
-    """The simulator as the server's reply function, counting the calls it answered."""
-
-    def __init__(self):
-        self.answered = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, body: dict) -> str:
-        system, prompt = text_of(body.get("system")), text_of(body["messages"][-1]["content"])
-        rng = random.Random(f"{system}\0{prompt}")
-        text = sim.judge(prompt, rng) if "<judge_task>" in prompt else sim.mutate(prompt, rng) \
-            if "<mutation_task>" in prompt else sim.follow(system, prompt, rng)
-        with self.lock:
-            self.answered += 1
-        return text
 
 
 def main() -> None:
@@ -61,10 +38,9 @@ def main() -> None:
         suite = root / "evals" / "meeting-notes.yaml"
         suite.write_text(suite.read_text().replace("model: sim ", "model: anthropic:claude-fake-1 ")
                          .replace("runs: 8 ", "runs: 4 ") + f"judge: anthropic:claude-fake-1\nconcurrency: {CONCURRENCY}\n")
-        reply = CountingSim()
         run_dir = root / ".autoresearch" / "spend"
         kills, in_flight, started = 0, [], time.perf_counter()
-        with MessagesServer(reply=reply, latency=0.01) as server:
+        with MessagesServer(reply=simulator_reply, latency=0.01) as server:
             env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "bench"}
             first = ["run", str(suite), "--max-experiments", "8", "--plateau", "100", "--run-id", "spend",
                      "--mutator-model", "anthropic:claude-fake-1"]
@@ -72,11 +48,11 @@ def main() -> None:
                 if kills == KILLS:
                     break
                 args = first if not (run_dir / "run.json").exists() else ["run", "--resume", "spend"]
-                before, step = reply.answered, rng.randint(5, 40)
+                before, step = server.answered, rng.randint(5, 40)
                 proc = subprocess.Popen(CLI + args, cwd=root, env=env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
                 deadline = time.monotonic() + 120
-                while proc.poll() is None and reply.answered < before + step and time.monotonic() < deadline:
+                while proc.poll() is None and server.answered < before + step and time.monotonic() < deadline:
                     time.sleep(0.002)
                 if proc.poll() is None:
                     with server._lock:
@@ -88,7 +64,7 @@ def main() -> None:
                                   text=True, timeout=900)
             if done.returncode != 0:
                 sys.exit(f"the last resume failed: {done.stderr[-2000:]}")
-            answered = reply.answered
+            answered = server.answered
         entries = RunDir(run_dir).entries()
         charged = sum(e.get("calls", 0) for e in entries)
         results = {

@@ -5,12 +5,10 @@ answered by the simulator; the run is killed -9 mid-evaluation several times and
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -20,36 +18,10 @@ from autoresearch.evaluate.runner import Spend
 from autoresearch.loop.inflight import InFlight
 from autoresearch.models import Completion, Usage
 from autoresearch.runs.journal import RunDir
-from autoresearch.sim import model as sim
-from autoresearch.sim.server import MessagesServer
+from autoresearch.sim.server import MessagesServer, simulator_reply
 
 CLI = [sys.executable, "-m", "autoresearch"]
 CONCURRENCY = 2  # calls in flight at once: the ones a kill -9 cuts off (answered, never received)
-
-
-def text_of(value) -> str:
-    return value if isinstance(value, str) else "".join(b.get("text", "") for b in value or [] if isinstance(b, dict))
-
-
-class CountingSim:
-    """The simulator as a server reply function, counting the calls it answered (what a provider bills)."""
-
-    def __init__(self):
-        self.answered = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, body: dict) -> str:
-        system, prompt = text_of(body.get("system")), text_of(body["messages"][-1]["content"])
-        rng = random.Random(f"{system}\0{prompt}")
-        if "<judge_task>" in prompt:
-            text = sim.judge(prompt, rng)
-        elif "<mutation_task>" in prompt:
-            text = sim.mutate(prompt, rng)
-        else:
-            text = sim.follow(system, prompt, rng)
-        with self.lock:
-            self.answered += 1
-        return text
 
 
 @pytest.mark.slow
@@ -59,20 +31,19 @@ def test_kill_9s_mid_run_then_resume_charge_every_call_the_server_answered(tmp_p
     suite = tmp_path / "evals" / "meeting-notes.yaml"
     suite.write_text(suite.read_text().replace("model: sim ", "model: anthropic:claude-fake-1 ")
                      .replace("runs: 8 ", "runs: 4 ") + f"judge: anthropic:claude-fake-1\nconcurrency: {CONCURRENCY}\n")
-    reply = CountingSim()
     run_dir = tmp_path / ".autoresearch" / "spend"
-    with MessagesServer(reply=reply, latency=0.01) as server:
+    with MessagesServer(reply=simulator_reply, latency=0.01) as server:
         env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "test"}
         args = ["run", str(suite), "--max-experiments", "3", "--plateau", "100", "--run-id", "spend",
                 "--mutator-model", "anthropic:claude-fake-1"]
         kills = 0
         for step in (7, 23, 11, 31, 5, 17):  # calls answered in this attempt before the kill: mid-evaluation
             more = args if not (run_dir / "run.json").exists() else ["run", "--resume", "spend"]
-            before = reply.answered
+            before = server.answered
             proc = subprocess.Popen(CLI + more, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 120
-            while proc.poll() is None and reply.answered < before + step and time.monotonic() < deadline:
+            while proc.poll() is None and server.answered < before + step and time.monotonic() < deadline:
                 time.sleep(0.005)
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
@@ -81,7 +52,7 @@ def test_kill_9s_mid_run_then_resume_charge_every_call_the_server_answered(tmp_p
         done = subprocess.run(CLI + ["run", "--resume", "spend"], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, done.stderr
-        answered = reply.answered
+        answered = server.answered
     assert kills >= 4
     charged = sum(e.get("calls", 0) for e in RunDir(run_dir).entries())
     assert not (run_dir / "spend.jsonl").exists()

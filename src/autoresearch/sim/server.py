@@ -38,6 +38,20 @@ def default_reply(body: dict) -> str:
     return f"echo: {text}"
 
 
+def simulator_reply(body: dict) -> str:
+    """The plain simulator as the server's model (`sim` answered over HTTP): it judges a judge task, proposes for
+    a mutation task, else follows the system prompt; the same request gets the same answer."""
+    from . import model as sim
+
+    system, prompt = _text_of(body.get("system")), _text_of(body["messages"][-1]["content"])
+    rng = random.Random(f"{system}\0{prompt}")
+    if "<judge_task>" in prompt:
+        return sim.judge(prompt, rng)
+    if "<mutation_task>" in prompt:
+        return sim.mutate(prompt, rng)
+    return sim.follow(system, prompt, rng)
+
+
 def _text_of(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -63,6 +77,7 @@ class MessagesServer:
         self.slow_seconds, self.batch_seconds = slow_seconds, batch_seconds
         self.faults: deque[str] = deque()  # served first, one per /v1/messages request
         self.requests: list[dict] = []
+        self.answered = 0  # the model answers produced (what a provider bills), on every protocol
         self.in_flight = self.max_in_flight = 0
         self.faults_served = 0
         self._rng = random.Random(seed)
@@ -109,6 +124,8 @@ class MessagesServer:
 
     def message(self, body: dict) -> dict:
         answer = self.reply(body)
+        with self._lock:
+            self.answered += 1
         content = [{"type": "text", "text": answer}] if isinstance(answer, str) else answer["content"]
         stop = "end_turn" if isinstance(answer, str) else answer.get("stop_reason", "end_turn")
         text = "".join(b.get("text", "") or json.dumps(b.get("input", "")) for b in content)
