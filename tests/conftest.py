@@ -7,6 +7,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every `eval`/`run` on a harness target would start with the preflight canary's probe sessions (seconds of CPU
+# each); tests/test_preflight.py tests the canary, with this unset. Subprocesses inherit it.
+os.environ["AUTORESEARCH_NO_PREFLIGHT"] = "1"
 
 SKILL = """\
 ---

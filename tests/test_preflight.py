@@ -28,6 +28,7 @@ def project(tmp_path):
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("AUTORESEARCH_NO_PREFLIGHT")  # the canary runs here as it does for a user (tests/conftest.py)
     return subprocess.run([sys.executable, "-m", "autoresearch", *args], cwd=root, capture_output=True, text=True,
                           timeout=300, env=env)
 

@@ -69,6 +69,7 @@ from .common import (
 @click.option("--allow-outside", is_flag=True, help="Let the suite read input files and python checks from outside "
               "its own folder (a suite is code: allow only suites you trust).")
 @click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
+              envvar="AUTORESEARCH_NO_PREFLIGHT", show_envvar=True,
               help="Harness targets: skip the preflight canary (see `autoresearch doctor`).")
 @_reports_errors
 def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...], judge_model: str | None, batch: bool, no_cache: bool, skill_file: Path | None, split: str,

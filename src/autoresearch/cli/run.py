@@ -98,6 +98,7 @@ def _guard_names(suite: Any, also_on: tuple[str, ...]) -> tuple[str, ...]:
 @click.option("--estimate-only", is_flag=True,
               help="Print the cost preview (baseline, per experiment, the budget) and stop: nothing is run or written.")
 @click.option("--no-preflight", is_flag=True, expose_value=False, callback=_remember,
+              envvar="AUTORESEARCH_NO_PREFLIGHT", show_envvar=True,
               help="Harness targets: skip the preflight canary before the baseline (see `autoresearch doctor`).")
 @click.option("--background", is_flag=True, help="With --baseline-only: measure the baseline in a background "
               "process and return at once; follow it with `autoresearch wait RUN`.")
