@@ -209,7 +209,7 @@ def _follow(run_dir: Any, request: dict, as_json: bool) -> None:
     from ..runs.background import describe, wait_for
 
     echo(f"{describe(request)} of run {run_dir.id} is already in progress (pid {request.get('pid', '?')}): "
-               "waiting for its decision", err=True)
+         "waiting for its decision", err=True)
     entry = wait_for(run_dir, float("inf"), lambda line: echo(line, err=True))
     _print_attempt(run_dir, entry, as_json)
 

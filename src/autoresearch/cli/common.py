@@ -107,7 +107,7 @@ class _LiveProgress:
         if not self.tty:
             if stage != self.stage:
                 echo(f"#{p.experiment} {p.stage}: candidate against the best, up to {p.runs} runs" if racing
-                           else progress_line(type(p)(p.experiment, p.stage, detail=p.detail)))
+                     else progress_line(type(p)(p.experiment, p.stage, detail=p.detail)))
             self.stage = stage
             return
         bar = ""

@@ -164,7 +164,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     spent = f", ${result.spend.cost:.4f}" if result.spend.cost else ""
     echo(f"{suite.name}: {skill_path} on {suite.model.name}, {counted(len(inputs), 'input')} x "
          f"{counted(runs or suite.runs, 'run')}, {counted(result.spend.calls, 'model call')} made{cached}{spent}, "
-               f"{result.seconds:.1f}s")
+         f"{result.seconds:.1f}s")
     data = result_json(suite, result, skill_text)
     from ..evaluate.provenance import provenance
 
@@ -224,7 +224,7 @@ def eval_command(suite_file: Path, runs: int | None, model_name: tuple[str, ...]
     errors = result.errors + (other_result.errors if other_result is not None else [])
     if errors:
         echo(f"\n{len(errors)} cell(s) are errors, not fails; the first: "
-                   f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
+             f"{errors[0].input_id}/{errors[0].eval_id} run {errors[0].run}: {errors[0].reason}", err=True)
         sys.exit(EXIT_ERROR)
     misses = failing_thresholds(suite, result, overall if overall is not None else suite.threshold, per_eval)
     if triggers:

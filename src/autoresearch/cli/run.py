@@ -217,7 +217,7 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
     echo(f"run {run_dir.id}: {suite.skill_path}, {len(suite.split('train'))} train / "
          f"{counted(len(suite.split('holdout')), 'holdout input')} x {counted(suite.runs, 'run')}, "
          f"{counted(len(suite.evals), 'eval')}, "
-               f"model {suite.model.name}")
+         f"model {suite.model.name}")
     if len(suite.split("train")) < 20 and not resume:  # said once, when the run starts
         echo(small_suite_note(len(suite.split("train")), len(suite.split("holdout"))), err=True)
     first = baseline_only and not run_dir.entries()
@@ -242,10 +242,10 @@ def run(ctx: click.Context, suite_file: Path | None, resume: str | None, model_n
         live.close()
         if experiment.finalized:  # stopped by `finalize`, which closes the run: --resume would be refused
             echo(f"\nstopped by finalize: run {run_dir.id} is finalized (every finished attempt is in "
-                       f"{run_dir.path / 'journal.jsonl'}); to go on, start a new run", err=True)
+                 f"{run_dir.path / 'journal.jsonl'}); to go on, start a new run", err=True)
         else:
             echo(f"\ninterrupted: every finished attempt is in {run_dir.path / 'journal.jsonl'}; "
-                       f"continue with: autoresearch run --resume {run_dir.id}", err=True)
+                 f"continue with: autoresearch run --resume {run_dir.id}", err=True)
         sys.exit(130)
     finally:
         live.close()
