@@ -1,8 +1,10 @@
 """Decision-quality benchmark (issues 3, 11 and 23): how often, and at what cost, each keep rule keeps a candidate.
 
 Every simulated suite has 10 train inputs x 5 evals at the default 8 runs, driven through the loop's own
-`decide` (the `sequential` rule, the default, beside `sequential alpha 0.01`, `sequential-v1`, its design
-before, and `paired`, the rule before it). Noise models:
+`decide` (the `sequential` rule, the default, looking after every output as at `concurrency: 1`, and
+`sequential (concurrency 8)`, looking every 8 outputs as at the default concurrency, beside `sequential alpha
+0.01`, `sequential-v1`, its design before, and `paired`, the rule before it; these two look once per run).
+Noise models:
 - correlation w: with probability w an output's evals share one uniform draw (pass or fail together),
   else each eval draws its own; w is the binary correlation of two evals of one output (0 .. 0.63);
 - Beta: each (input, eval) rate drawn from Beta(2.8, 1.2) (mean 0.7) instead of 0.7;
@@ -48,8 +50,10 @@ from autoresearch.suite.suite import DEFAULT_RUNS
 INPUTS, EVALS, BASE = 10, 5, 0.70
 RUNS = DEFAULT_RUNS
 FULL = INPUTS * RUNS  # target calls of one full evaluation
-RULES = {"sequential": KeepRule(), "sequential alpha 0.01": KeepRule(alpha=0.01), "sequential-v1": KeepRule("sequential-v1"),
+RULES = {"sequential": KeepRule(), "sequential (concurrency 8)": KeepRule(),
+         "sequential alpha 0.01": KeepRule(alpha=0.01), "sequential-v1": KeepRule("sequential-v1"),
          "paired": KeepRule("paired", 0.06)}  # alpha 0.01 = 0.10 / the plateau stop's 10 attempts: see overnight()
+LOOKS = {"sequential (concurrency 8)": 8}  # outputs per look; the others look after every output (concurrency 1)
 
 
 def _logit(p: float) -> float:
@@ -67,12 +71,12 @@ class Version:
     def __init__(self, rates: dict, correlation: float, rng: random.Random, drift: float = 0.0, errors: float = 0.0):
         self.rates, self.correlation, self.rng, self.drift, self.errors = rates, correlation, rng, drift, errors
 
-    def cells(self, runs: list[int]) -> dict:
+    def cells(self, runs: list[int], inputs: list | None = None) -> dict:
         out = {}
         rng = self.rng
         for r in runs:
-            shift = rng.gauss(0, self.drift) if self.drift else 0.0
-            for i in range(INPUTS):
+            shift = self.shift(r)
+            for i in range(INPUTS) if inputs is None else inputs:
                 shared = rng.random() if rng.random() < self.correlation else None
                 row = {}
                 for e in range(EVALS):
@@ -85,6 +89,15 @@ class Version:
                     row = dict.fromkeys(row, None)
                 out.update(row)
         return out
+
+    def shift(self, run: int) -> float:
+        """This version's drift on `run`, the same for all the run's outputs (drawn once, when first needed)."""
+        if not self.drift:
+            return 0.0
+        shifts = self.__dict__.setdefault("shifts", {})
+        if run not in shifts:
+            shifts[run] = self.rng.gauss(0, self.drift)
+        return shifts[run]
 
     @property
     def true_rate(self) -> float:
@@ -132,14 +145,15 @@ async def duel(rule_name: str, best: Best, cand: Version, runs: int = RUNS) -> t
     """One decision as the loop makes it; returns keep? and the candidate's target calls."""
     calls = 0
 
-    async def candidate(run_list):
+    async def candidate(run_list, inputs=None):
         nonlocal calls
-        calls += INPUTS * len(run_list)
-        return cand.cells(run_list)
+        calls += (INPUTS if inputs is None else len(inputs)) * len(run_list)
+        return cand.cells(run_list, inputs)
 
     rule = RULES[rule_name]
     if rule.sequential:
-        outcome = await decide(rule, [[r] for r in range(MAX_RUNS_FACTOR * runs)], candidate, best, min_runs=runs)
+        outcome = await decide(rule, [[r] for r in range(MAX_RUNS_FACTOR * runs)], candidate, best, min_runs=runs,
+                               look=LOOKS.get(rule_name, 1) if rule.name == "sequential" else None)
     else:
         screen = set(range(runs))
         profile = flakiness({k: v for k, v in best.store.items() if k[2] in screen}, runs)
@@ -312,7 +326,7 @@ async def power_check(trials: int, seed: int) -> dict:
         rng = random.Random(seed)
         rates = base_rates(rng, False)
         baseline = Version(rates, 0.34, rng).cells(list(range(runs)))
-        predicted = suite_power(baseline, inputs, runs, KeepRule()).power(0.10)
+        predicted = suite_power(baseline, inputs, runs, KeepRule(), look=1).power(0.10)
         kept = 0
         for _ in range(trials):
             best = Best(Version(rates, 0.34, rng), runs)

@@ -4,7 +4,11 @@ The example suite (6 train inputs x 8 runs) on the simulator with a fixed latenc
 set by calls in flight, not by this machine's CPU. Each candidate's evaluation uses the suite's concurrency,
 so --parallel K is measured twice: with C / K per candidate (the same calls in flight as --parallel 1 at C)
 and with C per candidate (K x C in flight). One run each; the ratios are noisy (other proposals are decided).
+With --target claude-code:sim (the real `claude` from `make harness`, answered by the simulator) the suite runs
+on that harness instead, and the third setting (K x C in flight) is skipped: a harness session costs this
+machine's CPU, so more sessions at once measure the machine, not the loop.
 Usage: python bench/parallel.py [--attempts 12] [--parallel 4] [--concurrency 8] [--latency 0.05]
+       [--target claude-code:sim] [--runs 8] [--out FILE]
 """
 
 from __future__ import annotations
@@ -22,22 +26,24 @@ from autoresearch.suite.suite import load_suite
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one(parallel: int, attempts: int, concurrency: int, latency: float) -> dict:
+def one(parallel: int, attempts: int, concurrency: int, latency: float, target: str = "sim", runs: int = 8) -> dict:
     """One run from a fresh copy of the example: its wall time (baseline excluded) and decisions."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "examples/meeting-notes", work / "examples/meeting-notes")
         shutil.copytree(ROOT / "evals", work / "evals")
         path = work / "evals/meeting-notes.yaml"
-        text = path.read_text().replace("model: sim ", f"model: {{name: sim, latency: {latency}}} ", 1)
-        path.write_text(text.replace("runs: 8 ", f"runs: 8\nconcurrency: {max(1, concurrency // parallel)} ", 1))
+        model = f"{{name: sim, latency: {latency}}}" if target == "sim" else target
+        text = path.read_text().replace("model: sim ", f"model: {model} ", 1)
+        path.write_text(text.replace("runs: 8 ", f"runs: {runs}\nconcurrency: {max(1, concurrency // parallel)} ", 1))
         suite = load_suite(path)
         stamps: list[float] = []
         run, reason = run_loop(suite, LoopConfig(budget=Budget(experiments=attempts), plateau=1000, parallel=parallel),
                                work / ".autoresearch", on_event=lambda line: stamps.append(time.perf_counter()))
         entries = run.entries()
         seconds = stamps[-1] - stamps[2]  # from the baseline's end (its line, then the power note) to the stop
-        return {"parallel": parallel, "concurrency_per_candidate": suite.concurrency, "seconds": round(seconds, 2),
+        return {"parallel": parallel, "target": target, "runs": runs, "concurrency_per_candidate": suite.concurrency,
+                "seconds": round(seconds, 2),
                 "attempts": len(entries) - 1, "keeps": sum(e["decision"] == "keep" for e in entries),
                 "target_calls": sum(e["calls"] for e in entries[1:]), "reason": reason}
 
@@ -47,21 +53,28 @@ def main() -> None:
     parser.add_argument("--attempts", type=int, default=12)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds a simulator call takes (target sim)")
+    parser.add_argument("--target", default="sim", help="the suite's target, e.g. claude-code:sim")
+    parser.add_argument("--runs", type=int, default=8, help="the suite's runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/parallel.json")
     args = parser.parse_args()
-    serial = one(1, args.attempts, args.concurrency, args.latency)
+    settings = dict(latency=args.latency, target=args.target, runs=args.runs)
+    serial = one(1, args.attempts, args.concurrency, **settings)
     print(serial, flush=True)
-    same_total = one(args.parallel, args.attempts, args.concurrency, args.latency)
+    same_total = one(args.parallel, args.attempts, args.concurrency, **settings)
     print(same_total, flush=True)
-    same_each = one(args.parallel, args.attempts, args.concurrency * args.parallel, args.latency)
-    print(same_each, flush=True)
-    ratios = {"same_calls_in_flight": round(same_total["seconds"] / serial["seconds"], 3),
-              "same_concurrency_per_candidate": round(same_each["seconds"] / serial["seconds"], 3)}
+    report = {"serial": serial, "parallel_same_calls_in_flight": same_total}
+    ratios = {"same_calls_in_flight": round(same_total["seconds"] / serial["seconds"], 3)}
+    if args.target == "sim":
+        same_each = one(args.parallel, args.attempts, args.concurrency * args.parallel, **settings)
+        print(same_each, flush=True)
+        report["parallel_same_concurrency_per_candidate"] = same_each
+        ratios["same_concurrency_per_candidate"] = round(same_each["seconds"] / serial["seconds"], 3)
+    for name, row in report.items():
+        row["keeps_per_attempt"] = round(row["keeps"] / max(1, row["attempts"]), 3)
     print(f"wall time of {args.attempts} attempts, --parallel {args.parallel} / --parallel 1: {ratios}")
-    out = ROOT / "bench/results/parallel.json"
-    out.write_text(json.dumps({"serial": serial, "parallel_same_calls_in_flight": same_total,
-                               "parallel_same_concurrency_per_candidate": same_each, "ratios": ratios,
-                               "latency": args.latency, "concurrency": args.concurrency}, indent=1) + "\n")
+    args.out.write_text(json.dumps({**report, "ratios": ratios, **settings, "concurrency": args.concurrency},
+                                   indent=1) + "\n")
 
 
 if __name__ == "__main__":

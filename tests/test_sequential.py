@@ -92,6 +92,57 @@ def test_a_clear_gain_is_kept_before_the_suite_runs_with_an_anytime_p_below_alph
     assert before.decision == "keep" and len(before.candidate_runs) == 8
 
 
+def counted(cells_of):
+    """An async candidate evaluator that takes (runs, inputs) and counts the outputs it was asked for."""
+    asked = []
+
+    async def evaluate(runs, inputs=None):
+        inputs = list(range(INPUTS)) if inputs is None else list(inputs)
+        asked.extend((i, r) for r in runs for i in inputs)
+        return {k: v for k, v in cells_of(runs).items() if k[0] in inputs}
+    evaluate.asked = asked
+    return evaluate
+
+
+def test_looks_within_a_run_stop_a_loser_mid_run_and_keep_ville_s_bound():
+    """Looking after every output (concurrency 1), a clear loser is stopped before its run ends, spending fewer
+    outputs than whole-run looks; on 300 null streams the share kept stays under alpha all the same."""
+    rng = random.Random(31)
+    spent = {}
+    for look in (None, 1):
+        total = 0
+        for _ in range(20):
+            cand = counted(version(flat(0.4), 0.34, rng))
+            outcome = asyncio.run(decide_sequential(KeepRule(), list(range(48)), cand,
+                                                    lazy(version(flat(0.7), 0.34, rng)), 8, look))
+            assert outcome.decision == "discard"
+            total += len(cand.asked)
+        spent[look] = total
+        if look:
+            assert total % INPUTS != 0 or spent[None] > total  # stopped inside a run at least once
+    assert spent[1] < spent[None] * 0.9
+    kept = 0
+    for _ in range(300):
+        cand = counted(version(flat(0.7), 0.34, rng))
+        kept += asyncio.run(decide_sequential(KeepRule(), list(range(48)), cand,
+                                              lazy(version(flat(0.7), 0.34, rng)), 8, 1)).decision == "keep"
+    assert kept / 300 <= 0.05 + 0.02
+
+
+def test_looks_within_a_run_lower_the_floor_to_keep_the_same_power():
+    """Finer looks cross a bound more often between whole-run looks, so the floor is set lower (Siegmund's
+    correction), and the predicted power at the design gain stays near FLOOR_POWER."""
+    cells = version(flat(0.7), 0.34, random.Random(22))(range(8))
+    power = suite_power_of(cells)
+    lam = flip_bet(power.variance, EVALS, 0.10)
+    per_run = futility_floor(null_differences(cells), lam, EVALS, INPUTS, 8, 0.05, 0.10)
+    per_output = futility_floor(null_differences(cells), lam, EVALS, INPUTS, 8, 0.05, 0.10, look=1)
+    assert per_output < per_run < 0
+    from autoresearch.decide.sequential import suite_power
+
+    assert abs(suite_power(cells, INPUTS, 8, KeepRule(), look=1).power(0.10) - FLOOR_POWER) < 0.05
+
+
 def test_the_futility_floor_spends_spare_power_on_quick_discards():
     """The floor is set per best: with uncorrelated evals (power to spare) a loser is dropped at a higher
     e-value than with correlated ones, and the predicted power at the design gain stays near FLOOR_POWER."""
@@ -225,6 +276,26 @@ def test_the_loop_says_after_the_baseline_what_gain_the_suite_can_see_and_status
             assert e["scores"]["train"]["interval_by"] == "output"
         if e["decision"] == "keep":
             assert e["scores"]["holdout"]["interval_by"] == "input"
+
+
+def test_the_loop_looks_every_concurrency_outputs_and_stops_a_loser_inside_a_run(tmp_path):
+    """At `concurrency: 1` the loop looks after every output: a candidate far behind is discarded before its
+    first run ends, its journal line saying how far the test got, and its outputs are kept for the report."""
+    from autoresearch.loop.experiment import Budget, LoopConfig, run_loop
+    from autoresearch.suite.suite import load_suite
+
+    shutil.copytree(ROOT / "examples/meeting-notes", tmp_path / "examples/meeting-notes")
+    shutil.copytree(ROOT / "evals", tmp_path / "evals")
+    path = tmp_path / "evals/meeting-notes.yaml"
+    path.write_text(path.read_text().replace("runs: 8 ", "concurrency: 1\nruns: 8 ", 1))
+    run, _ = run_loop(load_suite(path), LoopConfig(budget=Budget(experiments=3)), tmp_path / ".autoresearch")
+    entries = run.entries()
+    inside = [e for e in entries[1:] if e["decision"] == "discard" and "outputs of the first run" in e["reason"]]
+    assert inside, [e["reason"] for e in entries]
+    first = inside[0]
+    assert first["runs"] == [first["runs"][0]] and "behind" in first["reason"]
+    cells, _ = run.load_cells(first["candidate"])
+    assert 0 < len({(c.input_id, c.run) for c in cells}) < 6  # outputs of the 6 train inputs' first run
 
 
 def test_keep_cost_is_spend_per_keep_and_a_floor_before_the_first():

@@ -13,6 +13,11 @@ futility floor (set per best so that a candidate `min_gain` better is still kept
 predicted from the best's own output differences: `futility_floor`) or after MAX_RUNS_FACTOR x the
 suite's runs. 1/max exp(L) is an anytime-valid p-value.
 
+The test looks every `look` outputs, in a fixed order (run by run, inputs in the suite's order), not only at
+the end of each run: a candidate is stopped as soon as the evidence decides, and only the outputs of the
+chunk in flight are spent past that point. The loop looks every `concurrency` outputs, so no call slot
+waits; at concurrency 1 the test looks after every output, as Wald's does.
+
 `sequential-v1` (the design before, for comparison): L = sum of (lambda*d - lambda^2*d^2/2) (a
 supermartingale, cosh x <= exp(x^2/2)), lambda = mu / (sigma^2 + mu^2) at most 1/evals, floor ln(FUTILITY),
 keeps from the suite's runs on.
@@ -30,7 +35,7 @@ from .stats import Cells, Errors, KeepRule, Outcome, count_errors, eval_changes,
 
 MAX_RUNS_FACTOR = 6  # the test stops, discarding, after this many times the suite's runs
 FUTILITY = 0.25  # sequential-v1 discards once the e-value falls to this: a candidate this far behind rarely recovers
-FLOOR_POWER = 0.86  # the futility floor is as high as keeps this share of candidates min_gain better (bench/decisions.py)
+FLOOR_POWER = 0.85  # the futility floor is as high as keeps this share of candidates min_gain better (bench/decisions.py)
 LOWEST_FLOOR = 0.1  # the floor's e-value never goes below this: an underpowered suite still stops a loser
 EARLIEST_KEEP = 2  # runs: the first look that may keep (the e-process is valid at any look; one run is too thin
 #                    for the per-eval collapse check)
@@ -176,16 +181,28 @@ def _floor_in_sds(drift: float, keep: float, earliest: int, most: int, power: fl
     return lows[needed - 1] if len(lows) >= needed else -math.inf
 
 
+OVERSHOOT = 0.583  # a normal walk watched every step of sd s behaves like one watched always, its bounds s x this
+#                   further out (Siegmund's correction): how looks within a run are turned into whole-run steps
+
+
+def look_correction(inputs: int, look: int | None) -> float:
+    """How far, in run sds, looks every `look` outputs move the bounds in from where whole-run looks put them."""
+    per_look = min(1.0, math.sqrt(min(look or inputs, inputs) / max(1, inputs)))
+    return OVERSHOOT * (1.0 - per_look)
+
+
 def futility_floor(null: tuple[int, ...], lam: float, evals: int, inputs: int, runs: int, alpha: float,
-                   gain: float, power: float = FLOOR_POWER) -> float:
+                   gain: float, power: float = FLOOR_POWER, look: int | None = None) -> float:
     """ln of the e-value at which a candidate is discarded as behind: the highest floor that still keeps `power`
     of candidates `gain` better, predicted with normal steps per run of the increment's exact mean and spread
-    at that gain (a null difference plus gain x evals), never below ln(LOWEST_FLOOR)."""
+    at that gain (a null difference plus gain x evals), the bounds corrected for looks every `look` outputs;
+    never below ln(LOWEST_FLOOR)."""
     mean, variance = increment_moments(null, lam, gain * evals)
     sd = math.sqrt(max(variance, 1e-12) * inputs)
     drift = round(inputs * mean / sd, 2)
-    keep = round(math.log(1 / alpha) / sd, 2)
-    floor = _floor_in_sds(drift, keep, min(EARLIEST_KEEP, runs), MAX_RUNS_FACTOR * runs, power) * sd
+    shift = look_correction(inputs, look)
+    keep = round(math.log(1 / alpha) / sd - shift, 2)
+    floor = (_floor_in_sds(drift, keep, min(EARLIEST_KEEP, runs), MAX_RUNS_FACTOR * runs, power) - shift) * sd
     return min(-1e-9, max(math.log(LOWEST_FLOOR), floor))
 
 
@@ -194,13 +211,35 @@ def collapsed_evals(candidate: Cells, best: Cells, alpha: float) -> list:
     return [c for c in eval_changes(candidate, best) if c.p_value < alpha]
 
 
-async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[[list[int]], Awaitable[Cells]],
-                            best: Callable[[list[int]], Awaitable[Cells]], min_runs: int) -> Outcome:
-    """Evaluate a candidate run by run on `runs` against the best and decide by the e-process; see the module."""
+def seen(outputs: int, inputs: int) -> str:
+    """How far a test got, in runs and outputs: '2 runs', '3 of 10 outputs of the first run', '1 run and 4 of
+    10 outputs of the next'."""
+    full, part = divmod(outputs, max(1, inputs))
+    runs = f"{full} run{'s' if full != 1 else ''}"
+    if not part:
+        return runs
+    if not full:
+        return f"{part} of {inputs} outputs of the first run"
+    return f"{runs} and {part} of {inputs} outputs of the next"
+
+
+def chunks(items: list, size: int | None) -> list[list]:
+    """`items` in consecutive chunks of `size` (one chunk when None)."""
+    size = max(1, size or len(items) or 1)
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+
+
+async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[..., Awaitable[Cells]],
+                            best: Callable[[list[int]], Awaitable[Cells]], min_runs: int,
+                            look: int | None = None) -> Outcome:
+    """Evaluate a candidate run by run on `runs` against the best, looking every `look` outputs (None: at the end
+    of each run), and decide by the e-process; see the module. `candidate(runs, inputs)` evaluates those inputs
+    (ids, in the suite's order) on those runs; `best(runs)` whole runs, measured once."""
     design = DESIGNS[rule.name]
     threshold = math.log(1 / rule.alpha)
     reference = await best(runs[:max(1, min_runs)])  # the best's runs known or needed anyway: its variance
-    inputs = len({key[0] for key in reference})
+    order = list(dict.fromkeys(key[0] for key in reference))
+    inputs = len(order)
     refusal = size_refusal(inputs, min_runs, rule.alpha)
     if refusal:  # nothing of the candidate is evaluated: it could not be kept
         return Outcome("discard", refusal, pair({}, {}), ())
@@ -208,17 +247,19 @@ async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable
     if design.exact:
         lam, increments = flip_bet(variance, evals, rule.min_gain), flip_evidence
     else:
-        lam, increments = bet(variance, evals, rule.min_gain), log_evidence
+        lam, increments, look = bet(variance, evals, rule.min_gain), log_evidence, None
     if rule.futility <= 0:
         floor = -math.inf
     elif design.calibrated_floor:
-        floor = futility_floor(null_differences(reference), lam, evals, inputs, min_runs, rule.alpha, rule.min_gain)
+        floor = futility_floor(null_differences(reference), lam, evals, inputs, min_runs, rule.alpha, rule.min_gain,
+                               look=look)
     else:
         floor = math.log(FUTILITY)
-    earliest = min(min_runs, design.earliest_keep or min_runs)
+    earliest = min(min_runs, design.earliest_keep or min_runs) * inputs  # outputs
     cand_cells: Cells = {}
     best_cells: Cells = {}
     done: list[int] = []
+    outputs = 0
     log_e, top = 0.0, 0.0
 
     def outcome(decision: str, reason: str, errors: Errors | None = None, **more) -> Outcome:
@@ -227,38 +268,42 @@ async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable
                        flips=tuple(input_flips(cand_cells, best_cells)), anytime_p=min(1.0, math.exp(-top)), **more)
 
     def evidence() -> str:
-        return f"e-value {math.exp(log_e):.3g} after {len(done)} runs (keep at {1 / rule.alpha:g}, bet {lam:.3f})"
+        return f"e-value {math.exp(log_e):.3g} after {seen(outputs, inputs)} (keep at {1 / rule.alpha:g}, bet {lam:.3f})"
 
     for r in runs:
-        stage_cand, stage_best = await candidate([r]), await best([r])
-        cand_cells.update(stage_cand)
+        stage_best = await best([r])
         best_cells.update(stage_best)
         done.append(r)
-        log_e += increments(output_differences(stage_cand, stage_best).values(), lam)
-        top = max(top, log_e)
-        if log_e <= floor:
-            return outcome("discard", f"behind: {evidence()}, at or under {math.exp(floor):.2g}; the chance it is "
-                           f"better is slim", raced=True)
-        if len(done) < earliest or log_e < threshold:
-            continue
-        errors = count_errors(cand_cells, best_cells)
-        too_many = errors.too_many(rule.max_errors, rule.alpha)
-        if too_many:
-            return outcome("discard", f"errors: {too_many}", errors)
-        drops = collapsed_evals(cand_cells, best_cells, rule.alpha)
-        paired = pair(cand_cells, best_cells)
-        score = f"{paired.candidate_rate:.1%} vs {paired.best_rate:.1%}"
-        if drops:
-            return outcome("discard", f"an eval collapsed: {'; '.join(map(str, drops))}, each at {rule.alpha:g}, "
-                           f"although the total is {score}", errors, drops=tuple(drops))
-        return outcome("keep", f"gain: {score}, {paired.wins} wins / {paired.losses} losses, {evidence()}", errors)
+        for chunk in chunks(order, look):
+            stage_cand = await candidate([r], chunk) if look else await candidate([r])
+            cand_cells.update(stage_cand)
+            outputs += len(chunk)
+            log_e += increments(output_differences(stage_cand, stage_best).values(), lam)
+            top = max(top, log_e)
+            if log_e <= floor:
+                return outcome("discard", f"behind: {evidence()}, at or under {math.exp(floor):.2g}; the chance it "
+                               f"is better is slim", raced=True)
+            if outputs < earliest or log_e < threshold:
+                continue
+            errors = count_errors(cand_cells, best_cells)
+            too_many = errors.too_many(rule.max_errors, rule.alpha)
+            if too_many:
+                return outcome("discard", f"errors: {too_many}", errors)
+            drops = collapsed_evals(cand_cells, best_cells, rule.alpha)
+            paired = pair(cand_cells, best_cells)
+            score = f"{paired.candidate_rate:.1%} vs {paired.best_rate:.1%}"
+            if drops:
+                return outcome("discard", f"an eval collapsed: {'; '.join(map(str, drops))}, each at {rule.alpha:g}, "
+                               f"although the total is {score}", errors, drops=tuple(drops))
+            return outcome("keep", f"gain: {score}, {paired.wins} wins / {paired.losses} losses, {evidence()}",
+                           errors)
     return outcome("discard", f"no gain shown: {evidence()}, at the most runs the test takes ({len(runs)})")
 
 
 @dataclass(frozen=True)
 class Power:
     """What a suite of `inputs` x `runs` can show with the sequential rule, for a best of this variance and these
-    output differences under no effect (`null_differences`)."""
+    output differences under no effect (`null_differences`), the test looking every `look` outputs."""
 
     inputs: int
     runs: int
@@ -267,6 +312,7 @@ class Power:
     alpha: float
     min_gain: float
     null: tuple[int, ...] = (0,)
+    look: int | None = None
 
     @property
     def max_outputs(self) -> int:
@@ -274,12 +320,16 @@ class Power:
 
     def power(self, gain: float, paths: int = 400) -> float:
         """Approximate chance of a keep at a true gain `gain`: the e-process simulated run by run with normal steps
-        (the exact mean and spread of its increment at that gain), with the rule's keep and futility bounds; seeded."""
+        (the exact mean and spread of its increment at that gain), with the rule's keep and futility bounds moved
+        in for the looks within a run (`look_correction`); seeded."""
         lam = flip_bet(self.variance, self.evals, self.min_gain)
-        floor = futility_floor(self.null, lam, self.evals, self.inputs, self.runs, self.alpha, self.min_gain)
+        floor = futility_floor(self.null, lam, self.evals, self.inputs, self.runs, self.alpha, self.min_gain,
+                               look=self.look)
         mean, variance = increment_moments(self.null, lam, gain * self.evals)
         drift, spread = self.inputs * mean, math.sqrt(self.inputs * variance)
-        keep, earliest = math.log(1 / self.alpha), min(EARLIEST_KEEP, self.runs)
+        shift = look_correction(self.inputs, self.look) * spread
+        keep, earliest = math.log(1 / self.alpha) - shift, min(EARLIEST_KEEP, self.runs)
+        floor += shift
         rng = random.Random(0)
         kept = 0
         for _ in range(paths):
@@ -306,8 +356,8 @@ class Power:
     def runs_for(self, gain: float, limit: int = 64, power: float = DESIGN_POWER) -> int | None:
         """The fewest suite runs that detect `gain` with `power` (None above `limit`)."""
         for runs in range(1, limit + 1):
-            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain,
-                     self.null).power(gain) >= power:
+            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain, self.null,
+                     self.look).power(gain) >= power:
                 return runs
         return None
 
@@ -331,16 +381,16 @@ def size_refusal(inputs: int, runs: int, alpha: float) -> str | None:
             f"{math.ceil(need / max(1, runs))} train inputs at {runs} runs")
 
 
-def suite_power(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> Power:
+def suite_power(cells: Cells, inputs: int, runs: int, rule: KeepRule, look: int | None = None) -> Power:
     """The suite's power from a measured version's cells (its per-output variance) and the suite's size."""
     return Power(inputs, runs, evals_per_output(cells), output_variance(cells), rule.alpha, rule.min_gain,
-                 null_differences(cells))
+                 null_differences(cells), look)
 
 
-def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule) -> str:
+def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule, look: int | None = None) -> str:
     """After the baseline: the smallest gain this suite can see at DESIGN_POWER, and runs to suggest if it
     cannot see the asked one (`--min-gain`)."""
-    power = suite_power(cells, inputs, runs, rule)
+    power = suite_power(cells, inputs, runs, rule, look)
     smallest = power.detectable()
     seen = f"{smallest * 100:.0f} points" if smallest is not None else "none up to 100 points"
     head = (f"power: with {inputs} train inputs x {runs} runs (up to {MAX_RUNS_FACTOR * runs} when undecided) and this "

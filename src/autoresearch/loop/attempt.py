@@ -153,8 +153,9 @@ class AttemptStages:
         self.run.save_version(candidate_text)
         results: list[EvalResult] = []
 
-        async def candidate_stage(runs: list[int]) -> dict:
-            results.append(await self._evaluate(candidate_text, runs, self.train, spend,
+        async def candidate_stage(runs: list[int], ids: list[str] | None = None) -> dict:
+            inputs = self.train if ids is None else [i for i in self.train if i.id in set(ids)]
+            results.append(await self._evaluate(candidate_text, runs, inputs, spend,
                                                 *self.layout.describe(runs, "candidate")))
             return cells_map(results[-1].cells)
 
@@ -167,7 +168,7 @@ class AttemptStages:
             block = self.layout.block(self.round_block if self.round_block is not None
                                       else block_index(self.state.keeps, self.state.next_id))
             outcome = await decide(self.config.rule, [[r] for r in block], candidate_stage, best_stage,
-                                   min_runs=self.layout.runs)
+                                   min_runs=self.layout.runs, look=self.suite.concurrency)
         else:
             outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,
                                    confirm_runs=self.layout.confirmation)
@@ -180,7 +181,8 @@ class AttemptStages:
         train = results[0]
         for more in results[1:]:
             train = train.merged(more)
-        best_same = self.best_result.select(runs=outcome.candidate_runs)
+        ran = {(c.input_id, c.run) for c in train.cells}  # the last run may be partial: looks within a run
+        best_same = [c for c in self.best_result.select(runs=outcome.candidate_runs) if (c.input_id, c.run) in ran]
         diff = section_diff(section_text(doc, section), section_text(candidate, section), section)
         decision, reason = outcome.decision, outcome.reason
         if veto and decision == "keep":

@@ -47,7 +47,8 @@ class BaselineStep:
         if self.layout.sequential:
             from ..decide.sequential import power_note
 
-            self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule))
+            self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule,
+                                self.suite.concurrency))
         elif profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
