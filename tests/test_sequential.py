@@ -268,6 +268,8 @@ def test_the_loop_says_after_the_baseline_what_gain_the_suite_can_see_and_status
                       tmp_path / ".autoresearch", on_event=lines.append)
     assert any(line.startswith("power: with 6 train inputs x 8 runs (up to 48 when undecided)") and "smallest gain"
                in line for line in lines), lines
+    assert any(line.startswith("false keeps: each attempt keeps a no-better candidate at most 5%") and "10-attempt "
+               "plateau keeps one with chance at most 50%" in line and "--alpha 0.01" in line for line in lines), lines
     entries = run.entries()
     status = status_text(run.id, entries, run.config())
     assert "per keep: " in status
@@ -296,6 +298,14 @@ def test_the_loop_looks_every_concurrency_outputs_and_stops_a_loser_inside_a_run
     assert first["runs"] == [first["runs"][0]] and "behind" in first["reason"]
     cells, _ = run.load_cells(first["candidate"])
     assert 0 < len({(c.input_id, c.run) for c in cells}) < 6  # outputs of the 6 train inputs' first run
+
+
+def test_the_run_error_note_bounds_a_plateaued_run_of_no_better_candidates():
+    from autoresearch.decide.sequential import run_error_note
+
+    assert "at most 50%" in run_error_note(0.05, 10) and "--alpha 0.01 makes that at most 10%" in run_error_note(0.05, 10)
+    assert run_error_note(0.01, 10).endswith("chance at most 10%")  # no advice when the run is bounded by 10%
+    assert "at most 100%" in run_error_note(0.05, 40)
 
 
 def test_keep_cost_is_spend_per_keep_and_a_floor_before_the_first():

@@ -644,6 +644,17 @@ def test_terminal_safe_keeps_text_newlines_and_tabs_and_drops_control_sequences(
     assert "red" in cleaned and "bell" in cleaned and "done" in cleaned
 
 
+def test_terminal_safe_drops_bidi_controls_that_reorder_what_a_line_shows():
+    """U+202A-202E (embeddings, overrides) and U+2066-2069 (isolates) make a terminal show text in another order
+    than it is (the 'trojan source' trick): a line could seem to say 'keep' where it says 'discard'."""
+    from autoresearch.cli.common import terminal_safe
+
+    tricked = "decision: \u202ediscard\u202c keep \u2066x\u2069 \u2067y\u2069 \u2068z\u2069 \u202a\u202b\u202d"
+    cleaned = terminal_safe(tricked)
+    assert cleaned == "decision: discard keep x y z "
+    assert terminal_safe("שלום עולם مرحبا") == "שלום עולם مرحبا"  # right-to-left text itself is kept
+
+
 def test_model_and_agent_text_reach_the_terminal_without_control_sequences(make_suite, tmp_path):
     import sys
 

@@ -20,12 +20,14 @@ KEEP_ALPHA = KeepRule().alpha
 
 _CONTROL = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, clearing
                       r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC, DCS..
-                      r"|\x1b[ -~]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # other escapes, lone C0/C1 controls
+                      r"|\x1b[ -~]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # other escapes, lone C0/C1 controls
+                      "|[\u202a-\u202e\u2066-\u2069]")  # bidi embeddings, overrides, isolates: reorder a line
 
 
 def terminal_safe(text: str) -> str:
-    """`text` without terminal control sequences or control characters (newline and tab kept): what a model,
-    an agent or a file wrote is shown as text and cannot move the cursor, retitle the window or hide a line."""
+    """`text` without terminal control sequences, control characters (newline and tab kept) or bidi overrides:
+    what a model, an agent or a file wrote is shown as text and cannot move the cursor, retitle the window, hide a
+    line or show it in another order."""
     return _CONTROL.sub("", text)
 
 

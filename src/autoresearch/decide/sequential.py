@@ -402,6 +402,18 @@ def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule, look: int |
     return f"{head}: underpowered for the asked {rule.min_gain * 100:.0f} points (--min-gain); {fix}"
 
 
+def run_error_note(alpha: float, plateau: int) -> str:
+    """What the per-attempt alpha means for a whole run: a run of no-better candidates ends on its plateau after
+    `plateau` attempts unless one is kept, so its chance of any false keep is at most plateau x alpha."""
+    bound = min(1.0, plateau * alpha)
+    head = (f"false keeps: each attempt keeps a no-better candidate at most {alpha:.0%} of the time (--alpha); a run "
+            f"of no-better candidates that ends on its {plateau}-attempt plateau keeps one with chance at most "
+            f"{bound:.0%}")
+    if bound <= 0.10:
+        return head
+    return f"{head}; --alpha {0.10 / plateau:.2g} makes that at most 10%, at the cost of longer tests for real gains"
+
+
 TRIGGER_GAIN, TRIGGER_POWER = 0.20, 0.80  # what a trigger suite's runs are sized for: +20 points of recall
 
 

@@ -45,10 +45,11 @@ class BaselineStep:
         profile = entry["profile"]
         self.layout = RunLayout.for_suite(self.suite.runs, self.suite.holdout_run_count, profile, self.layout.sequential)
         if self.layout.sequential:
-            from ..decide.sequential import power_note
+            from ..decide.sequential import power_note, run_error_note
 
             self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule,
                                 self.suite.concurrency))
+            self.say(run_error_note(self.config.rule.alpha, self.config.plateau))
         elif profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "
                      f"so each output counts as fewer checks: a candidate that passes the screen is confirmed on "
