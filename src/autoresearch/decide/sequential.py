@@ -231,14 +231,15 @@ def chunks(items: list, size: int | None) -> list[list]:
 
 async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[..., Awaitable[Cells]],
                             best: Callable[[list[int]], Awaitable[Cells]], min_runs: int,
-                            look: int | None = None) -> Outcome:
+                            look: int | None = None, order: list | None = None) -> Outcome:
     """Evaluate a candidate run by run on `runs` against the best, looking every `look` outputs (None: at the end
     of each run), and decide by the e-process; see the module. `candidate(runs, inputs)` evaluates those inputs
-    (ids, in the suite's order) on those runs; `best(runs)` whole runs, measured once."""
+    on those runs; `best(runs)` whole runs, measured once. `order`: the inputs' ids in the order looked at (the
+    suite's; by default as the best's cells list them), the same on a resume so a decision replays exactly."""
     design = DESIGNS[rule.name]
     threshold = math.log(1 / rule.alpha)
     reference = await best(runs[:max(1, min_runs)])  # the best's runs known or needed anyway: its variance
-    order = list(dict.fromkeys(key[0] for key in reference))
+    order = list(order or dict.fromkeys(key[0] for key in reference))
     inputs = len(order)
     refusal = size_refusal(inputs, min_runs, rule.alpha)
     if refusal:  # nothing of the candidate is evaluated: it could not be kept
