@@ -5,10 +5,13 @@ set by calls in flight, not by this machine's CPU. Each candidate's evaluation u
 so --parallel K is measured twice: with C / K per candidate (the same calls in flight as --parallel 1 at C)
 and with C per candidate (K x C in flight). One run each; the ratios are noisy (other proposals are decided).
 With --target claude-code:sim (the real `claude` from `make harness`, answered by the simulator) the suite runs
-on that harness instead, and the third setting (K x C in flight) is skipped: a harness session costs this
-machine's CPU, so more sessions at once measure the machine, not the loop.
+on that harness, whose own `concurrency:` option (C) caps the sessions in flight across all candidates; the
+settings are then: C / K per candidate ("split"), and C per candidate sharing the target's C ("shared": the
+same suite and target as --parallel 1, only --parallel differs). A harness session costs this machine's CPU,
+so K x C sessions at once would measure the machine, not the loop. --only picks settings; their rows are
+merged into --out.
 Usage: python bench/parallel.py [--attempts 12] [--parallel 4] [--concurrency 8] [--latency 0.05]
-       [--target claude-code:sim] [--runs 8] [--out FILE]
+       [--target claude-code:sim] [--runs 8] [--only serial,split,shared] [--out FILE]
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from autoresearch.suite.suite import load_suite
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one(parallel: int, attempts: int, concurrency: int, latency: float, target: str = "sim", runs: int = 8) -> dict:
+def one(parallel: int, attempts: int, concurrency: int, latency: float, target: str = "sim", runs: int = 8,
+        in_flight: int | None = None) -> dict:
     """One run from a fresh copy of the example: its wall time (baseline excluded) and decisions."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -34,8 +38,10 @@ def one(parallel: int, attempts: int, concurrency: int, latency: float, target: 
         shutil.copytree(ROOT / "evals", work / "evals")
         path = work / "evals/meeting-notes.yaml"
         model = f"{{name: sim, latency: {latency}}}" if target == "sim" else target
+        if in_flight:  # the target's own cap on calls in flight, shared by all candidates
+            model = f"{{name: {target}, concurrency: {in_flight}}}"
         text = path.read_text().replace("model: sim ", f"model: {model} ", 1)
-        path.write_text(text.replace("runs: 8 ", f"runs: {runs}\nconcurrency: {max(1, concurrency // parallel)} ", 1))
+        path.write_text(text.replace("runs: 8 ", f"runs: {runs}\nconcurrency: {concurrency} ", 1))
         suite = load_suite(path)
         stamps: list[float] = []
         run, reason = run_loop(suite, LoopConfig(budget=Budget(experiments=attempts), plateau=1000, parallel=parallel),
@@ -43,6 +49,7 @@ def one(parallel: int, attempts: int, concurrency: int, latency: float, target: 
         entries = run.entries()
         seconds = stamps[-1] - stamps[2]  # from the baseline's end (its line, then the power note) to the stop
         return {"parallel": parallel, "target": target, "runs": runs, "concurrency_per_candidate": suite.concurrency,
+                "target_in_flight": in_flight,
                 "seconds": round(seconds, 2),
                 "attempts": len(entries) - 1, "keeps": sum(e["decision"] == "keep" for e in entries),
                 "target_calls": sum(e["calls"] for e in entries[1:]), "reason": reason}
@@ -56,25 +63,32 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds a simulator call takes (target sim)")
     parser.add_argument("--target", default="sim", help="the suite's target, e.g. claude-code:sim")
     parser.add_argument("--runs", type=int, default=8, help="the suite's runs")
+    parser.add_argument("--only", default="", help="settings to run, comma-separated: serial, split, shared "
+                        "(harness) or per_candidate (sim); the rest are kept from --out")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/parallel.json")
     args = parser.parse_args()
     settings = dict(latency=args.latency, target=args.target, runs=args.runs)
-    serial = one(1, args.attempts, args.concurrency, **settings)
-    print(serial, flush=True)
-    same_total = one(args.parallel, args.attempts, args.concurrency, **settings)
-    print(same_total, flush=True)
-    report = {"serial": serial, "parallel_same_calls_in_flight": same_total}
-    ratios = {"same_calls_in_flight": round(same_total["seconds"] / serial["seconds"], 3)}
-    if args.target == "sim":
-        same_each = one(args.parallel, args.attempts, args.concurrency * args.parallel, **settings)
-        print(same_each, flush=True)
-        report["parallel_same_concurrency_per_candidate"] = same_each
-        ratios["same_concurrency_per_candidate"] = round(same_each["seconds"] / serial["seconds"], 3)
-    for name, row in report.items():
+    c, k = args.concurrency, args.parallel
+    harness = args.target != "sim"
+    plans = {"serial": (1, c, c if harness else None),
+             "split": (k, max(1, c // k), c if harness else None),  # the same calls in flight in all
+             "shared" if harness else "per_candidate": (k, c, c if harness else None)}
+    names = {"serial": "serial", "split": "parallel_same_calls_in_flight",
+             "shared": "parallel_shared_target_concurrency", "per_candidate": "parallel_same_concurrency_per_candidate"}
+    chosen = args.only.split(",") if args.only else list(plans)
+    report = json.loads(args.out.read_text()) if args.only and args.out.exists() else {}
+    for plan in chosen:
+        parallel, per_candidate, in_flight = plans[plan]
+        row = one(parallel, args.attempts, per_candidate, **settings, in_flight=in_flight)
         row["keeps_per_attempt"] = round(row["keeps"] / max(1, row["attempts"]), 3)
-    print(f"wall time of {args.attempts} attempts, --parallel {args.parallel} / --parallel 1: {ratios}")
-    args.out.write_text(json.dumps({**report, "ratios": ratios, **settings, "concurrency": args.concurrency},
-                                   indent=1) + "\n")
+        report[names[plan]] = row
+        print(row, flush=True)
+    serial = report["serial"]["seconds"]
+    report["ratios"] = {name: round(report[name]["seconds"] / serial, 3) for name in names.values()
+                        if name != "serial" and name in report}
+    report.update(settings, concurrency=c)
+    print(f"wall time of {args.attempts} attempts, --parallel {k} / --parallel 1: {report['ratios']}")
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -300,6 +300,19 @@ def test_the_loop_looks_every_concurrency_outputs_and_stops_a_loser_inside_a_run
     assert 0 < len({(c.input_id, c.run) for c in cells}) < 6  # outputs of the 6 train inputs' first run
 
 
+def test_the_look_is_what_one_candidate_can_have_in_flight(monkeypatch):
+    """A target's own cap on calls in flight (a harness's 4 sessions by default, `concurrency:` in its options)
+    below the suite's concurrency sets the look: a chunk of 8 behind a cap of 4 would wait in two waves."""
+    from autoresearch.evaluate.runner import Models
+    from autoresearch.models import ModelSpec
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
+    assert Models(ModelSpec("claude-code:sim")).in_flight == 4
+    assert Models(ModelSpec("pi:sim", options=(("concurrency", 2),))).in_flight == 2
+    assert Models(ModelSpec("anthropic:claude-x")).in_flight == 16
+    assert Models(ModelSpec("sim")).in_flight is None  # no cap: the suite's concurrency
+
+
 def test_the_run_error_note_bounds_a_plateaued_run_of_no_better_candidates():
     from autoresearch.decide.sequential import run_error_note
 

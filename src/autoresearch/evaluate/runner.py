@@ -128,6 +128,12 @@ class Models:
         return self._target
 
     @property
+    def in_flight(self) -> int | None:
+        """The target's own cap on calls in flight (its `concurrency:` option or backend default), if it has one:
+        shared by every evaluation that runs at once."""
+        return getattr(self.target, "in_flight", None)
+
+    @property
     def mutator(self) -> Model:
         return self.get(self.mutator_spec)
 

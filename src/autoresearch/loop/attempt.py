@@ -168,7 +168,7 @@ class AttemptStages:
             block = self.layout.block(self.round_block if self.round_block is not None
                                       else block_index(self.state.keeps, self.state.next_id))
             outcome = await decide(self.config.rule, [[r] for r in block], candidate_stage, best_stage,
-                                   min_runs=self.layout.runs, look=self.suite.concurrency,
+                                   min_runs=self.layout.runs, look=self.look,
                                    order=[i.id for i in self.train])
         else:
             outcome = await decide(self.config.rule, [[r] for r in self.layout.screen], candidate_stage, best_stage,

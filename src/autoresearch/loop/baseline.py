@@ -48,7 +48,7 @@ class BaselineStep:
             from ..decide.sequential import power_note, run_error_note
 
             self.say(power_note(cells_map(train.cells), len(self.train), self.suite.runs, self.config.rule,
-                                self.suite.concurrency))
+                                self.look))
             self.say(run_error_note(self.config.rule.alpha, self.config.plateau))
         elif profile["suggest_runs"]:
             self.say(f"note: the evals of one output pass and fail together (correlation {profile['correlation']:.2f}), "

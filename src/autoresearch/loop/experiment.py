@@ -134,6 +134,12 @@ class Experiment(BaselineStep, AttemptStages):
         async with self._best_lock:  # candidates in parallel share the best: each of its runs is measured once
             return await self._best_cells_now(runs, spend)
 
+    @property
+    def look(self) -> int:
+        """Outputs per look of the sequential test: the calls one candidate can have in flight, the suite's
+        `concurrency` or the target's own smaller cap (a harness's 4 sessions, say), so no slot waits."""
+        return max(1, min(self.suite.concurrency, self.models.in_flight or self.suite.concurrency))
+
     @functools.cached_property
     def _best_lock(self) -> asyncio.Lock:
         return asyncio.Lock()

@@ -147,7 +147,8 @@ class AnthropicModel:
         self.retries = 0
         self._sdk = anthropic = client_sdk()  # the client alone, not the whole SDK: start-up counts
         self._client = anthropic.AsyncAnthropic(max_retries=0, timeout=float(spec.option("timeout", 120)))
-        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 16)))
+        self.in_flight = int(spec.option("concurrency", 16))  # calls in flight at most, whoever asks
+        self._limit = asyncio.Semaphore(self.in_flight)
         self._batch = bool(spec.option("batch", False))
         self._pending: list[tuple[str, dict, asyncio.Future]] = []
         self._collector: asyncio.Task | None = None

@@ -35,6 +35,7 @@ class CachedModel:
 
     def __init__(self, inner: Model, root: Path, extra: dict | None = None):
         self.inner, self.spec, self.root = inner, inner.spec, Path(root)
+        self.in_flight: int | None = getattr(inner, "in_flight", None)
         self.material = key_material(inner, extra)
         self.hits = self.misses = 0
 

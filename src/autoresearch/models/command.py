@@ -78,7 +78,8 @@ class CommandModel:
                 f"being measured. Use the target `{harness}` (or `{harness}:sim` offline), which installs the "
                 "whole skill folder where the harness finds it; or pass `{system_file}` or set `skills_folder: true`")
         self.timeout = float(spec.option("timeout", 300))
-        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+        self.in_flight = int(spec.option("concurrency", 4))  # calls in flight at most, whoever asks
+        self._limit = asyncio.Semaphore(self.in_flight)
 
     def key_material(self) -> dict:
         """A harness run by the command answers from the endpoint its environment names."""

@@ -287,7 +287,8 @@ class HarnessTarget:
         self.binary = find_binary(flavour, spec.option("binary"))
         self.sandbox = for_cells(str(spec.option("sandbox", "auto")), self.simulated)
         remove_stale_cells()
-        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+        self.in_flight = int(spec.option("concurrency", 4))  # sessions at most, whoever asks
+        self._limit = asyncio.Semaphore(self.in_flight)
         self._server = self._agent = None
         extra = spec.option("extra_args") or ()
         self.extra_args = tuple(extra.split() if isinstance(extra, str) else map(str, extra))

@@ -24,6 +24,7 @@ class ModelTarget:
 
     def __init__(self, model):
         self.model, self.spec = model, model.spec
+        self.in_flight: int | None = getattr(model, "in_flight", None)  # the model's own cap, if it has one
 
     def check(self, skill: SkillUnderTest) -> None:
         return None

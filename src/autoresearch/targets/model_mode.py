@@ -187,7 +187,8 @@ class HarnessModel:
         self.binary = find_binary(self.flavour, spec.option("binary"))
         self.package, self.version = harness_identity(self.binary)
         self.timeout = float(spec.option("timeout", DEFAULT_TIMEOUT))
-        self._limit = asyncio.Semaphore(int(spec.option("concurrency", 4)))
+        self.in_flight = int(spec.option("concurrency", 4))  # calls in flight at most, whoever asks
+        self._limit = asyncio.Semaphore(self.in_flight)
         self._server = self._agent = None
 
     def key_material(self) -> dict:
