@@ -313,6 +313,14 @@ def test_the_look_is_what_one_candidate_can_have_in_flight(monkeypatch):
     assert Models(ModelSpec("sim")).in_flight is None  # no cap: the suite's concurrency
 
 
+def test_parallel_candidates_on_a_capped_target_are_told_they_share_its_calls():
+    from autoresearch.loop.experiment import parallel_note
+
+    note = parallel_note(4, 8, 4)
+    assert note and "share the target's 4 calls in flight" in note and "raise its `concurrency:`" in note
+    assert parallel_note(1, 8, 4) is None and parallel_note(4, 8, None) is None and parallel_note(4, 2, 16) is None
+
+
 def test_the_run_error_note_bounds_a_plateaued_run_of_no_better_candidates():
     from autoresearch.decide.sequential import run_error_note
 

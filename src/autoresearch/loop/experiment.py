@@ -73,6 +73,18 @@ __all__ = ["Budget", "LoopConfig", "Experiment", "Plan", "Progress", "preflight"
 
 
 
+def parallel_note(parallel: int, concurrency: int, in_flight: int | None) -> str | None:
+    """With --parallel K on a target whose own cap is below what K candidates ask for, they share that cap: say
+    so, and what it costs where the target's throughput is the limit (bench/parallel.py)."""
+    if parallel <= 1 or in_flight is None or in_flight >= parallel * concurrency:
+        return None
+    return (f"note: --parallel {parallel} candidates share the target's {in_flight} calls in flight (its "
+            f"`concurrency:` option); where those calls are the limit, as a harness on a small machine, parallel "
+            f"candidates finish later than one at a time (1.0-1.5x the wall time for claude-code:sim on 2 cores, "
+            f"bench/parallel.py). They gain where calls wait on the network and the target can take more at once: "
+            f"raise its `concurrency:` then")
+
+
 class Experiment(BaselineStep, AttemptStages):
     """One run of the loop on a suite, writing into a RunDir. Use `run()`; see `run_loop` for the one-call form."""
 
@@ -313,6 +325,9 @@ class Experiment(BaselineStep, AttemptStages):
         await self._ensure_best()
         if baseline_only:
             return "baseline measured"
+        note = parallel_note(self.config.parallel, self.suite.concurrency, self.models.in_flight)
+        if note:
+            self.say(note)
         while True:
             await self.confirm_target()
             reason = self.stop_reason()
