@@ -2,11 +2,11 @@
 
 - Matrix: the example harness suite (2 inputs x 2 runs, 4 check evals) plus one judge eval on the simulator,
   on four targets at once: sim, anthropic:claude-fake-1 (a local Messages API server), claude-code:sim and
-  pi:sim. Per target: calls previewed, calls made, ratio. A model target's calls are exact; a harness run
-  makes one call per turn, so the preview (one per run, "at least") is a lower bound there, and its runs
-  are compared instead.
-- Guarded run: the same suite on sim, guarded by anthropic:claude-fake-1, with --uplift: the preview of the
-  baseline over every arm and target against the baseline's journal line.
+  pi:sim. Per target: calls previewed, calls made, ratio. A harness run makes one call per turn: the preview
+  counts each run at the calls per run measured on its first cell.
+- Guarded run: the same suite at 5 runs (1 train input x 2 runs could never keep, and `run` refuses it) on
+  sim, guarded by anthropic:claude-fake-1, with --uplift: the preview of the baseline over every arm and
+  target against the baseline's journal line.
 Goal: |preview - made| <= 5% of made for model targets and the guarded baseline.
 Usage: python bench/arms.py   (writes bench/results/arms.json)
 """
@@ -62,7 +62,9 @@ def main() -> None:
         model_total = sum(matrix[t]["made_calls"] for t in targets[:2])
         results["matrix_model_targets_error"] = round(abs(sum(matrix[t]["preview_calls"] for t in targets[:2])
                                                           - model_total) / model_total, 4)
-        args = ["run", "suite.yaml", "--model", "sim", "--also-on", "anthropic:claude-fake-1", "--uplift",
+        guarded = (root / "suite.yaml").read_text().replace("runs: 2", "runs: 5", 1)  # 1 train input x 2 runs
+        (root / "guarded.yaml").write_text(guarded)  # could never keep: `run` refuses it before the baseline
+        args = ["run", "guarded.yaml", "--model", "sim", "--also-on", "anthropic:claude-fake-1", "--uplift",
                 "--no-cache"]
         estimate = cli(root, env, *args, "--estimate-only")
         counted = int(re.search(r"baseline, every arm and target: (\d+) calls", estimate.stdout).group(1))

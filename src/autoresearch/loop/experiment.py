@@ -305,7 +305,7 @@ class Experiment(BaselineStep, AttemptStages):
         if previewable(self.suite.model):
             text = self.run.version(entries[-1]["skill_after"]) if entries else self.suite.skill_path.read_text("utf-8")
             cost = await estimate(self.suite, text, self.models, self.suite.runs, self.train)
-            how = ("about one on average (0.6-1.4 for a candidate no better, 1.2-3 for a winner with the best's extra "
+            how = ("about one on average (0.4-1.4 for a candidate no better, 0.6-2.9 for a winner with the best's extra "
                    "runs, up to 6 when undecided; bench/decisions.py)" if self.layout.sequential else
                    "up to about twice that (screen and confirmation), less when raced, up to three times when the evals "
                    "of one output are correlated (a longer confirmation)")
