@@ -15,8 +15,8 @@ suite's runs. 1/max exp(L) is an anytime-valid p-value.
 
 The test looks every `look` outputs, in a fixed order (run by run, inputs in the suite's order), not only at
 the end of each run: a candidate is stopped as soon as the evidence decides, and only the outputs of the
-chunk in flight are spent past that point. The loop looks every `concurrency` outputs, so no call slot
-waits; at concurrency 1 the test looks after every output, as Wald's does.
+chunk in flight are spent past that point. The loop looks every `concurrency` outputs (what one candidate can
+have in flight); at concurrency 1 the test looks after every output, as Wald's does.
 
 `sequential-v1` (the design before, for comparison): L = sum of (lambda*d - lambda^2*d^2/2) (a
 supermartingale, cosh x <= exp(x^2/2)), lambda = mu / (sigma^2 + mu^2) at most 1/evals, floor ln(FUTILITY),

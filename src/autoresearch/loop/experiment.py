@@ -149,7 +149,7 @@ class Experiment(BaselineStep, AttemptStages):
     @property
     def look(self) -> int:
         """Outputs per look of the sequential test: the calls one candidate can have in flight, the suite's
-        `concurrency` or the target's own smaller cap (a harness's 4 sessions, say), so no slot waits."""
+        `concurrency` or the target's own smaller cap (a harness's 4 sessions, say): a chunk fills the slots."""
         return max(1, min(self.suite.concurrency, self.models.in_flight or self.suite.concurrency))
 
     @functools.cached_property
