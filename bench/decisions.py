@@ -70,6 +70,7 @@ class Version:
 
     def __init__(self, rates: dict, correlation: float, rng: random.Random, drift: float = 0.0, errors: float = 0.0):
         self.rates, self.correlation, self.rng, self.drift, self.errors = rates, correlation, rng, drift, errors
+        self.shifts: dict = {}  # run -> this version's drift on it
 
     def cells(self, runs: list[int], inputs: list | None = None) -> dict:
         out = {}
@@ -94,10 +95,9 @@ class Version:
         """This version's drift on `run`, the same for all the run's outputs (drawn once, when first needed)."""
         if not self.drift:
             return 0.0
-        shifts = self.__dict__.setdefault("shifts", {})
-        if run not in shifts:
-            shifts[run] = self.rng.gauss(0, self.drift)
-        return shifts[run]
+        if run not in self.shifts:
+            self.shifts[run] = self.rng.gauss(0, self.drift)
+        return self.shifts[run]
 
     @property
     def true_rate(self) -> float:

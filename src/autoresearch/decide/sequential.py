@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Awaitable, Callable
 
 from .stats import Cells, Errors, KeepRule, Outcome, count_errors, eval_changes, input_flips, pair
@@ -225,8 +225,8 @@ def seen(outputs: int, inputs: int) -> str:
 
 def chunks(items: list, size: int | None) -> list[list]:
     """`items` in consecutive chunks of `size` (one chunk when None)."""
-    size = max(1, size or len(items) or 1)
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+    size = max(1, size or len(items))
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 async def decide_sequential(rule: KeepRule, runs: list[int], candidate: Callable[..., Awaitable[Cells]],
@@ -357,8 +357,7 @@ class Power:
     def runs_for(self, gain: float, limit: int = 64, power: float = DESIGN_POWER) -> int | None:
         """The fewest suite runs that detect `gain` with `power` (None above `limit`)."""
         for runs in range(1, limit + 1):
-            if Power(self.inputs, runs, self.evals, self.variance, self.alpha, self.min_gain, self.null,
-                     self.look).power(gain) >= power:
+            if replace(self, runs=runs).power(gain) >= power:
                 return runs
         return None
 
@@ -393,9 +392,9 @@ def power_note(cells: Cells, inputs: int, runs: int, rule: KeepRule, look: int |
     cannot see the asked one (`--min-gain`)."""
     power = suite_power(cells, inputs, runs, rule, look)
     smallest = power.detectable()
-    seen = f"{smallest * 100:.0f} points" if smallest is not None else "none up to 100 points"
+    smallest_text = f"{smallest * 100:.0f} points" if smallest is not None else "none up to 100 points"
     head = (f"power: with {inputs} train inputs x {runs} runs (up to {MAX_RUNS_FACTOR * runs} when undecided) and this "
-            f"baseline's spread, the smallest gain kept {DESIGN_POWER:.0%} of the time is {seen}")
+            f"baseline's spread, the smallest gain kept {DESIGN_POWER:.0%} of the time is {smallest_text}")
     if smallest is not None and smallest <= rule.min_gain:
         return f"{head} (asked: {rule.min_gain * 100:.0f}, --min-gain)"
     more = power.runs_for(rule.min_gain)

@@ -154,7 +154,8 @@ class AttemptStages:
         results: list[EvalResult] = []
 
         async def candidate_stage(runs: list[int], ids: list[str] | None = None) -> dict:
-            inputs = self.train if ids is None else [i for i in self.train if i.id in set(ids)]
+            wanted = None if ids is None else set(ids)
+            inputs = self.train if wanted is None else [i for i in self.train if i.id in wanted]
             results.append(await self._evaluate(candidate_text, runs, inputs, spend,
                                                 *self.layout.describe(runs, "candidate")))
             return cells_map(results[-1].cells)
